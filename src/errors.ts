@@ -1,0 +1,54 @@
+// Domain errors. Every failure that reaches a client is one of these; the
+// mapping to gRPC status codes lives in src/service/status.ts alone.
+
+export type ErrorReason =
+  | "CONTAINER_NOT_FOUND"
+  | "IMAGE_NOT_FOUND"
+  | "NAME_IN_USE"
+  | "CONTAINER_STATE_INVALID"
+  | "CONTAINER_ALREADY_STOPPED"
+  | "DEPENDENCY_NOT_RUNNING"
+  | "CONTAINER_HAS_DEPENDENTS"
+  | "EXEC_SESSIONS_ACTIVE"
+  | "CHECKPOINT_UNSUPPORTED"
+  | "INVALID_ARGUMENT"
+  | "AMBIGUOUS_ID"
+  | "RUNTIME_ERROR"
+  | "INTERNAL"
+  | "NOT_IMPLEMENTED"
+  | "DEADLINE_EXCEEDED"
+  | "UNAVAILABLE";
+
+export class HullError extends Error {
+  readonly reason: ErrorReason;
+  readonly metadata: Record<string, string>;
+
+  constructor(reason: ErrorReason, message: string, metadata: Record<string, string> = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "HullError";
+    this.reason = reason;
+    this.metadata = metadata;
+  }
+}
+
+export function invalidArgument(field: string, message: string): HullError {
+  return new HullError("INVALID_ARGUMENT", `invalid ${field}: ${message}`, { field });
+}
+
+export function containerNotFound(ref: string): HullError {
+  return new HullError("CONTAINER_NOT_FOUND", `no container with name or id "${ref}" found`, { container: ref });
+}
+
+/**
+ * Wraps any error with the container and operation it happened in, keeping a
+ * HullError's reason so the client still gets the right status code.
+ */
+export function wrapError(err: unknown, containerId: string, operation: string): HullError {
+  const short = containerId.slice(0, 12);
+  if (err instanceof HullError) {
+    if (err.message.includes(short) || err.message.includes(containerId)) return err;
+    return new HullError(err.reason, `${operation} container ${short}: ${err.message}`, { ...err.metadata, container: containerId }, { cause: err });
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new HullError("INTERNAL", `${operation} container ${short}: ${message}`, { container: containerId }, { cause: err });
+}

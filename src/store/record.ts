@@ -1,0 +1,44 @@
+import type { ContainerConfig } from "../gen/hull/v1/container.js";
+import { ContainerState } from "../gen/hull/v1/container.js";
+
+export { ContainerState };
+
+/** One exec session of a container, as recorded in the store. */
+export interface ExecSessionRecord {
+  id: string;
+  command: string[];
+  running: boolean;
+  exitCode: number;
+  pid: number;
+}
+
+/**
+ * A container as kept in the state store: its config (as created) and its
+ * lifecycle state. Times are ISO-8601 strings; "" means never.
+ */
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  state: ContainerState;
+  config: ContainerConfig;
+  dependencyIds: string[];
+  exitCode: number;
+  exitSignal: number;
+  pid: number;
+  conmonPid: number;
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string;
+  restartCount: number;
+  stoppedByUser: boolean;
+  stateReason: string;
+  oomKilled: boolean;
+  mountCount: number;
+  /** Host path of the root filesystem the runtime uses. */
+  rootfs: string;
+  bundlePath: string;
+  logPath: string;
+  execSessions: ExecSessionRecord[];
+  /** Bumped on every save; lets readers notice a concurrent change. */
+  revision: number;
+}
