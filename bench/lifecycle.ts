@@ -1,0 +1,265 @@
+// Lifecycle benchmark: hull's whole create→start→wait→remove path against a
+// bare `runc run` of the same rootfs and the same OCI spec (hull's own
+// generateSpec), interleaved in one run so machine noise hits both alike;
+// then ListContainers/InspectContainer latency with a 10k-container store,
+// the load that made `podman ps` take seconds (podman #23210).
+// Not a test: nothing here asserts on speed.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { mkdtemp, rm, rmdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import Table from "cli-table3";
+import type { ContainerServiceClient } from "../src/gen/hull/v1/container.js";
+import { ContainerConfig } from "../src/gen/hull/v1/container.js";
+import { connectHulld, describeError, unary } from "../src/cli/client.js";
+import { generateSpec } from "../src/oci/spec.js";
+import { readHostLimits } from "../src/oci/hostinfo.js";
+import { writeBundle } from "../src/oci/bundle.js";
+import { buildBusyboxRootfs } from "../test/helpers/rootfs.js";
+import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
+
+const run = promisify(execFile);
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}="${raw}" is not a positive integer`);
+  return n;
+}
+
+const N = envInt("BENCH_N", 100);
+const FILL = envInt("BENCH_FILL", 10_000);
+const QUERIES = envInt("BENCH_QUERIES", 50);
+const CONCURRENCY = envInt("BENCH_CONCURRENCY", 16);
+// The first runs pay for page cache, JIT and runc's own start-up: keep them out of the numbers.
+const WARMUP = 5;
+const RUNC = process.env.BENCH_RUNC ?? "runc";
+const CGROUP_PARENT = "hull-bench";
+
+interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  mean: number;
+}
+
+function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return { n: sorted.length, p50: rank(0.5), p95: rank(0.95), mean };
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Runs `fn(i)` for i in [0, count) with at most `limit` in flight. */
+async function pool(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+}
+
+function trueConfig(rootfs: string, name = ""): ContainerConfig {
+  return ContainerConfig.fromPartial({ name, rootfsPath: rootfs, command: ["true"] });
+}
+
+/** One whole hull lifecycle of `true`; returns its duration in ms. */
+async function hullLifecycle(client: ContainerServiceClient, rootfs: string): Promise<number> {
+  return timed(async () => {
+    const created = await unary(client.createContainer.bind(client), { config: trueConfig(rootfs) });
+    const id = created.container?.id ?? "";
+    await unary(client.startContainer.bind(client), { id, recursive: false });
+    const waited = await unary(client.waitContainer.bind(client), { id });
+    if (waited.exitCode !== 0) throw new Error(`container ${id.slice(0, 12)} exited ${waited.exitCode}, not 0`);
+    await unary(client.removeContainer.bind(client), { id, force: false });
+  });
+}
+
+interface RuncEnv {
+  runcRoot: string;
+  bundle: string;
+  rootfs: string;
+  hostLimits: Awaited<ReturnType<typeof readHostLimits>>;
+}
+
+/** One `runc run` of the spec hull would write; the bundle is written before the clock starts. */
+async function runcLifecycle(env: RuncEnv, i: number): Promise<number> {
+  const id = `hb-${process.pid}-${i}`;
+  const spec = generateSpec({
+    id,
+    config: trueConfig(env.rootfs),
+    rootfs: env.rootfs,
+    user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
+    hostLimits: env.hostLimits,
+    cgroupsPath: `/${CGROUP_PARENT}/${id}`,
+  });
+  await writeBundle(env.bundle, spec);
+  return timed(() => run(RUNC, ["--root", env.runcRoot, "run", "-b", env.bundle, id]));
+}
+
+async function lifecycles(client: ContainerServiceClient, env: RuncEnv): Promise<{ hull: Stats; runc: Stats }> {
+  const hull: number[] = [];
+  const runc: number[] = [];
+  for (let i = 0; i < WARMUP; i++) {
+    await hullLifecycle(client, env.rootfs);
+    await runcLifecycle(env, -1 - i);
+  }
+  // Interleaved, so drift (thermal, page cache, other load) is shared.
+  for (let i = 0; i < N; i++) {
+    hull.push(await hullLifecycle(client, env.rootfs));
+    runc.push(await runcLifecycle(env, i));
+    if ((i + 1) % 25 === 0) log(`lifecycles ${i + 1}/${N}`);
+  }
+  return { hull: stats(hull), runc: stats(runc) };
+}
+
+interface QueryStats {
+  fillSeconds: number;
+  list: Stats;
+  listedCount: number;
+  byId: Stats;
+  byName: Stats;
+  byPrefix: Stats;
+}
+
+async function fillAndQuery(client: ContainerServiceClient, rootfs: string, ids: string[]): Promise<QueryStats> {
+  const names: string[] = [];
+  const fillStart = Date.now();
+  await pool(FILL, CONCURRENCY, async (i) => {
+    const name = `bench-${i}`;
+    const res = await unary(client.createContainer.bind(client), { config: trueConfig(rootfs, name) });
+    ids.push(res.container?.id ?? "");
+    names.push(name);
+    if (ids.length % 1000 === 0) log(`created ${ids.length}/${FILL}`);
+  });
+  const fillSeconds = (Date.now() - fillStart) / 1000;
+
+  const list: number[] = [];
+  let listedCount = 0;
+  for (let i = 0; i < QUERIES; i++) {
+    list.push(
+      await timed(async () => {
+        listedCount = (await unary(client.listContainers.bind(client), { states: [], labels: {}, name: "", idPrefix: "" })).containers.length;
+      }),
+    );
+  }
+  // Spread lookups over the store so no single record stays hot in a cache.
+  const pick = (arr: string[], i: number): string => arr[Math.floor((i * arr.length) / QUERIES)] ?? "";
+  const inspect = async (ref: (i: number) => string): Promise<Stats> => {
+    const samples: number[] = [];
+    for (let i = 0; i < QUERIES; i++) {
+      const id = ref(i);
+      samples.push(await timed(() => unary(client.inspectContainer.bind(client), { id })));
+    }
+    return stats(samples);
+  };
+  return {
+    fillSeconds,
+    list: stats(list),
+    listedCount,
+    byId: await inspect((i) => pick(ids, i)),
+    byName: await inspect((i) => pick(names, i)),
+    // 16 hex digits: unique among 10k random ids with overwhelming odds.
+    byPrefix: await inspect((i) => pick(ids, i).slice(0, 16)),
+  };
+}
+
+async function removeAll(client: ContainerServiceClient, ids: string[]): Promise<void> {
+  let failed = 0;
+  await pool(ids.length, CONCURRENCY, async (i) => {
+    const id = ids[i] ?? "";
+    await unary(client.removeContainer.bind(client), { id, force: true }).catch((err: unknown) => {
+      if (failed++ < 3) log(`remove ${id.slice(0, 12)}: ${describeError(err).message}`);
+    });
+  });
+  if (failed > 0) log(`${failed} removals failed; the daemon's temp dirs are deleted anyway`);
+}
+
+/** runc removes each container's cgroup, not the parent we named; leave no trace. */
+async function removeCgroupParents(): Promise<void> {
+  const base = "/sys/fs/cgroup";
+  const controllers = await readdir(base).catch(() => [] as string[]);
+  for (const dir of [base, ...controllers.map((c) => join(base, c))]) {
+    await rmdir(join(dir, CGROUP_PARENT)).catch(() => undefined);
+  }
+}
+
+const ms = (v: number): string => v.toFixed(1);
+
+function report(life: { hull: Stats; runc: Stats }, q: QueryStats | undefined): string {
+  const table = new Table({ head: ["measure", "n", "p50 ms", "p95 ms", "mean ms"], style: { head: [], border: [] } });
+  const row = (name: string, s: Stats): void => void table.push([name, String(s.n), ms(s.p50), ms(s.p95), ms(s.mean)]);
+  row("hull lifecycle (create/start/wait/rm)", life.hull);
+  row("runc run (same rootfs and spec)", life.runc);
+  table.push([
+    "ratio hull / runc",
+    "",
+    (life.hull.p50 / life.runc.p50).toFixed(2),
+    (life.hull.p95 / life.runc.p95).toFixed(2),
+    (life.hull.mean / life.runc.mean).toFixed(2),
+  ]);
+  if (q) {
+    row(`ListContainers (all ${q.listedCount})`, q.list);
+    row("InspectContainer by id", q.byId);
+    row("InspectContainer by name", q.byName);
+    row("InspectContainer by id prefix", q.byPrefix);
+  }
+  const fill = q ? `\nfilled the store with ${FILL} configured containers in ${q.fillSeconds.toFixed(1)} s (concurrency ${CONCURRENCY})` : "";
+  return `${table.toString()}${fill}\n`;
+}
+
+async function main(): Promise<void> {
+  const base = await mkdtemp("/tmp/hb-");
+  let daemon: TestDaemon | undefined;
+  let client: ContainerServiceClient | undefined;
+  const ids: string[] = [];
+  let interrupted = false;
+  let life: { hull: Stats; runc: Stats } | undefined;
+  let queries: QueryStats | undefined;
+  const onSignal = (): void => {
+    // Second Ctrl-C: the user really wants out, cleanup or not.
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    log("interrupted: cleaning up (Ctrl-C again to abandon)");
+    client?.close();
+  };
+  process.on("SIGINT", onSignal);
+  try {
+    log(`N=${N} lifecycles each, ${FILL} containers in the store, ${QUERIES} queries each`);
+    const rootfs = await buildBusyboxRootfs(join(base, "rootfs"));
+    daemon = await startTestDaemon({ logLevel: process.env.HULL_LOG_LEVEL ?? "warn" });
+    client = await connectHulld(daemon.socket);
+    const env: RuncEnv = { runcRoot: join(base, "runc"), bundle: join(base, "bundle"), rootfs, hostLimits: await readHostLimits() };
+    life = await lifecycles(client, env);
+    log("lifecycles done; filling the store");
+    queries = await fillAndQuery(client, rootfs, ids);
+    log(`removing ${ids.length} containers`);
+    const removeMs = await timed(() => removeAll(client!, ids));
+    log(`removed in ${(removeMs / 1000).toFixed(1)} s`);
+  } catch (err) {
+    if (!interrupted) process.stderr.write(`bench: failed: ${describeError(err).message}\n`);
+    if (daemon) process.stderr.write(`hulld output (tail):\n${daemon.output().slice(-4000)}\n`);
+    process.exitCode = 1;
+  } finally {
+    client?.close();
+    await daemon?.cleanup().catch((err: unknown) => log(`daemon cleanup: ${String(err)}`));
+    await removeCgroupParents();
+    await rm(base, { recursive: true, force: true });
+    process.off("SIGINT", onSignal);
+  }
+  // Whatever was measured before a failure is still worth printing.
+  if (life) process.stdout.write(report(life, queries));
+}
+
+await main();

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepares this checkout to run hulld and its tests: the OCI runtime, conmon
+# and a static busybox (test and benchmark rootfs) from Debian, then the npm
+# dependencies and the build. Safe to run again: it skips what is present.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v conmon >/dev/null 2>&1 || missing+=(conmon)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: missing ${missing[*]}; run this script as root to install them" >&2
+    exit 1
+  fi
+  echo "setup.sh: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  # Always the full set: they are small, and a half-installed set is what broke.
+  apt-get install -y runc conmon busybox-static
+fi
+
+# npm 11 skips dependencies' install scripts; every dependency hull uses
+# ships prebuilt binaries, so that is fine.
+if [ -f package-lock.json ]; then
+  npm ci
+else
+  npm install
+fi
+
+npm run build

@@ -1,0 +1,110 @@
+// `hull create`: podman-create-like flags mapped onto ContainerConfig.
+import { Command, Option } from "commander";
+import { ContainerConfig, type Resources } from "../gen/hull/v1/container.js";
+import {
+  UsageError,
+  collect,
+  parseBytes,
+  parseEnv,
+  parseInteger,
+  parseKeyValues,
+  parseNetwork,
+  parseRestart,
+  parseVolume,
+  splitCreateOperands,
+} from "./parse.js";
+
+export interface CreateOptions {
+  name?: string;
+  rootfs?: string;
+  image?: string;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  interactive?: boolean;
+  stopSignal?: string;
+  stopTimeout?: string;
+  restart?: string;
+  requires: string[];
+  label: string[];
+  annotation: string[];
+  volume: string[];
+  memory?: string;
+  pidsLimit?: string;
+  network?: string;
+  readOnly?: boolean;
+  logMaxSize?: string;
+}
+
+/** Declares create's options on `cmd`; the caller adds the action. */
+export function defineCreate(cmd: Command): Command {
+  return cmd
+    .description("create a container (prints its full id); the command follows `--`")
+    .usage("[options] [IMAGE] [--] COMMAND [ARG...]")
+    .option("--name <name>", "container name")
+    .option("--rootfs <dir>", "host directory to use as the root filesystem")
+    .option("--image <ref>", "image reference in hull's image store")
+    .option("-e, --env <KEY=VALUE>", "environment variable (repeatable; bare KEY copies it from here)", collect, [])
+    .option("-w, --workdir <dir>", "working directory inside the container")
+    .option("-u, --user <user[:group]>", "user to run as")
+    .option("--hostname <name>", "host name inside the container")
+    .option("-t, --tty", "allocate a terminal")
+    .option("-i, --interactive", "keep stdin open")
+    .option("--stop-signal <signal>", "signal that stops the container (default SIGTERM)")
+    .option("--stop-timeout <seconds>", "seconds between the stop signal and SIGKILL (default 10)")
+    .addOption(new Option("--restart <policy>", "restart policy: no, on-failure[:N], always, unless-stopped"))
+    .option("--requires <name>", "container that must run first (repeatable, or comma-separated)", collect, [])
+    .option("-l, --label <KEY=VALUE>", "label (repeatable)", collect, [])
+    .option("--annotation <KEY=VALUE>", "annotation (repeatable)", collect, [])
+    .option("-v, --volume <SRC:DST[:OPTS]>", "bind mount a host path (repeatable; OPTS e.g. ro)", collect, [])
+    .option("-m, --memory <bytes>", "memory limit, e.g. 64m, 1g")
+    .option("--pids-limit <n>", "maximum number of processes")
+    .option("--network <mode>", "host (default) or none")
+    .option("--read-only", "mount the root filesystem read-only")
+    .option("--log-max-size <bytes>", "bound the container's log file, e.g. 10m")
+    .argument("[args...]", "IMAGE and/or the command")
+    .passThroughOptions();
+}
+
+/** Builds the CreateContainer config; `rawTail` is argv after "create" (see splitCreateOperands). */
+export function buildConfig(opts: CreateOptions, operands: string[], rawTail: string[]): ContainerConfig {
+  const hasSource = opts.rootfs !== undefined || opts.image !== undefined;
+  const split = splitCreateOperands(operands, rawTail, hasSource);
+  if (split.image !== "" && hasSource) {
+    throw new UsageError(`IMAGE "${split.image}" given together with --rootfs/--image; put the command after "--"`);
+  }
+  const image = opts.image ?? split.image;
+  if (opts.rootfs === undefined && image === "") throw new UsageError("create needs IMAGE, --image or --rootfs");
+  if (split.command.length === 0) throw new UsageError(`create needs a command, e.g. hull create --rootfs DIR -- sh -c 'echo hi'`);
+
+  const resources: Resources = { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
+  if (opts.memory !== undefined) resources.memoryLimitBytes = parseBytes("--memory", opts.memory);
+  if (opts.pidsLimit !== undefined) resources.pidsLimit = parseInteger("--pids-limit", opts.pidsLimit, -1);
+  const hasResources = opts.memory !== undefined || opts.pidsLimit !== undefined;
+
+  return ContainerConfig.fromPartial({
+    name: opts.name ?? "",
+    image,
+    rootfsPath: opts.rootfs ?? "",
+    command: split.command,
+    env: parseEnv(opts.env),
+    workingDir: opts.workdir ?? "",
+    user: opts.user ?? "",
+    hostname: opts.hostname ?? "",
+    tty: opts.tty === true,
+    stdin: opts.interactive === true,
+    stopSignal: opts.stopSignal ?? "",
+    stopTimeoutSeconds: opts.stopTimeout === undefined ? undefined : parseInteger("--stop-timeout", opts.stopTimeout),
+    restartPolicy: opts.restart === undefined ? undefined : parseRestart(opts.restart),
+    dependsOn: opts.requires.flatMap((r) => r.split(",")).filter((r) => r !== ""),
+    labels: parseKeyValues("--label", opts.label, true),
+    annotations: parseKeyValues("--annotation", opts.annotation, false),
+    mounts: opts.volume.map((v) => parseVolume(v)),
+    resources: hasResources ? resources : undefined,
+    logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),
+    networkMode: opts.network === undefined ? "" : parseNetwork(opts.network),
+    readOnlyRootfs: opts.readOnly === true,
+  });
+}

@@ -1,0 +1,82 @@
+// hulld as a library: open the store, the runtime and the exit watcher,
+// reconcile with reality, then serve. Tests and benchmarks start it
+// in-process; src/hulld.ts is the command around it.
+import { mkdir } from "node:fs/promises";
+import type { Server } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { StateStore } from "./store/store.js";
+import { OciRuntime } from "./oci/runtime.js";
+import { ExitWatcher } from "./oci/exits.js";
+import { readHostLimits } from "./oci/hostinfo.js";
+import { Engine, enginePaths } from "./lifecycle/engine.js";
+import { handleExit, recoverAll } from "./lifecycle/exit-handler.js";
+import { startServer } from "./service/server.js";
+
+export interface DaemonOptions {
+  socket: string;
+  root: string;
+  runRoot: string;
+  /** "runc", "crun" or a path to an OCI runtime binary. */
+  runtime: string;
+  log: Logger;
+  conmon?: string;
+}
+
+export interface Daemon {
+  engine: Engine;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** How long in-flight calls may take to finish at shutdown before being cut. */
+const SHUTDOWN_GRACE_MS = 5000;
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { log } = opts;
+  const paths = enginePaths(opts.root, opts.runRoot);
+  await mkdir(paths.root, { recursive: true, mode: 0o700 });
+  await mkdir(paths.runRoot, { recursive: true, mode: 0o700 });
+  for (const dir of [paths.exitDir, paths.persistDir, paths.bundlesDir, paths.socketDir, paths.containersDir, paths.runtimeRoot]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+  // The store's lock is what refuses a second hulld on the same state root.
+  const store = await StateStore.open(paths.root);
+  try {
+    const runtime = new OciRuntime({ binary: opts.runtime, root: paths.runtimeRoot });
+    const exits = new ExitWatcher(paths.exitDir);
+    const engine = new Engine({ store, runtime, exits, paths, hostLimits: await readHostLimits(), log, conmonBinary: opts.conmon });
+    const pendingExits = new Set<Promise<void>>();
+    exits.on("exit", (id: string) => {
+      const handling = handleExit(engine, id).finally(() => pendingExits.delete(handling));
+      pendingExits.add(handling);
+    });
+    await exits.start({ emitExisting: false });
+    await recoverAll(engine);
+    const { server, health } = await startServer(engine, opts.socket, log);
+    log.info({ socket: opts.socket, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath }, "hulld serving");
+    return {
+      engine,
+      server,
+      async close() {
+        health.setStatus("", "NOT_SERVING");
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            // Long waits (WaitContainer, streams) would hold shutdown forever.
+            server.forceShutdown();
+            resolve();
+          }, SHUTDOWN_GRACE_MS);
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        exits.stop();
+        await Promise.allSettled([...pendingExits]);
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

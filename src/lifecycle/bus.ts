@@ -1,0 +1,34 @@
+// In-process notifications: every saved state change and every recorded
+// exit, so Wait and Stop are driven by events instead of polling.
+import { EventEmitter } from "node:events";
+import type { ContainerRecord } from "../store/record.js";
+
+export class StateBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    // One listener per waiting client; the count is bounded by open calls.
+    this.emitter.setMaxListeners(0);
+  }
+
+  publish(rec: ContainerRecord): void {
+    this.emitter.emit(`state:${rec.id}`, rec);
+  }
+
+  removed(id: string): void {
+    this.emitter.emit(`removed:${id}`);
+  }
+
+  /**
+   * Calls onState for each saved change of the container until the returned
+   * function is called; onRemoved when the container is removed.
+   */
+  subscribe(id: string, onState: (rec: ContainerRecord) => void, onRemoved: () => void): () => void {
+    this.emitter.on(`state:${id}`, onState);
+    this.emitter.on(`removed:${id}`, onRemoved);
+    return () => {
+      this.emitter.off(`state:${id}`, onState);
+      this.emitter.off(`removed:${id}`, onRemoved);
+    };
+  }
+}

@@ -1,0 +1,76 @@
+// CreateContainer: validate everything, then write one record atomically.
+import { randomBytes, randomInt } from "node:crypto";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { ContainerConfig } from "../gen/hull/v1/container.js";
+import { ContainerState, type ContainerRecord } from "../store/record.js";
+import { HullError } from "../errors.js";
+import type { Engine } from "./engine.js";
+import { validateConfig } from "./validate-config.js";
+
+const ADJECTIVES = ["brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "tender", "witty"];
+const NOUNS = ["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton", "kernighan", "pike", "wirth", "backus", "mccarthy", "shannon"];
+
+/** A Podman-style random name (adjective_scientist), with a number on collision. */
+async function generateName(engine: Engine): Promise<string> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const base = `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}`;
+    const name = attempt < 5 ? base : `${base}${randomInt(1000)}`;
+    const taken = await engine.store.resolveContainer(name).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND") return false;
+        throw err;
+      },
+    );
+    if (!taken) return name;
+  }
+  return `hull_${randomBytes(6).toString("hex")}`;
+}
+
+export async function createContainer(engine: Engine, config: ContainerConfig): Promise<ContainerRecord> {
+  await validateConfig(config);
+  const dependencyIds: string[] = [];
+  for (const dep of config.dependsOn) {
+    const depId = await engine.resolve(dep);
+    if (!dependencyIds.includes(depId)) dependencyIds.push(depId);
+  }
+  const id = randomBytes(32).toString("hex");
+  const name = config.name || (await generateName(engine));
+  const dir = engine.containerDir(id);
+  const rec: ContainerRecord = {
+    id,
+    name,
+    state: ContainerState.CONTAINER_STATE_CONFIGURED,
+    config: { ...config, name },
+    dependencyIds,
+    exitCode: 0,
+    exitSignal: 0,
+    pid: 0,
+    conmonPid: 0,
+    createdAt: new Date().toISOString(),
+    startedAt: "",
+    finishedAt: "",
+    restartCount: 0,
+    stoppedByUser: false,
+    stateReason: "",
+    oomKilled: false,
+    mountCount: 0,
+    rootfs: config.rootfsPath,
+    bundlePath: engine.bundlePath(id),
+    logPath: join(dir, "ctr.log"),
+    execSessions: [],
+    revision: 0,
+  };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await engine.store.createContainer(rec);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const saved = (await engine.store.getContainer(id)) ?? rec;
+  engine.bus.publish(saved);
+  await engine.event("create", saved);
+  return saved;
+}

@@ -1,0 +1,198 @@
+// Operations that run entirely under the container's lock: the seed's
+// init, start, kill, pause, unpause and cleanup (with restart policies).
+// Each takes a synced record and returns the saved one.
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ContainerState, type ContainerRecord } from "../store/record.js";
+import { HullError } from "../errors.js";
+import { checkOperation, stateName } from "../statemachine/states.js";
+import { generateSpec } from "../oci/spec.js";
+import { resolveUser } from "../oci/hostinfo.js";
+import { writeBundle } from "../oci/bundle.js";
+import { startConmon } from "../oci/conmon.js";
+import { removeExitFile } from "../oci/exits.js";
+import { parseSignal } from "../oci/signals.js";
+import type { Engine } from "./engine.js";
+
+const S = ContainerState;
+
+/** Creates the runtime container under conmon: CONFIGURED/STOPPED/EXITED → CREATED. */
+export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
+  checkOperation(rec.id, rec.state, "init");
+  const { paths, hostLimits } = engine.deps;
+  if (rec.state === S.CONTAINER_STATE_STOPPED) {
+    // The old runtime container still exists: the seed's cleanup-then-reinit.
+    await engine.runtime.delete(rec.id, true);
+  }
+  const bundle = engine.bundlePath(rec.id);
+  const user = await resolveUser(rec.rootfs, rec.config.user);
+  const spec = generateSpec({
+    id: rec.id,
+    config: rec.config,
+    rootfs: rec.rootfs,
+    user,
+    hostLimits,
+    cgroupsPath: `/hull/${rec.id}`,
+  });
+  await writeBundle(bundle, spec);
+  await removeExitFile(paths.exitDir, rec.id);
+  await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
+  await mkdir(join(paths.persistDir, rec.id), { recursive: true, mode: 0o700 });
+  // A runtime container left over from a crash would make create fail.
+  if (await engine.runtime.state(rec.id)) await engine.runtime.delete(rec.id, true);
+  const { pid, conmonPid } = await startConmon({
+    id: rec.id,
+    name: rec.name,
+    bundlePath: bundle,
+    runtime: engine.runtime,
+    exitDir: paths.exitDir,
+    persistDir: join(paths.persistDir, rec.id),
+    logPath: rec.logPath,
+    logMaxSizeBytes: rec.config.logMaxSizeBytes,
+    tty: rec.config.tty,
+    stdin: rec.config.stdin,
+    socketDir: paths.socketDir,
+    conmonBinary: engine.deps.conmonBinary,
+  });
+  const saved = await engine.save({
+    ...rec,
+    state: S.CONTAINER_STATE_CREATED,
+    pid,
+    conmonPid,
+    exitCode: 0,
+    exitSignal: 0,
+    oomKilled: false,
+    finishedAt: "",
+    stateReason: "",
+    bundlePath: bundle,
+    restartCount: opts.keepRestartCount ? rec.restartCount : 0,
+  });
+  await engine.event("init", saved);
+  return saved;
+}
+
+/** Refuses (DEPENDENCY_NOT_RUNNING) unless every dependency is running. */
+export async function checkDependenciesRunning(engine: Engine, rec: ContainerRecord): Promise<void> {
+  for (const depId of rec.dependencyIds) {
+    const dep = await engine.store.getContainer(depId);
+    if (!dep || dep.state !== S.CONTAINER_STATE_RUNNING) {
+      const what = dep ? `${dep.name} (${depId.slice(0, 12)}) is ${stateName(dep.state)}` : `${depId.slice(0, 12)} no longer exists`;
+      throw new HullError("DEPENDENCY_NOT_RUNNING", `container ${rec.id.slice(0, 12)} depends on container ${what}: start it first or start with recursive`, {
+        container: rec.id,
+        dependency: depId,
+      });
+    }
+  }
+}
+
+/** The seed's start: init when needed, then run the process. */
+export async function startLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
+  if (checkOperation(rec.id, rec.state, "start") === "noop") return rec;
+  await checkDependenciesRunning(engine, rec);
+  let current = rec;
+  if (current.state !== S.CONTAINER_STATE_CREATED) current = await initLocked(engine, current, opts);
+  await engine.runtime.start(current.id);
+  const saved = await engine.save({
+    ...current,
+    state: S.CONTAINER_STATE_RUNNING,
+    startedAt: new Date().toISOString(),
+    stoppedByUser: false,
+  });
+  await engine.event("start", saved);
+  return saved;
+}
+
+export async function killLocked(engine: Engine, rec: ContainerRecord, signal: string): Promise<ContainerRecord> {
+  const signo = parseSignal(signal === "" ? "SIGKILL" : signal);
+  checkOperation(rec.id, rec.state, "kill");
+  await engine.runtime.kill(rec.id, signo, true);
+  const saved = await engine.save({ ...rec, stoppedByUser: true });
+  await engine.event("kill", saved, { signal: String(signo) });
+  return saved;
+}
+
+export async function pauseLocked(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  checkOperation(rec.id, rec.state, "pause");
+  await engine.runtime.pause(rec.id);
+  const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_PAUSED });
+  await engine.event("pause", saved);
+  return saved;
+}
+
+export async function unpauseLocked(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  checkOperation(rec.id, rec.state, "unpause");
+  await engine.runtime.resume(rec.id);
+  const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_RUNNING });
+  await engine.event("unpause", saved);
+  return saved;
+}
+
+/** The seed's handleRestartPolicy decision, pure. */
+export function shouldRestart(rec: ContainerRecord): boolean {
+  if (rec.stoppedByUser) return false;
+  const policy = rec.config.restartPolicy?.name ?? "";
+  switch (policy) {
+    case "always":
+    case "unless-stopped":
+      return true;
+    case "on-failure": {
+      const max = rec.config.restartPolicy?.maxRetries ?? 0;
+      return rec.exitCode !== 0 && (max === 0 || rec.restartCount < max);
+    }
+    default:
+      return false;
+  }
+}
+
+/** Deletes the runtime container; STOPPED/CREATED/STOPPING → EXITED. */
+async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  await engine.runtime.delete(rec.id, true);
+  const saved = await engine.save({
+    ...rec,
+    state: S.CONTAINER_STATE_EXITED,
+    pid: 0,
+    finishedAt: rec.finishedAt || new Date().toISOString(),
+  });
+  await engine.event("cleanup", saved);
+  return saved;
+}
+
+/**
+ * The seed's Cleanup: apply the restart policy, or tear the runtime container
+ * down. Refuses while exec sessions are alive.
+ */
+export async function cleanupLocked(engine: Engine, rec: ContainerRecord, onlyStopped = false): Promise<{ rec: ContainerRecord; restarted: boolean }> {
+  if (checkOperation(rec.id, rec.state, "cleanup") === "noop") return { rec, restarted: false };
+  if (onlyStopped && rec.state !== S.CONTAINER_STATE_STOPPED) {
+    throw new HullError("CONTAINER_STATE_INVALID", `container ${rec.id.slice(0, 12)} is ${stateName(rec.state)}, and cleanup was asked for stopped containers only`, {
+      container: rec.id,
+      state: stateName(rec.state),
+    });
+  }
+  if (rec.state === S.CONTAINER_STATE_STOPPED && shouldRestart(rec)) {
+    const restarted = await restartByPolicy(engine, rec);
+    if (restarted) return { rec: restarted, restarted: true };
+    rec = (await engine.store.getContainer(rec.id)) ?? rec;
+  }
+  const live = rec.execSessions.filter((s) => s.running);
+  if (live.length > 0) {
+    throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s), refusing to clean up`, { container: rec.id });
+  }
+  return { rec: await cleanupRuntime(engine, rec), restarted: false };
+}
+
+/** Restarts after an exit; on failure records why and leaves it for cleanup. */
+async function restartByPolicy(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord | undefined> {
+  const counted = await engine.save({ ...rec, restartCount: rec.restartCount + 1 });
+  try {
+    const started = await startLocked(engine, counted, { keepRestartCount: true });
+    await engine.event("restart", started, { restartCount: String(started.restartCount), policy: rec.config.restartPolicy?.name ?? "" });
+    return started;
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    engine.deps.log.warn({ container: rec.id, err }, "restart policy could not restart the container");
+    const latest = (await engine.store.getContainer(rec.id)) ?? counted;
+    await engine.save({ ...latest, stateReason: `restart policy failed: ${reason}` });
+    return undefined;
+  }
+}

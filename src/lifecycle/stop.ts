@@ -1,0 +1,170 @@
+// Stop, restart and remove: the operations that wait for a process to exit.
+// The wait happens without the container's lock (state STOPPING is saved
+// first), so Inspect, List and a second Stop or a Kill never queue behind
+// it, and a later Stop with a shorter timeout escalates at once.
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { ContainerState, type ContainerRecord } from "../store/record.js";
+import { HullError } from "../errors.js";
+import { checkOperation } from "../statemachine/states.js";
+import { parseSignal } from "../oci/signals.js";
+import { readExitFile, removeExitFile } from "../oci/exits.js";
+import type { Engine } from "./engine.js";
+import { startLocked } from "./operations.js";
+
+const S = ContainerState;
+const SIGKILL = 9;
+const DEFAULT_STOP_TIMEOUT = 10;
+/** How long a SIGKILLed process may take to be reaped before we call it stuck. */
+const KILL_GRACE_MS = 30_000;
+
+export interface ExitWaiter {
+  /** Resolves with the exit code, or undefined after ms. */
+  wait(ms: number): Promise<number | undefined>;
+  cancel(): void;
+}
+
+/**
+ * Subscribes to the exit watcher for one container, then checks the exit
+ * file, so an exit between the two is never missed (containerd #6080).
+ */
+export function exitWaiter(engine: Engine, id: string): ExitWaiter {
+  let settle: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => {
+    settle = resolve;
+  });
+  const onExit = (exitId: string, code: number): void => {
+    if (exitId === id) settle(code);
+  };
+  engine.deps.exits.on("exit", onExit);
+  void readExitFile(engine.deps.paths.exitDir, id).then(
+    (code) => {
+      if (code !== undefined) settle(code);
+    },
+    (err: unknown) => engine.deps.log.error({ err, container: id }, "reading the exit file"),
+  );
+  return {
+    async wait(ms: number) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel() {
+      engine.deps.exits.off("exit", onExit);
+    },
+  };
+}
+
+/** Sends a signal, tolerating a process that exited just before. */
+async function signalProcess(engine: Engine, id: string, signal: number): Promise<void> {
+  try {
+    await engine.runtime.kill(id, signal, false);
+  } catch (err) {
+    if ((await readExitFile(engine.deps.paths.exitDir, id)) !== undefined) return;
+    const state = await engine.runtime.state(id);
+    if (!state || state.status === "stopped") return;
+    throw err;
+  }
+}
+
+/** The seed's StopWithTimeout. */
+export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
+  const id = await engine.resolve(ref);
+  const waiter = exitWaiter(engine, id);
+  try {
+    const timeout = await engine.withLock(id, "stop", async (rec) => {
+      checkOperation(rec.id, rec.state, "stop");
+      const seconds = timeoutSeconds ?? rec.config.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT;
+      if (rec.state === S.CONTAINER_STATE_STOPPING) {
+        // Another stop already sent the stop signal; this one only escalates.
+        if (seconds === 0) await signalProcess(engine, id, SIGKILL);
+        return seconds;
+      }
+      // A created container's process is still runc's init: only SIGKILL ends it.
+      const signal =
+        seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? SIGKILL : parseSignal(rec.config.stopSignal || "SIGTERM");
+      const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
+      await engine.event("stop", saved, { signal: String(signal), timeout: String(seconds) });
+      await signalProcess(engine, id, signal);
+      // A frozen process cannot act on a signal: thaw it so the stop can land.
+      if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(id);
+      return seconds;
+    });
+    let code = await waiter.wait(timeout * 1000);
+    if (code === undefined) {
+      await engine.withLock(id, "stop", async (rec) => {
+        if (rec.state === S.CONTAINER_STATE_STOPPING) await signalProcess(engine, id, SIGKILL);
+      });
+      code = await waiter.wait(KILL_GRACE_MS);
+      if (code === undefined) {
+        throw new HullError("INTERNAL", `container ${id.slice(0, 12)} did not exit ${KILL_GRACE_MS / 1000}s after SIGKILL`, { container: id });
+      }
+    }
+  } finally {
+    waiter.cancel();
+  }
+  // The sync under the lock records the exit if the exit handler has not yet.
+  return engine.withLock(id, "stop", async (rec) => rec);
+}
+
+/** The seed's RestartWithTimeout: stop if running, then start again. */
+export async function restartContainer(engine: Engine, ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
+  const id = await engine.resolve(ref);
+  const before = await engine.withLock(id, "restart", async (rec) => {
+    checkOperation(rec.id, rec.state, "restart");
+    return rec;
+  });
+  if (before.state === S.CONTAINER_STATE_RUNNING || before.state === S.CONTAINER_STATE_CREATED) {
+    await stopContainer(engine, id, timeoutSeconds);
+  }
+  return engine.withLock(id, "restart", async (rec) => {
+    const started = await startLocked(engine, rec);
+    await engine.event("restart", started);
+    return started;
+  });
+}
+
+/** Removes a container, its runtime container and every file hull keeps for it. */
+export async function removeContainer(engine: Engine, ref: string, force: boolean, timeoutSeconds?: number): Promise<string> {
+  const id = await engine.resolve(ref);
+  const dependents = await engine.store.findDependents(id);
+  if (dependents.length > 0) {
+    throw new HullError(
+      "CONTAINER_HAS_DEPENDENTS",
+      `container ${id.slice(0, 12)} has dependent containers which must be removed first: ${dependents.map((d) => d.slice(0, 12)).join(", ")}`,
+      { container: id, dependents: dependents.join(",") },
+    );
+  }
+  const operation = force ? "force-remove" : "remove";
+  const live = await engine.withLock(id, "remove", async (rec) => {
+    checkOperation(rec.id, rec.state, operation);
+    return [S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_PAUSED, S.CONTAINER_STATE_STOPPING].includes(rec.state);
+  });
+  if (live) {
+    try {
+      await stopContainer(engine, id, timeoutSeconds);
+    } catch (err) {
+      if (!(err instanceof HullError && err.reason === "CONTAINER_ALREADY_STOPPED")) throw err;
+    }
+  }
+  await engine.withLock(id, "remove", async (rec) => {
+    checkOperation(rec.id, rec.state, operation);
+    const removing = await engine.save({ ...rec, state: S.CONTAINER_STATE_REMOVING });
+    await engine.runtime.delete(id, true);
+    const { paths } = engine.deps;
+    await rm(engine.bundlePath(id), { recursive: true, force: true });
+    await rm(join(paths.persistDir, id), { recursive: true, force: true });
+    await rm(engine.containerDir(id), { recursive: true, force: true });
+    await removeExitFile(paths.exitDir, id);
+    await engine.store.deleteContainer(id);
+    await engine.event("remove", removing);
+    engine.bus.removed(id);
+  });
+  return id;
+}

@@ -1,0 +1,262 @@
+// Starting a container's monitor. conmon 2.1.6 runs `RUNTIME create`, holds
+// the container's stdio (log file, attach socket), reaps it and writes its
+// exit status to --exit-dir. It double-forks and calls setsid, so containers
+// outlive hulld; hulld then runs `RUNTIME start` itself.
+//
+// Protocol with conmon (src/conmon.c, parent_pipe_fd.c in containers/conmon):
+// - _OCI_STARTPIPE=<fd>: conmon blocks on one read before forking anything
+//   (time for a parent to move it into a cgroup; hull writes at once).
+// - _OCI_SYNCPIPE=<fd>: with --api-version 1, one JSON line once create is
+//   done: {"data": <container pid>} or {"data": -1, "message": "<runtime
+//   stderr>"}. conmon keeps the fd open while it lives, so success is the line,
+//   not EOF; EOF with no line means conmon died (its stderr says why).
+// - The first conmon process writes --conmon-pidfile (the pid of the
+//   daemonized monitor) and exits 0 right after forking.
+import { spawn } from "node:child_process";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { trace, SpanStatusCode } from "@opentelemetry/api";
+import { HullError } from "../errors.js";
+import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
+
+export interface ConmonOptions {
+  id: string;
+  name: string;
+  bundlePath: string;
+  runtime: OciRuntime;
+  exitDir: string;
+  /** This container's own dir: conmon writes "exit" and, on OOM, "oom" in it. */
+  persistDir: string;
+  logPath: string;
+  /** 0: unbounded. */
+  logMaxSizeBytes: number;
+  tty: boolean;
+  stdin: boolean;
+  /**
+   * conmon links <socketDir>/<id> to the bundle and binds <socketDir>/<id>/attach.
+   * conmon itself binds through /proc/self/fd, but a client connecting by path
+   * is bound by the 108-byte sun_path (107 usable): with 64-char ids
+   * socketDir may be at most 35 bytes long. See attachSocketPath.
+   */
+  socketDir: string;
+  conmonBinary?: string;
+  /** hull's (pino's) level; mapped onto conmon's. */
+  logLevel?: string;
+}
+
+export interface ConmonResult {
+  /** The container's init pid (runtime state "created"). */
+  pid: number;
+  /** The daemonized conmon's pid. */
+  conmonPid: number;
+}
+
+/** Longest socket path a client can connect() to (sun_path is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+// A safety net only: the sync pipe answers as soon as create is done.
+const CREATE_TIMEOUT_MS = 30_000;
+const MAX_CAPTURE = 16 * 1024;
+
+/** Where conmon puts a container's attach socket; check its length against MAX_SOCKET_PATH. */
+export function attachSocketPath(socketDir: string, id: string): string {
+  return join(socketDir, id, "attach");
+}
+
+function conmonLevel(level: string | undefined): string {
+  switch (level) {
+    case "trace":
+    case "debug":
+    case "info":
+    case "error":
+    case "fatal":
+      return level;
+    case "silent":
+      return "error";
+    default:
+      return "warn";
+  }
+}
+
+function conmonArgs(o: ConmonOptions): string[] {
+  const b = o.bundlePath;
+  const args = [
+    "--api-version", "1",
+    "-c", o.id, "-u", o.id, "-n", o.name !== "" ? o.name : o.id,
+    "-r", o.runtime.binaryPath,
+    "-b", b,
+    "-p", join(b, "pidfile"),
+    "--conmon-pidfile", join(b, "conmon.pid"),
+    "--exit-dir", o.exitDir,
+    "--persist-dir", o.persistDir,
+    "-l", `k8s-file:${o.logPath}`,
+    "--socket-dir-path", o.socketDir,
+    "--log-level", conmonLevel(o.logLevel),
+  ];
+  if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
+  if (o.tty) args.push("-t");
+  if (o.stdin) args.push("-i");
+  // The runtime's own log: its create error, even where its stderr went to a terminal.
+  const runtimeArgs = [...o.runtime.globalArgs, "--log", join(b, "oci-log"), "--log-format", "json"];
+  for (const a of runtimeArgs) args.push("--runtime-arg", a);
+  return args;
+}
+
+/** Collects up to MAX_CAPTURE bytes of a stream's text. */
+function capture(stream: Readable | null): () => string {
+  let text = "";
+  stream?.setEncoding("utf8");
+  stream?.on("data", (chunk: string) => {
+    if (text.length < MAX_CAPTURE) text += chunk.slice(0, MAX_CAPTURE - text.length);
+  });
+  stream?.on("error", () => undefined);
+  return () => text.trim();
+}
+
+interface SyncMessage { data: number; message?: string }
+
+function parseSync(line: string): SyncMessage | undefined {
+  try {
+    const v = JSON.parse(line) as unknown;
+    if (typeof v !== "object" || v === null) return undefined;
+    const o = v as Record<string, unknown>;
+    if (typeof o.data !== "number") return undefined;
+    return { data: o.data, ...(typeof o.message === "string" ? { message: o.message } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves with the first line on the sync pipe, or undefined at EOF. */
+function readSyncLine(stream: Readable): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let buf = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf("\n");
+      if (nl >= 0) resolve(buf.slice(0, nl));
+    });
+    stream.on("end", () => resolve(buf.trim() !== "" ? buf.trim() : undefined));
+    stream.on("close", () => resolve(buf.trim() !== "" ? buf.trim() : undefined));
+    stream.on("error", () => resolve(undefined));
+  });
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, "utf8").then((t) => t.trim(), () => "");
+}
+
+/**
+ * Starts conmon for a bundle whose config.json is written; resolves once the
+ * runtime container exists (state "created") with its pid and conmon's pid.
+ */
+export async function startConmon(opts: ConmonOptions): Promise<ConmonResult> {
+  const attributes = { "hull.container.id": opts.id, "hull.runtime": opts.runtime.name };
+  return trace.getTracer("hull").startActiveSpan("oci.create", { attributes }, async (span) => {
+    try {
+      return await runConmon(opts);
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
+  const binary = resolveBinary(opts.conmonBinary ?? "conmon", "conmon");
+  const b = opts.bundlePath;
+  const label = `${opts.runtime.name} create ${opts.id}`;
+  await Promise.all([
+    mkdir(opts.exitDir, { recursive: true, mode: 0o700 }),
+    mkdir(opts.persistDir, { recursive: true, mode: 0o700 }),
+    mkdir(opts.socketDir, { recursive: true, mode: 0o700 }),
+    mkdir(dirname(opts.logPath), { recursive: true, mode: 0o700 }),
+  ]);
+  // Files of an earlier run would be read as this run's answers.
+  await Promise.all(["pidfile", "conmon.pid", "oci-log"].map((f) => rm(join(b, f), { force: true })));
+
+  const child = spawn(binary, conmonArgs(opts), {
+    // fd 3 = sync pipe, fd 4 = start pipe. Node opens every other fd
+    // close-on-exec, so these two are all conmon inherits.
+    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+    // Its own session and process group: signals to hulld's group (Ctrl-C,
+    // a service manager's stop) must not reach monitors or containers.
+    detached: true,
+    cwd: b, // conmon drops an "oom" marker in its cwd; keep it in the bundle
+    // A minimal env: LISTEN_FDS or NOTIFY_SOCKET meant for hulld would
+    // otherwise be acted on by conmon.
+    env: {
+      PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      _OCI_SYNCPIPE: "3",
+      _OCI_STARTPIPE: "4",
+    },
+  });
+  const stdout = capture(child.stdout);
+  const stderr = capture(child.stderr);
+  const syncStream = child.stdio[3] as Readable;
+  const startStream = child.stdio[4] as Writable;
+  startStream.on("error", () => undefined);
+  const sync = readSyncLine(syncStream);
+  const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>((resolve) => {
+    child.once("error", (error) => resolve({ code: null, signal: null, error }));
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), CREATE_TIMEOUT_MS);
+  });
+
+  const failure = async (what: string): Promise<HullError> => {
+    const ociLog = runtimeErrorText(await readText(join(b, "oci-log")));
+    const parts = [what];
+    if (ociLog !== "" && !what.includes(ociLog)) parts.push(`runtime log: ${ociLog}`);
+    const conmonOut = [stderr(), stdout()].filter((t) => t !== "").join("; ");
+    if (conmonOut !== "") parts.push(`conmon: ${conmonOut}`);
+    return new HullError("RUNTIME_ERROR", `${label}: ${parts.join("; ")}`, { runtime: opts.runtime.name, container: opts.id });
+  };
+
+  try {
+    startStream.end("0");
+    const first = await Promise.race([exited, timeout]);
+    if (first === "timeout") throw await failure(`conmon did not daemonize within ${CREATE_TIMEOUT_MS} ms`);
+    if (first.error) throw await failure(`cannot run ${binary}: ${first.error.message}`);
+    if (first.code !== 0) throw await failure(`conmon exited with ${first.code ?? first.signal}`);
+
+    const line = await Promise.race([sync, timeout]);
+    if (line === "timeout") {
+      await killConmon(b);
+      throw await failure(`no answer from conmon within ${CREATE_TIMEOUT_MS} ms`);
+    }
+    const msg = line === undefined ? undefined : parseSync(line);
+    if (msg === undefined) {
+      throw await failure(line === undefined ? "conmon exited before the container was created" : `unexpected reply from conmon: ${line.slice(0, 200)}`);
+    }
+    if (msg.data <= 0) throw await failure(runtimeErrorText(msg.message ?? "") || `conmon reported ${msg.data}`);
+
+    const conmonPid = Number(await readText(join(b, "conmon.pid")));
+    if (!Number.isSafeInteger(conmonPid) || conmonPid <= 0) throw await failure("conmon wrote no pidfile");
+    return { pid: msg.data, conmonPid };
+  } finally {
+    clearTimeout(timer);
+    // Drop hull's ends now: conmon holds the sync pipe for its whole life.
+    for (const s of [child.stdout, child.stderr, syncStream, startStream]) s?.destroy();
+    child.unref();
+  }
+}
+
+/** Ends a conmon stuck in create (the safety-net path only). */
+async function killConmon(bundlePath: string): Promise<void> {
+  const pid = Number(await readText(join(bundlePath, "conmon.pid")));
+  if (!Number.isSafeInteger(pid) || pid <= 1) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}

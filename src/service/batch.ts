@@ -1,0 +1,101 @@
+// Batch: several operations on one container under one acquisition of its
+// lock, as the seed's Batch. Stops at the first failure; every operation run
+// gets a result with its status.
+import type { BatchOperation, BatchResult, ContainerServiceServer } from "../gen/hull/v1/container.js";
+import { BatchOperationKind } from "../gen/hull/v1/container.js";
+import { ContainerState, type ContainerRecord } from "../store/record.js";
+import { HullError, invalidArgument } from "../errors.js";
+import { checkOperation } from "../statemachine/states.js";
+import { parseSignal } from "../oci/signals.js";
+import type { Engine } from "../lifecycle/engine.js";
+import { cleanupLocked, killLocked, pauseLocked, startLocked, unpauseLocked, initLocked } from "../lifecycle/operations.js";
+import { exitWaiter } from "../lifecycle/stop.js";
+import { syncWithRuntime } from "../lifecycle/sync.js";
+import { toContainer } from "./convert.js";
+import { requireId } from "./lifecycle-handlers.js";
+import type { RpcWrapper } from "./rpc.js";
+import { toRpcStatus } from "./status.js";
+
+const S = ContainerState;
+const MAX_OPERATIONS = 64;
+
+/** Stop while holding the lock (the batch owns it); the exit is read from the watcher. */
+async function stopHoldingLock(engine: Engine, rec: ContainerRecord, timeoutSeconds: number | undefined): Promise<ContainerRecord> {
+  checkOperation(rec.id, rec.state, "stop");
+  const seconds = timeoutSeconds ?? rec.config.stopTimeoutSeconds ?? 10;
+  const waiter = exitWaiter(engine, rec.id);
+  try {
+    const signal = seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? 9 : parseSignal(rec.config.stopSignal || "SIGTERM");
+    const stopping = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
+    await engine.event("stop", stopping, { signal: String(signal), timeout: String(seconds) });
+    await engine.runtime.kill(rec.id, signal, false);
+    if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(rec.id);
+    let code = await waiter.wait(seconds * 1000);
+    if (code === undefined) {
+      await engine.runtime.kill(rec.id, 9, false);
+      code = await waiter.wait(30_000);
+    }
+    if (code === undefined) throw new HullError("INTERNAL", `container ${rec.id.slice(0, 12)} did not exit after SIGKILL`, { container: rec.id });
+    return await engine.sync(rec.id);
+  } finally {
+    waiter.cancel();
+  }
+}
+
+async function runOne(engine: Engine, rec: ContainerRecord, op: BatchOperation): Promise<ContainerRecord> {
+  switch (op.kind) {
+    case BatchOperationKind.BATCH_OPERATION_KIND_INIT:
+      return initLocked(engine, rec);
+    case BatchOperationKind.BATCH_OPERATION_KIND_START:
+      return startLocked(engine, rec);
+    case BatchOperationKind.BATCH_OPERATION_KIND_STOP:
+      return stopHoldingLock(engine, rec, op.timeoutSeconds);
+    case BatchOperationKind.BATCH_OPERATION_KIND_KILL:
+      return killLocked(engine, rec, op.signal);
+    case BatchOperationKind.BATCH_OPERATION_KIND_PAUSE:
+      return pauseLocked(engine, rec);
+    case BatchOperationKind.BATCH_OPERATION_KIND_UNPAUSE:
+      return unpauseLocked(engine, rec);
+    case BatchOperationKind.BATCH_OPERATION_KIND_RESTART: {
+      checkOperation(rec.id, rec.state, "restart");
+      const stopped = rec.state === S.CONTAINER_STATE_RUNNING ? await stopHoldingLock(engine, rec, op.timeoutSeconds) : rec;
+      return startLocked(engine, stopped);
+    }
+    case BatchOperationKind.BATCH_OPERATION_KIND_CLEANUP:
+      return (await cleanupLocked(engine, rec)).rec;
+    case BatchOperationKind.BATCH_OPERATION_KIND_SYNC:
+      return syncWithRuntime(engine, rec);
+    case BatchOperationKind.BATCH_OPERATION_KIND_INSPECT:
+      return rec;
+    default:
+      throw invalidArgument("operations.kind", `${String(op.kind)} is not a batch operation`);
+  }
+}
+
+export function batchHandler(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "batch"> {
+  return {
+    batch: rpc.unary("Batch", async (req) => {
+      if (req.operations.length === 0) throw invalidArgument("operations", "at least one operation is required");
+      if (req.operations.length > MAX_OPERATIONS) throw invalidArgument("operations", `at most ${MAX_OPERATIONS}`);
+      req.operations.forEach((op, i) => {
+        if (op.kind === BatchOperationKind.BATCH_OPERATION_KIND_UNSPECIFIED || BatchOperationKind[op.kind] === undefined) {
+          throw invalidArgument(`operations[${i}].kind`, "unknown or unspecified");
+        }
+      });
+      const results: BatchResult[] = [];
+      await engine.locked(requireId(req.id), "batch", async (first) => {
+        let rec = first;
+        for (const op of req.operations) {
+          try {
+            rec = await runOne(engine, rec, op);
+            results.push({ kind: op.kind, status: { code: 0, message: "", details: [] }, container: toContainer(rec) });
+          } catch (err) {
+            results.push({ kind: op.kind, status: toRpcStatus(err), container: toContainer((await engine.store.getContainer(rec.id)) ?? rec) });
+            return;
+          }
+        }
+      });
+      return { results };
+    }),
+  };
+}

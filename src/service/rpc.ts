@@ -1,0 +1,74 @@
+// Wraps every RPC: a tracing span (rpc.method, hull.container.id), the
+// domain-error → status mapping, and an AbortSignal for cancelled calls.
+import type { ServiceError, handleUnaryCall, ServerUnaryCall, sendUnaryData, handleServerStreamingCall, handleBidiStreamingCall } from "@grpc/grpc-js";
+import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import type { Logger } from "pino";
+import { HullError } from "../errors.js";
+import { asHullError, toServiceError } from "./status.js";
+
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes. */
+  signal: AbortSignal;
+  span: Span;
+}
+
+function containerIdOf(request: unknown): string | undefined {
+  if (typeof request === "object" && request !== null && "id" in request) {
+    const id = (request as { id: unknown }).id;
+    if (typeof id === "string" && id !== "") return id;
+  }
+  return undefined;
+}
+
+export class RpcWrapper {
+  constructor(
+    private readonly service: string,
+    private readonly log: Logger,
+  ) {}
+
+  unary<Req, Res>(method: string, fn: (req: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
+    const fullName = `${this.service}/${method}`;
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      void trace.getTracer("hull").startActiveSpan(fullName, async (span) => {
+        span.setAttribute("rpc.system", "grpc");
+        span.setAttribute("rpc.service", this.service);
+        span.setAttribute("rpc.method", method);
+        const id = containerIdOf(call.request);
+        if (id) span.setAttribute("hull.container.id", id);
+        try {
+          const response = await fn(call.request, { signal: abort.signal, span });
+          callback(null, response);
+        } catch (err) {
+          const e = asHullError(err);
+          span.recordException(e);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+          span.setAttribute("hull.error.reason", e.reason);
+          if (e.reason === "INTERNAL" || e.reason === "RUNTIME_ERROR") this.log.error({ err, method }, "call failed");
+          else this.log.debug({ method, reason: e.reason, message: e.message }, "call refused");
+          callback(toServiceError(e), null);
+        } finally {
+          span.end();
+        }
+      });
+    };
+  }
+}
+
+/** Handlers for RPCs a later piece of work implements: a clear UNIMPLEMENTED. */
+export function notYetUnary<Req, Res>(area: string): handleUnaryCall<Req, Res> {
+  return (_call, callback) => callback(notYetError(area), null);
+}
+
+export function notYetError(area: string): Partial<ServiceError> {
+  return toServiceError(new HullError("NOT_IMPLEMENTED", `${area}: not yet implemented in this hulld`));
+}
+
+export function notYetServerStream<Req, Res>(area: string): handleServerStreamingCall<Req, Res> {
+  return (call) => call.emit("error", notYetError(area));
+}
+
+export function notYetBidi<Req, Res>(area: string): handleBidiStreamingCall<Req, Res> {
+  return (call) => call.emit("error", notYetError(area));
+}

@@ -1,0 +1,322 @@
+// The daemon's persistent state: container records, the name index and a
+// bounded event history, in one LevelDB under the state root. LevelDB's LOCK
+// file doubles as the guard against two hulld processes sharing a root.
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Level, type BatchOperation } from "level";
+import { Mutex } from "async-mutex";
+import type { Event } from "../gen/hull/v1/container.js";
+import { HullError, containerNotFound, invalidArgument } from "../errors.js";
+import type { ContainerRecord } from "./record.js";
+import {
+  CTR_PREFIX,
+  EVENT_SEQ_KEY,
+  EVT_PREFIX,
+  SCHEMA_KEY,
+  SCHEMA_VERSION,
+  ctrKey,
+  decodeEvent,
+  decodeRecord,
+  encodeEvent,
+  encodeRecord,
+  evtKey,
+  nameKey,
+  prefixRange,
+  seqOfEvtKey,
+} from "./codec.js";
+import { describe, isLockHeld, traced, wrap } from "./util.js";
+
+export interface StateStoreOptions {
+  /** How many events the history keeps; the oldest go first. Default 10,000. */
+  maxEvents?: number;
+}
+
+export interface ReadEventsOptions {
+  since?: Date;
+  until?: Date;
+}
+
+type Db = Level<string, unknown>;
+type Op = BatchOperation<Db, string, unknown>;
+
+const DEFAULT_MAX_EVENTS = 10_000;
+const MAX_REF_LENGTH = 253;
+const REF_CHARS = /^[A-Za-z0-9_.-]+$/;
+const FULL_ID = /^[0-9a-f]{64}$/;
+
+const short = (id: string): string => id.slice(0, 12);
+
+function checkRef(field: string, ref: string): void {
+  if (ref.length === 0) throw invalidArgument(field, "must not be empty");
+  if (ref.length > MAX_REF_LENGTH) throw invalidArgument(field, `"${ref.slice(0, 20)}…" is longer than ${MAX_REF_LENGTH} characters`);
+  if (!REF_CHARS.test(ref)) throw invalidArgument(field, `"${ref}" may only contain letters, digits, "_", "." and "-"`);
+}
+
+export class StateStore {
+  // Container writes are read-check-write sequences (name taken? record
+  // still there?); one mutex makes them race-free within this process, and
+  // the LevelDB lock keeps other processes out.
+  private readonly writes = new Mutex();
+  // Separate so event appends never queue behind container writes.
+  private readonly eventLock = new Mutex();
+  private closed = false;
+
+  private constructor(
+    private readonly db: Db,
+    /** The state root this store was opened in. */
+    readonly root: string,
+    private readonly maxEvents: number,
+    private lastSeq: number,
+    private firstSeq: number,
+  ) {}
+
+  static async open(root: string, opts: StateStoreOptions = {}): Promise<StateStore> {
+    return traced("store.open", undefined, async () => {
+      const maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
+      if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) {
+        throw invalidArgument("maxEvents", `must be a positive integer, got ${maxEvents}`);
+      }
+      const path = join(root, "state.db");
+      try {
+        await mkdir(root, { recursive: true });
+      } catch (err) {
+        throw wrap(err, `creating state root ${root}`);
+      }
+      const db: Db = new Level<string, unknown>(path, { keyEncoding: "utf8", valueEncoding: "json" });
+      try {
+        await db.open();
+      } catch (err) {
+        if (isLockHeld(err)) {
+          throw new HullError("UNAVAILABLE", `state root ${root} is in use by another hulld (LevelDB lock held)`, {}, { cause: err });
+        }
+        throw wrap(err, `opening state database ${path}`);
+      }
+      try {
+        await checkSchema(db, path);
+        const { first, last } = await eventBounds(db);
+        return new StateStore(db, root, maxEvents, last, first);
+      } catch (err) {
+        // Release the LOCK, or this process could never reopen the root.
+        const primary = wrap(err, `opening state database ${path}`);
+        try {
+          await db.close();
+        } catch (closeErr) {
+          throw new HullError(primary.reason, `${primary.message}; closing it again also failed: ${describe(closeErr)}`, primary.metadata, { cause: primary });
+        }
+        throw primary;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    return traced("store.close", undefined, async () => {
+      if (this.closed) return;
+      this.closed = true;
+      // Writes already queued on the mutexes run before the close (FIFO).
+      try {
+        await this.writes.runExclusive(() => this.eventLock.runExclusive(() => this.db.close()));
+      } catch (err) {
+        throw wrap(err, `closing the state database in ${this.root}`);
+      }
+    });
+  }
+
+  createContainer(rec: ContainerRecord): Promise<void> {
+    return this.run("createContainer", rec.id, "creating", () =>
+      this.writes.runExclusive(async () => {
+        checkRef("id", rec.id);
+        checkRef("name", rec.name);
+        const holder = await this.db.get(nameKey(rec.name));
+        if (holder !== undefined) {
+          throw new HullError("NAME_IN_USE", `the container name "${rec.name}" is already in use by ${short(String(holder))}`, { name: rec.name });
+        }
+        if ((await this.db.get(ctrKey(rec.id))) !== undefined) {
+          throw new HullError("INTERNAL", `container id ${rec.id} already exists in the state store`, { container: rec.id });
+        }
+        await this.db.batch([
+          { type: "put", key: ctrKey(rec.id), value: encodeRecord(rec) },
+          { type: "put", key: nameKey(rec.name), value: rec.id },
+        ]);
+      }),
+    );
+  }
+
+  getContainer(id: string): Promise<ContainerRecord | undefined> {
+    return this.run("getContainer", id, "reading", () => this.read(id));
+  }
+
+  /** Stores rec with the next revision; the container must still exist. */
+  saveContainer(rec: ContainerRecord): Promise<ContainerRecord> {
+    return this.run("saveContainer", rec.id, "saving", () =>
+      this.writes.runExclusive(async () => {
+        const stored = await this.read(rec.id);
+        // Without this check a save racing a delete would resurrect the
+        // record with no name index entry.
+        if (!stored) throw new HullError("CONTAINER_NOT_FOUND", `container ${short(rec.id)} was removed`, { container: rec.id });
+        if (stored.name !== rec.name) {
+          throw new HullError("INTERNAL", `container ${short(rec.id)} cannot be renamed from "${stored.name}" to "${rec.name}"`, { container: rec.id });
+        }
+        // Counting from the stored revision keeps it monotonic even if the
+        // caller saved from a stale copy.
+        const saved: ContainerRecord = { ...rec, revision: stored.revision + 1 };
+        await this.db.put(ctrKey(rec.id), encodeRecord(saved));
+        return saved;
+      }),
+    );
+  }
+
+  /** Removes the record and its name; a container already gone is not an error. */
+  deleteContainer(id: string): Promise<void> {
+    return this.run("deleteContainer", id, "deleting", () =>
+      this.writes.runExclusive(async () => {
+        const stored = await this.read(id);
+        if (!stored) return;
+        const ops: Op[] = [{ type: "del", key: ctrKey(id) }];
+        if ((await this.db.get(nameKey(stored.name))) === id) ops.push({ type: "del", key: nameKey(stored.name) });
+        await this.db.batch(ops);
+      }),
+    );
+  }
+
+  /** Full id, then exact name, then unique id prefix (as docker and podman do). */
+  resolveContainer(ref: string): Promise<string> {
+    return traced("store.resolveContainer", undefined, async (span) => {
+      span.setAttribute("hull.container.ref", ref);
+      const id = await this.guarded(`resolving container "${ref}"`, undefined, async () => {
+        checkRef("id", ref);
+        if (FULL_ID.test(ref) && (await this.db.get(ctrKey(ref))) !== undefined) return ref;
+        const named = await this.db.get(nameKey(ref));
+        if (typeof named === "string") return named;
+        // Two keys are enough to tell unique from ambiguous: no full scan.
+        const keys = await this.db.keys({ ...prefixRange(ctrKey(ref)), limit: 2 }).all();
+        const ids = keys.map((k) => k.slice(CTR_PREFIX.length));
+        if (ids.length === 0) throw containerNotFound(ref);
+        if (ids.length > 1) {
+          throw new HullError("AMBIGUOUS_ID", `prefix "${ref}" matches several containers: ${ids.map(short).join(", ")}`, {
+            candidates: ids.join(","),
+          });
+        }
+        return ids[0];
+      });
+      span.setAttribute("hull.container.id", id);
+      return id;
+    });
+  }
+
+  /** Every record, oldest first. */
+  listContainers(): Promise<ContainerRecord[]> {
+    return this.run("listContainers", undefined, "listing containers", async () => {
+      const recs = await this.all();
+      return recs.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+    });
+  }
+
+  /** Ids of the containers that list `id` among their dependencies. */
+  findDependents(id: string): Promise<string[]> {
+    return this.run("findDependents", id, "finding dependents of", async () => {
+      const recs = await this.all();
+      return recs.filter((r) => r.id !== id && r.dependencyIds.includes(id)).map((r) => r.id);
+    });
+  }
+
+  /** Stores ev with the next sequence number (and now, if it has no time). */
+  appendEvent(ev: Event): Promise<Event> {
+    return this.run("appendEvent", ev.containerId || undefined, "recording an event for", () =>
+      this.eventLock.runExclusive(async () => {
+        const seq = this.lastSeq + 1;
+        const stored: Event = { ...ev, attributes: { ...ev.attributes }, time: ev.time ?? new Date(), sequence: seq };
+        const ops: Op[] = [
+          { type: "put", key: evtKey(seq), value: encodeEvent(stored) },
+          { type: "put", key: EVENT_SEQ_KEY, value: seq },
+        ];
+        // A loop, not one delete, so a smaller maxEvents after a restart
+        // trims the whole excess at once.
+        const keepFrom = seq - this.maxEvents + 1;
+        for (let s = this.firstSeq; s < keepFrom; s++) ops.push({ type: "del", key: evtKey(s) });
+        await this.db.batch(ops);
+        this.lastSeq = seq;
+        this.firstSeq = Math.max(this.firstSeq, keepFrom);
+        return stored;
+      }),
+    );
+  }
+
+  /** Stored events with since <= time <= until, in sequence order. */
+  readEvents(opts: ReadEventsOptions = {}): Promise<Event[]> {
+    return this.run("readEvents", undefined, "reading events", async () => {
+      const since = opts.since?.getTime() ?? -Infinity;
+      const until = opts.until?.getTime() ?? Infinity;
+      if (Number.isNaN(since)) throw invalidArgument("since", "not a valid time");
+      if (Number.isNaN(until)) throw invalidArgument("until", "not a valid time");
+      const out: Event[] = [];
+      for await (const [key, value] of this.db.iterator(prefixRange(EVT_PREFIX))) {
+        const ev = decodeStored(key, value, decodeEvent);
+        const t = ev.time?.getTime() ?? 0;
+        if (t >= since && t <= until) out.push(ev);
+      }
+      return out;
+    });
+  }
+
+  // Span + closed check + error context for every public method.
+  private run<T>(method: string, id: string | undefined, doing: string, fn: () => Promise<T>): Promise<T> {
+    return traced(`store.${method}`, id, () => this.guarded(doing, id, fn));
+  }
+
+  private async guarded<T>(doing: string, id: string | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new HullError("UNAVAILABLE", `the state store in ${this.root} is closed`);
+    try {
+      return await fn();
+    } catch (err) {
+      throw wrap(err, doing, id);
+    }
+  }
+
+  private async read(id: string): Promise<ContainerRecord | undefined> {
+    const key = ctrKey(id);
+    const value = await this.db.get(key);
+    return value === undefined ? undefined : decodeStored(key, value, decodeRecord);
+  }
+
+  // One iterator pass; level fetches entries in chunks underneath.
+  private async all(): Promise<ContainerRecord[]> {
+    const entries = await this.db.iterator(prefixRange(CTR_PREFIX)).all();
+    return entries.map(([key, value]) => decodeStored(key, value, decodeRecord));
+  }
+}
+
+function decodeStored<T>(key: string, value: unknown, decode: (v: unknown) => T): T {
+  try {
+    return decode(value);
+  } catch (err) {
+    throw new HullError("INTERNAL", `corrupt value under key ${key}: ${describe(err)}`, {}, { cause: err });
+  }
+}
+
+async function checkSchema(db: Db, path: string): Promise<void> {
+  const version = await db.get(SCHEMA_KEY);
+  if (version === undefined) {
+    await db.put(SCHEMA_KEY, SCHEMA_VERSION);
+    return;
+  }
+  if (typeof version !== "number" || !Number.isInteger(version) || version < 1) {
+    throw new HullError("INTERNAL", `state database ${path} has an unreadable schema version ${JSON.stringify(version)}`);
+  }
+  if (version > SCHEMA_VERSION) {
+    throw new HullError(
+      "INTERNAL",
+      `state database ${path} has schema version ${version}, newer than the version ${SCHEMA_VERSION} this hulld understands: run a newer hulld or use another state root`,
+    );
+  }
+}
+
+// The persisted counter wins over the keys, so sequences never repeat even
+// if every stored event were trimmed.
+async function eventBounds(db: Db): Promise<{ first: number; last: number }> {
+  const saved = await db.get(EVENT_SEQ_KEY);
+  const [lastKey] = await db.keys({ ...prefixRange(EVT_PREFIX), reverse: true, limit: 1 }).all();
+  const [firstKey] = await db.keys({ ...prefixRange(EVT_PREFIX), limit: 1 }).all();
+  const last = Math.max(typeof saved === "number" ? saved : 0, lastKey === undefined ? 0 : seqOfEvtKey(lastKey));
+  const first = firstKey === undefined ? last + 1 : seqOfEvtKey(firstKey);
+  return { first, last };
+}
