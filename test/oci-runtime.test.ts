@@ -136,11 +136,20 @@ describe("runc + conmon", () => {
     await runtime.delete(c.id, true);
   });
 
+  test("an OOM kill leaves the oom marker", async () => {
+    const resources = { memoryLimitBytes: 8 << 20, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
+    const c = await create(["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"], { resources });
+    const exited = waitExit(c.id);
+    await runtime.start(c.id);
+    assert.equal(await exited, 137);
+    assert.equal(await wasOomKilled(dirs.persist, c.id), true);
+    await runtime.delete(c.id);
+  });
+
   test("a create failure is RUNTIME_ERROR with the runtime's words", async () => {
     await assert.rejects(create(["/no/such/program"]), (err: unknown) => {
       assert.ok(err instanceof HullError, String(err));
       assert.equal(err.reason, "RUNTIME_ERROR");
-      console.log(err.message);
       assert.match(err.message, /^runc create t[0-9a-f]+: .*\/no\/such\/program/);
       return true;
     });

@@ -4,7 +4,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
-import type { ContainerConfig, DeepPartial } from "../src/gen/hull/v1/container.js";
+import { BatchOperationKind, type ContainerConfig, type DeepPartial } from "../src/gen/hull/v1/container.js";
 import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
 import { buildBusyboxRootfs } from "./helpers/rootfs.js";
 import { assertGrpcError, type Api } from "./helpers/api.js";
@@ -79,7 +79,7 @@ describe("validation", () => {
       await assertGrpcError(api().cleanupContainer({ id }), NF, R);
       await assertGrpcError(api().syncContainer({ id }), NF, R);
       await assertGrpcError(api().removeContainer({ id, force: true }), NF, R);
-      await assertGrpcError(api().batch({ id, operations: [] }), NF, R);
+      await assertGrpcError(api().batch({ id, operations: [{ kind: BatchOperationKind.BATCH_OPERATION_KIND_INSPECT }] }), NF, R);
     }
   });
 

@@ -13,9 +13,10 @@
 // - The first conmon process writes --conmon-pidfile (the pid of the
 //   daemonized monitor) and exits 0 right after forking.
 import { spawn } from "node:child_process";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
+import type { StdioOptions } from "node:child_process";
 import { trace, SpanStatusCode } from "@opentelemetry/api";
 import { HullError } from "../errors.js";
 import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
@@ -128,6 +129,28 @@ function parseSync(line: string): SyncMessage | undefined {
   }
 }
 
+const O_CLOEXEC = 0o2000000;
+// Beyond this a stray fd is left alone rather than growing the stdio table.
+const MAX_STRAY_FD = 4096;
+
+/**
+ * Fds hulld inherited without close-on-exec (a service manager's or shell's
+ * pipe, say). Node opens its own fds close-on-exec, but cannot mark these,
+ * and conmon would hold them for the container's whole life.
+ */
+async function strayFds(): Promise<number[]> {
+  const names = await readdir("/proc/self/fd").catch(() => [] as string[]);
+  const out: number[] = [];
+  for (const name of names) {
+    const fd = Number(name);
+    if (!Number.isInteger(fd) || fd < 5 || fd > MAX_STRAY_FD) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, "utf8").catch(() => "");
+    const m = /^flags:\s+([0-7]+)/m.exec(info);
+    if (m?.[1] !== undefined && (parseInt(m[1], 8) & O_CLOEXEC) === 0) out.push(fd);
+  }
+  return out;
+}
+
 /** Resolves with the first line on the sync pipe, or undefined at EOF. */
 function readSyncLine(stream: Readable): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -180,10 +203,19 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
   // Files of an earlier run would be read as this run's answers.
   await Promise.all(["pidfile", "conmon.pid", "oci-log"].map((f) => rm(join(b, f), { force: true })));
 
+  // fd 3 = sync pipe, fd 4 = start pipe; any stray inherited fd is shadowed
+  // by /dev/null in the child (the stdio table dup2()s over it).
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe"];
+  const stray = await strayFds();
+  const devNull = stray.length > 0 ? await open("/dev/null", "r") : undefined;
+  if (devNull) {
+    for (const fd of stray) {
+      while (stdio.length < fd) stdio.push("ignore");
+      stdio[fd] = devNull.fd;
+    }
+  }
   const child = spawn(binary, conmonArgs(opts), {
-    // fd 3 = sync pipe, fd 4 = start pipe. Node opens every other fd
-    // close-on-exec, so these two are all conmon inherits.
-    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+    stdio,
     // Its own session and process group: signals to hulld's group (Ctrl-C,
     // a service manager's stop) must not reach monitors or containers.
     detached: true,
@@ -196,6 +228,7 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
       _OCI_STARTPIPE: "4",
     },
   });
+  await devNull?.close();
   const stdout = capture(child.stdout);
   const stderr = capture(child.stderr);
   const syncStream = child.stdio[3] as Readable;

@@ -90,8 +90,8 @@ export function runtimeErrorText(stderr: string): string {
 }
 
 function isNotExist(stderr: string): boolean {
-  // runc: "container does not exist"; crun: "... No such file or directory".
-  return /does not exist|no such file or directory/i.test(stderr);
+  // runc: "container does not exist"; crun: "error opening file `<root>/<id>/status`: No such file or directory".
+  return /does not exist|status.{0,3}: no such file or directory/i.test(stderr);
 }
 
 interface CallResult {
@@ -238,7 +238,8 @@ export class OciRuntime {
           rootfs,
           user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
           hostLimits: await readHostLimits(),
-          cgroupsPath: `/hull-probe/${id}`,
+          // A top-level leaf: delete removes it and leaves no parent dir behind.
+          cgroupsPath: `/${id}`,
         }));
         const r = await this.call(["run", "--bundle", dir, id], 30_000);
         if (r.exitCode === 0) return { ok: true, reason: "" };

@@ -164,8 +164,8 @@ export function statusReason(status: Status | undefined): string {
 }
 
 function errorInfoOfStatus(status: Status | undefined): ErrorInfo | undefined {
-  const any = status?.details.find((d) => d.typeUrl === ERROR_INFO_TYPE_URL);
-  return any ? ErrorInfo.decode(any.value) : undefined;
+  const detail = status?.details.find((d) => d.typeUrl === ERROR_INFO_TYPE_URL);
+  return detail ? ErrorInfo.decode(detail.value) : undefined;
 }
 
 /** Decodes a gRPC error: status code, ErrorInfo reason (from grpc-status-details-bin) and message. */
