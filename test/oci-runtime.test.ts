@@ -155,6 +155,21 @@ describe("runc + conmon", () => {
     });
   });
 
+  test("a conmon that dies or says nothing is RUNTIME_ERROR, not a hang", async () => {
+    const bundle = join(dirs.bundles, "fake");
+    const base = {
+      id: "fake", name: "fake", bundlePath: bundle, runtime, exitDir: dirs.exit, persistDir: join(dirs.persist, "fake"),
+      logPath: join(dirs.logs, "fake.log"), logMaxSizeBytes: 0, tty: false, stdin: false, socketDir: dirs.sockets,
+    };
+    await writeBundle(bundle, generateSpec({
+      id: "fake", config: config(["true"]), rootfs, user: await resolveUser(rootfs, ""), hostLimits: await readHostLimits(), cgroupsPath: "/fake",
+    }));
+    const runtimeError = (pattern: RegExp) => (err: unknown): boolean =>
+      err instanceof HullError && err.reason === "RUNTIME_ERROR" && pattern.test(err.message);
+    await assert.rejects(startConmon({ ...base, conmonBinary: "/bin/false" }), runtimeError(/^runc create fake: conmon exited with 1/));
+    await assert.rejects(startConmon({ ...base, conmonBinary: "/bin/true" }), runtimeError(/^runc create fake: conmon exited before the container was created/));
+  });
+
   test("missing containers: state undefined, delete quiet, kill fails clearly", async () => {
     assert.equal(await runtime.state("nope"), undefined);
     await runtime.delete("nope");

@@ -69,7 +69,7 @@ const EXPECT: Record<Operation, Expectation> = {
   unpause: { act: [PAUSED] },
   restart: { act: [CONFIGURED, CREATED, RUNNING, STOPPED, EXITED] },
   wait: { act: BUT_REMOVING },
-  cleanup: { act: [CREATED, STOPPING, STOPPED], noop: [CONFIGURED, EXITED] },
+  cleanup: { act: [CREATED, STOPPING, STOPPED, UNKNOWN], noop: [CONFIGURED, EXITED] },
   sync: { act: EVERY },
   remove: { act: [CONFIGURED, CREATED, STOPPED, EXITED, UNKNOWN] },
   "force-remove": { act: BUT_REMOVING },

@@ -14,9 +14,9 @@ import { startLocked } from "./operations.js";
 
 const S = ContainerState;
 const SIGKILL = 9;
-const DEFAULT_STOP_TIMEOUT = 10;
+export const DEFAULT_STOP_TIMEOUT = 10;
 /** How long a SIGKILLed process may take to be reaped before we call it stuck. */
-const KILL_GRACE_MS = 30_000;
+export const KILL_GRACE_MS = 30_000;
 
 export interface ExitWaiter {
   /** Resolves with the exit code, or undefined after ms. */
@@ -73,6 +73,25 @@ async function signalProcess(engine: Engine, id: string, signal: number): Promis
   }
 }
 
+/**
+ * Saves STOPPING (stopped by the user) and sends the stop signal, or SIGKILL
+ * for a timeout of 0. Caller holds the lock and has checked the state.
+ */
+export async function beginStop(engine: Engine, rec: ContainerRecord, seconds: number): Promise<void> {
+  // A created container's process is still runc's init: only SIGKILL ends it.
+  const signal = seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? SIGKILL : parseSignal(rec.config.stopSignal || "SIGTERM");
+  const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
+  await engine.event("stop", saved, { signal: String(signal), timeout: String(seconds) });
+  await signalProcess(engine, rec.id, signal);
+  // A frozen process cannot act on a signal: thaw it so the stop can land.
+  if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(rec.id);
+}
+
+/** Sends SIGKILL to a container whose stop timed out. */
+export function escalateStop(engine: Engine, id: string): Promise<void> {
+  return signalProcess(engine, id, SIGKILL);
+}
+
 /** The seed's StopWithTimeout. */
 export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
   const id = await engine.resolve(ref);
@@ -86,20 +105,13 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?
         if (seconds === 0) await signalProcess(engine, id, SIGKILL);
         return seconds;
       }
-      // A created container's process is still runc's init: only SIGKILL ends it.
-      const signal =
-        seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? SIGKILL : parseSignal(rec.config.stopSignal || "SIGTERM");
-      const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
-      await engine.event("stop", saved, { signal: String(signal), timeout: String(seconds) });
-      await signalProcess(engine, id, signal);
-      // A frozen process cannot act on a signal: thaw it so the stop can land.
-      if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(id);
+      await beginStop(engine, rec, seconds);
       return seconds;
     });
     let code = await waiter.wait(timeout * 1000);
     if (code === undefined) {
       await engine.withLock(id, "stop", async (rec) => {
-        if (rec.state === S.CONTAINER_STATE_STOPPING) await signalProcess(engine, id, SIGKILL);
+        if (rec.state === S.CONTAINER_STATE_STOPPING) await escalateStop(engine, id);
       });
       code = await waiter.wait(KILL_GRACE_MS);
       if (code === undefined) {

@@ -12,11 +12,10 @@
 //   not EOF; EOF with no line means conmon died (its stderr says why).
 // - The first conmon process writes --conmon-pidfile (the pid of the
 //   daemonized monitor) and exits 0 right after forking.
-import { spawn } from "node:child_process";
+import { spawn, type StdioOptions } from "node:child_process";
 import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import type { StdioOptions } from "node:child_process";
 import { trace, SpanStatusCode } from "@opentelemetry/api";
 import { HullError } from "../errors.js";
 import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
@@ -167,6 +166,21 @@ function readSyncLine(stream: Readable): Promise<string | undefined> {
   });
 }
 
+/** The error-level messages of the runtime's JSON log (--log-format json). */
+function errorLines(log: string): string[] {
+  const out: string[] = [];
+  for (const line of log.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const v = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      if (typeof v.msg === "string" && (v.level === "error" || v.level === "fatal" || v.level === "panic")) out.push(v.msg);
+    } catch {
+      out.push(line.trim());
+    }
+  }
+  return out;
+}
+
 async function readText(path: string): Promise<string> {
   return readFile(path, "utf8").then((t) => t.trim(), () => "");
 }
@@ -228,7 +242,8 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
       _OCI_STARTPIPE: "4",
     },
   });
-  await devNull?.close();
+  // Every listener goes on before the first await: a conmon that dies at once
+  // would otherwise exit unobserved.
   const stdout = capture(child.stdout);
   const stderr = capture(child.stderr);
   const syncStream = child.stdio[3] as Readable;
@@ -240,24 +255,31 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
 
+  await devNull?.close();
+
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), CREATE_TIMEOUT_MS);
   });
 
   const failure = async (what: string): Promise<HullError> => {
-    const ociLog = runtimeErrorText(await readText(join(b, "oci-log")));
     const parts = [what];
-    if (ociLog !== "" && !what.includes(ociLog)) parts.push(`runtime log: ${ociLog}`);
-    const conmonOut = [stderr(), stdout()].filter((t) => t !== "").join("; ");
-    if (conmonOut !== "") parts.push(`conmon: ${conmonOut}`);
+    const ociLog = errorLines(await readText(join(b, "oci-log"))).filter((l) => !what.includes(l));
+    if (ociLog.length > 0) parts.push(`runtime log: ${ociLog.join("; ")}`);
+    const conmonOut = `${stderr()}\n${stdout()}`.split("\n").map((l) => l.trim())
+      // Printed on every run where hulld may not lower its OOM score: noise.
+      .filter((l) => l !== "" && !l.includes("oom_score_adj"));
+    if (conmonOut.length > 0) parts.push(`conmon: ${conmonOut.join("; ")}`);
     return new HullError("RUNTIME_ERROR", `${label}: ${parts.join("; ")}`, { runtime: opts.runtime.name, container: opts.id });
   };
 
   try {
     startStream.end("0");
     const first = await Promise.race([exited, timeout]);
-    if (first === "timeout") throw await failure(`conmon did not daemonize within ${CREATE_TIMEOUT_MS} ms`);
+    if (first === "timeout") {
+      child.kill("SIGKILL");
+      throw await failure(`conmon did not daemonize within ${CREATE_TIMEOUT_MS} ms`);
+    }
     if (first.error) throw await failure(`cannot run ${binary}: ${first.error.message}`);
     if (first.code !== 0) throw await failure(`conmon exited with ${first.code ?? first.signal}`);
 

@@ -6,10 +6,9 @@ import { BatchOperationKind } from "../gen/hull/v1/container.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { parseSignal } from "../oci/signals.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { cleanupLocked, killLocked, pauseLocked, startLocked, unpauseLocked, initLocked } from "../lifecycle/operations.js";
-import { exitWaiter } from "../lifecycle/stop.js";
+import { DEFAULT_STOP_TIMEOUT, KILL_GRACE_MS, beginStop, escalateStop, exitWaiter } from "../lifecycle/stop.js";
 import { syncWithRuntime } from "../lifecycle/sync.js";
 import { toContainer } from "./convert.js";
 import { requireId } from "./lifecycle-handlers.js";
@@ -22,18 +21,14 @@ const MAX_OPERATIONS = 64;
 /** Stop while holding the lock (the batch owns it); the exit is read from the watcher. */
 async function stopHoldingLock(engine: Engine, rec: ContainerRecord, timeoutSeconds: number | undefined): Promise<ContainerRecord> {
   checkOperation(rec.id, rec.state, "stop");
-  const seconds = timeoutSeconds ?? rec.config.stopTimeoutSeconds ?? 10;
+  const seconds = timeoutSeconds ?? rec.config.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT;
   const waiter = exitWaiter(engine, rec.id);
   try {
-    const signal = seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? 9 : parseSignal(rec.config.stopSignal || "SIGTERM");
-    const stopping = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
-    await engine.event("stop", stopping, { signal: String(signal), timeout: String(seconds) });
-    await engine.runtime.kill(rec.id, signal, false);
-    if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(rec.id);
+    await beginStop(engine, rec, seconds);
     let code = await waiter.wait(seconds * 1000);
     if (code === undefined) {
-      await engine.runtime.kill(rec.id, 9, false);
-      code = await waiter.wait(30_000);
+      await escalateStop(engine, rec.id);
+      code = await waiter.wait(KILL_GRACE_MS);
     }
     if (code === undefined) throw new HullError("INTERNAL", `container ${rec.id.slice(0, 12)} did not exit after SIGKILL`, { container: rec.id });
     return await engine.sync(rec.id);

@@ -106,7 +106,8 @@ export const TRANSITIONS: Readonly<Record<Operation, Rule>> = {
   },
   wait: { accepts: EVERY_STATE_BUT_REMOVING, refusal: "it is being removed" },
   cleanup: {
-    accepts: [S.CONTAINER_STATE_STOPPED, S.CONTAINER_STATE_STOPPING, S.CONTAINER_STATE_CREATED],
+    // UNKNOWN is accepted so a container the runtime confused can be torn down.
+    accepts: [S.CONTAINER_STATE_STOPPED, S.CONTAINER_STATE_STOPPING, S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_UNKNOWN],
     noop: [S.CONTAINER_STATE_CONFIGURED, S.CONTAINER_STATE_EXITED],
     refusal: "running or paused containers cannot be cleaned up",
   },
