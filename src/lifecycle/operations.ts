@@ -39,7 +39,7 @@ export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { k
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
   await mkdir(join(paths.persistDir, rec.id), { recursive: true, mode: 0o700 });
   // A runtime container left over from a crash would make create fail.
-  if (await engine.runtime.state(rec.id)) await engine.runtime.delete(rec.id, true);
+  if (await engine.runtime.exists(rec.id)) await engine.runtime.delete(rec.id, true);
   const { pid, conmonPid } = await startConmon({
     id: rec.id,
     name: rec.name,

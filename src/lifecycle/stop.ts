@@ -168,7 +168,7 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   await engine.withLock(id, "remove", async (rec) => {
     checkOperation(rec.id, rec.state, operation);
     const removing = await engine.save({ ...rec, state: S.CONTAINER_STATE_REMOVING });
-    await engine.runtime.delete(id, true);
+    if (await engine.runtime.exists(id)) await engine.runtime.delete(id, true);
     const { paths } = engine.deps;
     await rm(engine.bundlePath(id), { recursive: true, force: true });
     await rm(join(paths.persistDir, id), { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // The OCI runtime CLI (runc, crun) as hull uses it. Every call is one short
 // process run; its stderr becomes the error a client sees.
 import { accessSync, constants } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, delimiter, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -167,6 +167,18 @@ export class OciRuntime {
   }
 
   /** The runtime's view of one container; undefined when it has no such container. */
+  /**
+   * Whether the runtime keeps state for id: runc and crun both hold a
+   * directory per container under --root. A stat instead of a process spawn,
+   * for the hot path of every init.
+   */
+  async exists(id: string): Promise<boolean> {
+    return stat(join(this.root, id)).then(
+      () => true,
+      () => false,
+    );
+  }
+
   async state(id: string): Promise<RuntimeState | undefined> {
     return this.traced("state", id, async () => {
       const r = await this.call(["state", id]);

@@ -11,9 +11,12 @@ export const EVENT_SEQ_KEY = "meta/event-sequence";
 export const CTR_PREFIX = "ctr/";
 export const NAME_PREFIX = "name/";
 export const EVT_PREFIX = "evt/";
+/** dep/<dependency id>/<dependent id>: who depends on whom, without a scan. */
+export const DEP_PREFIX = "dep/";
 
 export const ctrKey = (id: string): string => CTR_PREFIX + id;
 export const nameKey = (name: string): string => NAME_PREFIX + name;
+export const depKey = (dependency: string, dependent: string): string => `${DEP_PREFIX}${dependency}/${dependent}`;
 
 // 16 digits hold Number.MAX_SAFE_INTEGER, so key order is numeric order.
 const SEQ_DIGITS = 16;

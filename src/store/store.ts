@@ -15,6 +15,8 @@ import {
   SCHEMA_KEY,
   SCHEMA_VERSION,
   ctrKey,
+  depKey,
+  DEP_PREFIX,
   decodeEvent,
   decodeRecord,
   encodeEvent,
@@ -68,6 +70,12 @@ export class StateStore {
     private readonly maxEvents: number,
     private lastSeq: number,
     private firstSeq: number,
+    /**
+     * Every container record, decoded. This process is the database's only
+     * writer (LevelDB's lock), so a write-through mirror is exact, and List
+     * and every sync read memory instead of decoding JSON again.
+     */
+    private readonly records: Map<string, ContainerRecord>,
   ) {}
 
   static async open(root: string, opts: StateStoreOptions = {}): Promise<StateStore> {
@@ -94,7 +102,9 @@ export class StateStore {
       try {
         await checkSchema(db, path);
         const { first, last } = await eventBounds(db);
-        return new StateStore(db, root, maxEvents, last, first);
+        const entries = await db.iterator(prefixRange(CTR_PREFIX)).all();
+        const records = new Map(entries.map(([key, value]) => [key.slice(CTR_PREFIX.length), decodeStored(key, value, decodeRecord)] as const));
+        return new StateStore(db, root, maxEvents, last, first, records);
       } catch (err) {
         // Release the LOCK, or this process could never reopen the root.
         const primary = wrap(err, `opening state database ${path}`);
@@ -136,7 +146,9 @@ export class StateStore {
         await this.db.batch([
           { type: "put", key: ctrKey(rec.id), value: encodeRecord(rec) },
           { type: "put", key: nameKey(rec.name), value: rec.id },
+          ...rec.dependencyIds.map((dep): Op => ({ type: "put", key: depKey(dep, rec.id), value: "" })),
         ]);
+        this.records.set(rec.id, rec);
       }),
     );
   }
@@ -160,6 +172,7 @@ export class StateStore {
         // caller saved from a stale copy.
         const saved: ContainerRecord = { ...rec, revision: stored.revision + 1 };
         await this.db.put(ctrKey(rec.id), encodeRecord(saved));
+        this.records.set(rec.id, saved);
         return saved;
       }),
     );
@@ -171,9 +184,10 @@ export class StateStore {
       this.writes.runExclusive(async () => {
         const stored = await this.read(id);
         if (!stored) return;
-        const ops: Op[] = [{ type: "del", key: ctrKey(id) }];
+        const ops: Op[] = [{ type: "del", key: ctrKey(id) }, ...stored.dependencyIds.map((dep): Op => ({ type: "del", key: depKey(dep, id) }))];
         if ((await this.db.get(nameKey(stored.name))) === id) ops.push({ type: "del", key: nameKey(stored.name) });
         await this.db.batch(ops);
+        this.records.delete(id);
       }),
     );
   }
@@ -214,8 +228,9 @@ export class StateStore {
   /** Ids of the containers that list `id` among their dependencies. */
   findDependents(id: string): Promise<string[]> {
     return this.run("findDependents", id, "finding dependents of", async () => {
-      const recs = await this.all();
-      return recs.filter((r) => r.id !== id && r.dependencyIds.includes(id)).map((r) => r.id);
+      const prefix = `${DEP_PREFIX}${id}/`;
+      const keys = await this.db.keys(prefixRange(prefix)).all();
+      return keys.map((k) => k.slice(prefix.length)).filter((dependent) => dependent !== id);
     });
   }
 
@@ -273,15 +288,11 @@ export class StateStore {
   }
 
   private async read(id: string): Promise<ContainerRecord | undefined> {
-    const key = ctrKey(id);
-    const value = await this.db.get(key);
-    return value === undefined ? undefined : decodeStored(key, value, decodeRecord);
+    return this.records.get(id);
   }
 
-  // One iterator pass; level fetches entries in chunks underneath.
   private async all(): Promise<ContainerRecord[]> {
-    const entries = await this.db.iterator(prefixRange(CTR_PREFIX)).all();
-    return entries.map(([key, value]) => decodeStored(key, value, decodeRecord));
+    return [...this.records.values()];
   }
 }
 
