@@ -2,67 +2,14 @@
 // `hull`: the command line for people, a thin client of hulld's gRPC API with
 // podman's verbs, output and exit codes (125 = hull itself failed).
 import { Command, CommanderError, Option } from "commander";
-import { status as GrpcStatus } from "@grpc/grpc-js";
-import type { Container, ContainerServiceClient } from "../gen/hull/v1/container.js";
-import { ConnectError, DEFAULT_SOCKET, connectHulld, describeError, unary, type CallFailure } from "./client.js";
+import type { Container } from "../gen/hull/v1/container.js";
+import { DEFAULT_SOCKET, unary } from "./client.js";
 import { buildConfig, defineCreate, type CreateOptions } from "./create.js";
 import { containersJson, psTable } from "./format.js";
 import { UsageError, collect, parseFilters, parseInteger, parseState } from "./parse.js";
 import { ContainerState } from "../gen/hull/v1/container.js";
-
-const EXIT_HULL_ERROR = 125;
-
-/** podman-rm's documented statuses: 1 no such container, 2 running/paused, 125 anything else. */
-function rmExitCode(f: CallFailure): number {
-  if (f.reason === "CONTAINER_NOT_FOUND" || (f.reason === "" && f.code === GrpcStatus.NOT_FOUND)) return 1;
-  if (f.reason === "CONTAINER_STATE_INVALID") return 2;
-  return EXIT_HULL_ERROR;
-}
-
-/** Shared state of one invocation: the lazily opened client and the exit status so far. */
-class Session {
-  exitCode = 0;
-  private client?: Promise<ContainerServiceClient>;
-  private opened?: ContainerServiceClient;
-
-  constructor(private readonly socket: () => string) {}
-
-  connect(): Promise<ContainerServiceClient> {
-    this.client ??= connectHulld(this.socket()).then((c) => (this.opened = c));
-    return this.client;
-  }
-
-  /** Prints an error podman's way and remembers the worst exit status. */
-  report(err: unknown, exitCodeFor: (f: CallFailure) => number = () => EXIT_HULL_ERROR): void {
-    if (err instanceof ConnectError || err instanceof UsageError) {
-      process.stderr.write(`Error: ${err.message}\n`);
-      this.exitCode = Math.max(this.exitCode, EXIT_HULL_ERROR);
-      return;
-    }
-    const f = describeError(err);
-    // UNAVAILABLE without details means the daemon went away mid-call, not a refusal.
-    const message = f.code === GrpcStatus.UNAVAILABLE && f.reason === "" ? new ConnectError(this.socket(), f.message).message : f.message;
-    process.stderr.write(`Error: ${message}\n`);
-    this.exitCode = Math.max(this.exitCode, exitCodeFor(f));
-  }
-
-  /** Runs `op` for each id in turn, printing its output; one failure does not stop the rest. */
-  async each(ids: string[], op: (c: ContainerServiceClient, id: string) => Promise<string | undefined>, exitCodeFor?: (f: CallFailure) => number): Promise<void> {
-    const client = await this.connect();
-    for (const id of ids) {
-      try {
-        const out = await op(client, id);
-        if (out !== undefined) process.stdout.write(`${out}\n`);
-      } catch (err) {
-        this.report(err, exitCodeFor);
-      }
-    }
-  }
-
-  close(): void {
-    this.opened?.close();
-  }
-}
+import { EXIT_HULL_ERROR, Session, rmExitCode } from "./session.js";
+import { registerStreamCommands } from "./stream-commands.js";
 
 function optionalSeconds(flag: string, value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseInteger(flag, value);
@@ -224,6 +171,9 @@ function buildProgram(session: Session, argv: string[]): Command {
     .action(async (id: string) => {
       await session.each([id], async (c) => (await unary(c.syncContainer.bind(c), { id }), id));
     });
+
+  // Stream commands (attach, logs, exec, events) register themselves here.
+  registerStreamCommands(program, session);
 
   return program;
 }

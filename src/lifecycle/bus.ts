@@ -2,6 +2,7 @@
 // exit, so Wait and Stop are driven by events instead of polling.
 import { EventEmitter } from "node:events";
 import type { ContainerRecord } from "../store/record.js";
+import type { Event } from "../gen/hull/v1/container.js";
 
 export class StateBus {
   private readonly emitter = new EventEmitter();
@@ -29,6 +30,18 @@ export class StateBus {
     return () => {
       this.emitter.off(`state:${id}`, onState);
       this.emitter.off(`removed:${id}`, onRemoved);
+    };
+  }
+
+  /** Every lifecycle event, after it is stored (so it carries its sequence). */
+  publishEvent(ev: Event): void {
+    this.emitter.emit("event", ev);
+  }
+
+  subscribeEvents(onEvent: (ev: Event) => void): () => void {
+    this.emitter.on("event", onEvent);
+    return () => {
+      this.emitter.off("event", onEvent);
     };
   }
 }

@@ -147,9 +147,10 @@ export class Engine {
   /** Appends a lifecycle event to the bounded history. Never fails the operation it reports. */
   async event(type: string, rec: ContainerRecord, attributes: Record<string, string> = {}): Promise<void> {
     try {
-      await this.store.appendEvent(
+      const stored = await this.store.appendEvent(
         Event.fromPartial({ time: new Date(), type, containerId: rec.id, containerName: rec.name, attributes, state: rec.state }),
       );
+      this.bus.publishEvent(stored);
     } catch (err) {
       // The operation itself succeeded; losing one history entry is logged, not hidden.
       this.deps.log.error({ err, container: rec.id, type }, "could not store event");

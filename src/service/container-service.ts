@@ -4,7 +4,11 @@
 import type { Logger } from "pino";
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../lifecycle/engine.js";
+import { attachHandlers } from "./attach-handler.js";
 import { batchHandler } from "./batch.js";
+import { eventsHandlers } from "./events-handler.js";
+import { execHandlers } from "./exec-handler.js";
+import { logsHandlers } from "./logs-handler.js";
 import { lifecycleHandlers } from "./lifecycle-handlers.js";
 import { queryHandlers } from "./query-handlers.js";
 import { RpcWrapper, notYetBidi, notYetServerStream, notYetUnary } from "./rpc.js";
@@ -15,8 +19,10 @@ export function containerService(engine: Engine, log: Logger): ContainerServiceS
     ...lifecycleHandlers(engine, rpc),
     ...queryHandlers(engine, rpc),
     ...batchHandler(engine, rpc),
-    attachContainer: notYetBidi("attach"),
-    resizeTerminal: notYetUnary("attach (terminal resize)"),
+    ...attachHandlers(engine, rpc),
+    ...logsHandlers(engine, rpc),
+    ...execHandlers(engine, rpc),
+    ...eventsHandlers(engine, rpc),
     mountContainer: notYetUnary("storage (mount)"),
     unmountContainer: notYetUnary("storage (unmount)"),
     exportContainer: notYetServerStream("storage (export)"),
@@ -26,9 +32,5 @@ export function containerService(engine: Engine, log: Logger): ContainerServiceS
     listArtifacts: notYetUnary("storage (artifacts)"),
     checkpointContainer: notYetUnary("checkpoint"),
     restoreContainer: notYetUnary("checkpoint (restore)"),
-    containerLogs: notYetServerStream("logs"),
-    execContainer: notYetBidi("exec"),
-    execSync: notYetUnary("exec"),
-    events: notYetServerStream("events"),
   };
 }

@@ -1,0 +1,10 @@
+// The commands over hulld's streams. Each area keeps its commands in its own
+// file and is registered here, so hull.ts stays the lifecycle verbs only.
+import type { Command } from "commander";
+import type { Session } from "./session.js";
+
+export function registerStreamCommands(program: Command, session: Session): void {
+  // Areas add one call each, e.g. registerLogsCommands(program, session).
+  void program;
+  void session;
+}
