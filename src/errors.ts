@@ -17,7 +17,9 @@ export type ErrorReason =
   | "INTERNAL"
   | "NOT_IMPLEMENTED"
   | "DEADLINE_EXCEEDED"
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  // A stream's client fell too far behind; its stream was ended to bound memory.
+  | "RESOURCE_EXHAUSTED";
 
 export class HullError extends Error {
   readonly reason: ErrorReason;

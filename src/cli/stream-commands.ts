@@ -2,9 +2,15 @@
 // file and is registered here, so hull.ts stays the lifecycle verbs only.
 import type { Command } from "commander";
 import type { Session } from "./session.js";
+import { registerEventsCommands } from "./events-cmd.js";
+import { registerLogsCommands } from "./logs-cmd.js";
+import { registerExecCommands } from "./exec-cmd.js";
 
 export function registerStreamCommands(program: Command, session: Session): void {
   // Areas add one call each, e.g. registerLogsCommands(program, session).
   void program;
   void session;
+  registerEventsCommands(program, session);
+  registerLogsCommands(program, session);
+  registerExecCommands(program, session);
 }

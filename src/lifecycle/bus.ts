@@ -44,4 +44,9 @@ export class StateBus {
       this.emitter.off("event", onEvent);
     };
   }
+
+  /** Live event subscribers: lets tests prove a closed stream left no listener behind. */
+  eventListenerCount(): number {
+    return this.emitter.listenerCount("event");
+  }
 }

@@ -133,7 +133,11 @@ export class Engine {
       pid: 0,
       finishedAt: new Date().toISOString(),
     });
-    await this.event("exit", saved, { exitCode: String(code) });
+    const attrs: Record<string, string> = { exitCode: String(code) };
+    // Why it ended, when the code alone does not say: the killing signal, the OOM killer.
+    if (saved.exitSignal > 0) attrs.signal = String(saved.exitSignal);
+    if (oom) attrs.oomKilled = "true";
+    await this.event("exit", saved, attrs);
     return saved;
   }
 

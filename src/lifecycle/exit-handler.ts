@@ -7,14 +7,17 @@ import { mayHaveExited } from "../statemachine/states.js";
 import type { Engine } from "./engine.js";
 import { cleanupLocked } from "./operations.js";
 import { stopContainer } from "./stop.js";
+import { endExecSessionsLocked, recoverExecSessions, settleExecSessions } from "./exec.js";
 
 const S = ContainerState;
 
 /** Runs after each exit file appears; never throws (it has no caller to tell). */
 export async function handleExit(engine: Engine, id: string): Promise<void> {
   try {
+    // Exec processes die with the container's pid namespace: let their sessions record it first.
+    await settleExecSessions(engine, id);
     await engine.withLock(id, "exit", async (rec) => {
-      if (rec.state === S.CONTAINER_STATE_STOPPED) await cleanupLocked(engine, rec);
+      if (rec.state === S.CONTAINER_STATE_STOPPED) await cleanupLocked(engine, await endExecSessionsLocked(engine, rec));
     });
   } catch (err) {
     if (err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND") return;
@@ -65,6 +68,7 @@ async function reconcile(engine: Engine, rec: ContainerRecord): Promise<void> {
 export async function recoverAll(engine: Engine): Promise<void> {
   for (const rec of await engine.store.listContainers()) {
     try {
+      await recoverExecSessions(engine, rec.id);
       await reconcile(engine, rec);
     } catch (err) {
       engine.deps.log.error({ err, container: rec.id }, "reconciling the container with the runtime");

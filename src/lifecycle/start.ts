@@ -22,7 +22,8 @@ async function dependencyOrder(engine: Engine, id: string): Promise<string[]> {
   return order;
 }
 
-async function startDependencies(engine: Engine, id: string): Promise<void> {
+/** Starts every dependency of id that is not running, deepest first (for StartContainer and start-and-attach). */
+export async function startDependencies(engine: Engine, id: string): Promise<void> {
   for (const dep of await dependencyOrder(engine, id)) {
     await engine.withLock(dep, "start dependency", (rec) => startLocked(engine, rec));
   }

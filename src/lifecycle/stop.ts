@@ -137,7 +137,7 @@ export async function restartContainer(engine: Engine, ref: string, timeoutSecon
   }
   return engine.withLock(id, "restart", async (rec) => {
     const started = await startLocked(engine, rec);
-    await engine.event("restart", started);
+    await engine.event("restart", started, { restartCount: String(started.restartCount) });
     return started;
   });
 }

@@ -117,3 +117,22 @@ export async function validateConfig(config: ContainerConfig): Promise<void> {
   if (config.logMaxSizeBytes < 0) throw invalidArgument("log_max_size_bytes", "negative");
   if (!NETWORK_MODES.has(config.networkMode)) throw invalidArgument("network_mode", `"${config.networkMode}" is not host or none`);
 }
+
+/**
+ * Checks the fields an exec request shares with a container config (command,
+ * env, working dir, user) by the same rules CreateContainer applies.
+ */
+export function validateProcessFields(p: { command: string[]; env: string[]; workingDir: string; user: string }): void {
+  if (p.command.length === 0) throw invalidArgument("command", "a command is required");
+  if (p.command.length > MAX_ARGS) throw invalidArgument("command", `more than ${MAX_ARGS} arguments`);
+  if (p.command[0] === "") throw invalidArgument("command[0]", "the program is empty");
+  p.command.forEach((arg, i) => checkText(`command[${i}]`, arg));
+  if (p.env.length > MAX_ARGS) throw invalidArgument("env", `more than ${MAX_ARGS} entries`);
+  p.env.forEach((entry, i) => {
+    checkText(`env[${i}]`, entry);
+    const eq = entry.indexOf("=");
+    if (eq <= 0 || !ENV_KEY.test(entry.slice(0, eq))) throw invalidArgument(`env[${i}]`, `"${entry.slice(0, 60)}" is not KEY=VALUE`);
+  });
+  if (p.workingDir !== "") checkContainerPath("working_dir", p.workingDir);
+  if (p.user !== "" && !USER.test(p.user)) throw invalidArgument("user", `"${p.user.slice(0, 60)}" is not user[:group]`);
+}

@@ -96,7 +96,10 @@ function conmonArgs(o: ConmonOptions): string[] {
   ];
   if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
   if (o.tty) args.push("-t");
-  if (o.stdin) args.push("-i");
+  // With a tty conmon writes attach input to the terminal whatever -i says;
+  // -i would only make it close the terminal's input for good when any one
+  // attach client leaves (conn_sock.c), so a detach would end typing for all.
+  if (o.stdin && !o.tty) args.push("-i");
   // The runtime's own log: its create error, even where its stderr went to a terminal.
   const runtimeArgs = [...o.runtime.globalArgs, "--log", join(b, "oci-log"), "--log-format", "json"];
   for (const a of runtimeArgs) args.push("--runtime-arg", a);
@@ -137,7 +140,7 @@ const MAX_STRAY_FD = 4096;
  * pipe, say). Node opens its own fds close-on-exec, but cannot mark these,
  * and conmon would hold them for the container's whole life.
  */
-async function strayFds(): Promise<number[]> {
+export async function strayFds(): Promise<number[]> {
   const names = await readdir("/proc/self/fd").catch(() => [] as string[]);
   const out: number[] = [];
   for (const name of names) {

@@ -267,3 +267,41 @@ export function generateSpec(input: SpecInput): OciSpec {
   };
   return spec;
 }
+
+// ---- Exec processes ---------------------------------------------------------
+
+export interface ExecProcessInput {
+  id: string;
+  /** The container's config as created: its env, hostname and working dir are the exec's defaults. */
+  config: ContainerConfig;
+  /** The exec's user, resolved against the container's rootfs. */
+  user: ResolvedUser;
+  hostLimits: HostLimits;
+  command: string[];
+  /** Added to the container's env; a key already there gets the exec's value. */
+  env: string[];
+  /** "" = the container's working dir. */
+  workingDir: string;
+  tty: boolean;
+  consoleSize?: { height: number; width: number };
+}
+
+/**
+ * The process.json `runc exec --process` runs: built by the same rules as the
+ * container's own process (capabilities, rlimits, no_new_privs, PATH/HOSTNAME/
+ * HOME/TERM defaults), so an exec has exactly the container's privileges.
+ */
+export function generateExecProcess(input: ExecProcessInput): OciProcess {
+  const config: ContainerConfig = {
+    ...input.config,
+    command: [...input.command],
+    env: [...input.config.env, ...input.env],
+    workingDir: input.workingDir !== "" ? input.workingDir : input.config.workingDir,
+    tty: input.tty,
+  };
+  const { process } = generateSpec({ id: input.id, config, rootfs: "/", user: input.user, hostLimits: input.hostLimits, cgroupsPath: "" });
+  if (input.tty && input.consoleSize && input.consoleSize.height > 0 && input.consoleSize.width > 0) {
+    process.consoleSize = { height: input.consoleSize.height, width: input.consoleSize.width };
+  }
+  return process;
+}

@@ -1,12 +1,22 @@
-// Events: the lifecycle event stream (live, filtered, with replay of stored events).
+// Events: the lifecycle event stream (live, filtered, with replay of stored
+// events). The seam and flow control live in event-stream.ts.
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
-import type { Engine } from "../lifecycle/engine.js";
-import { notYetServerStream, type RpcWrapper } from "./rpc.js";
+import type { RpcWrapper } from "./rpc.js";
+import { buildEventFilter } from "./event-filter.js";
+import { DEFAULT_MAX_BACKLOG, EventPump, type EventSource } from "./event-stream.js";
 
-export function eventsHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "events"> {
-  void engine;
-  void rpc;
+export interface EventsOptions {
+  /** Live events a client may fall behind by; beyond it the stream ends with RESOURCE_EXHAUSTED. */
+  maxBacklog?: number;
+}
+
+export function eventsHandlers(source: EventSource, rpc: RpcWrapper, opts: EventsOptions = {}): Pick<ContainerServiceServer, "events"> {
+  const maxBacklog = opts.maxBacklog ?? DEFAULT_MAX_BACKLOG;
   return {
-    events: notYetServerStream("events"),
+    events: rpc.serverStream("Events", async (call, ctx) => {
+      const filter = await buildEventFilter(source.store, call.request);
+      if (filter.containerIds.size === 1) ctx.span.setAttribute("hull.container.id", [...filter.containerIds][0] ?? "");
+      await new EventPump(call, ctx.signal, filter, maxBacklog).run(source);
+    }),
   };
 }

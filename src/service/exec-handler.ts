@@ -1,13 +1,276 @@
-// ExecContainer and ExecSync: processes run in a running container.
-import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
+// ExecContainer and ExecSync: processes run in a running container through
+// conmon's exec mode (src/oci/exec.ts), recorded as exec sessions
+// (src/lifecycle/exec.ts).
+//
+// Choices:
+// - ExecSync collects at most MAX_SYNC_OUTPUT bytes of each stream; the rest
+//   is read and dropped (the process is never blocked on it), silently.
+// - ExecSync's timeout is conmon's --timeout: the process group is SIGKILLed
+//   and the answer is CRI-O's: exit code -1 and "command timed out" at the end
+//   of stderr (after whatever the command wrote before).
+// - A command the runtime cannot run answers 127 (not found) or 126 (not
+//   executable) with the runtime's message on stderr, as Docker and Podman do.
+// - A client that cancels its call, or falls more than MAX_PENDING_OUTPUT
+//   behind (RESOURCE_EXHAUSTED), takes its exec down with it (SIGKILL); the
+//   detach keys (tty with stdin only) leave it running and end the stream
+//   without an exit code.
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import {
+  OutputStream,
+  type ContainerServiceServer,
+  type ExecContainerRequest,
+  type ExecContainerResponse,
+  type ExecOpen,
+  type ExecSyncRequest,
+  type ExecSyncResponse,
+  type TerminalSize,
+} from "../gen/hull/v1/container.js";
+import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../lifecycle/engine.js";
-import { notYetBidi, notYetUnary, type RpcWrapper } from "./rpc.js";
+import { startExec, type ExecRequest, type ExecSession } from "../lifecycle/exec.js";
+import { validateProcessFields } from "../lifecycle/validate-config.js";
+import { ExecCommandError, TIMED_OUT_MESSAGE } from "../oci/exec.js";
+import type { OutputStreamName } from "../oci/attach.js";
+import { DetachMatcher, parseDetachKeys } from "./detach-keys.js";
+import { requireId } from "./lifecycle-handlers.js";
+import type { CallContext, RpcWrapper } from "./rpc.js";
+
+export const MAX_SYNC_OUTPUT = 16 * 1024 * 1024;
+export const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
+// conmon parses --timeout as a C int.
+const MAX_TIMEOUT_SECONDS = 2 ** 31 - 1;
+const MAX_TERMINAL_DIMENSION = 0xffff;
+
+function checkSize(size: TerminalSize, field: string): void {
+  for (const [name, v] of [["height", size.height], ["width", size.width]] as const) {
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_TERMINAL_DIMENSION) throw invalidArgument(`${field}.${name}`, `must be 1..${MAX_TERMINAL_DIMENSION}`);
+  }
+}
+
+function execRequest(r: { command: string[]; env: string[]; workingDir: string; user: string }, extra: Omit<ExecRequest, "command" | "env" | "workingDir" | "user">): ExecRequest {
+  validateProcessFields(r);
+  return { command: r.command, env: r.env, workingDir: r.workingDir, user: r.user, ...extra };
+}
+
+/** Collects up to MAX_SYNC_OUTPUT bytes, dropping the rest. */
+class Capped {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  add(data: Buffer): void {
+    const room = MAX_SYNC_OUTPUT - this.size;
+    if (room <= 0) return;
+    const part = data.length > room ? data.subarray(0, room) : data;
+    this.chunks.push(Buffer.from(part));
+    this.size += part.length;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+async function execSync(engine: Engine, req: ExecSyncRequest, ctx: CallContext): Promise<ExecSyncResponse> {
+  const id = requireId(req.id);
+  if (req.timeoutSeconds > MAX_TIMEOUT_SECONDS) throw invalidArgument("timeout_seconds", `at most ${MAX_TIMEOUT_SECONDS}`);
+  const request = execRequest(req, { tty: false, stdin: false, timeoutSeconds: req.timeoutSeconds });
+  const out = new Capped();
+  const err = new Capped();
+  let session: ExecSession;
+  try {
+    session = await startExec(engine, id, request, (stream, data) => (stream === "stdout" ? out : err).add(data));
+  } catch (e) {
+    if (e instanceof ExecCommandError) return { exitCode: e.exitCode, stdout: Buffer.alloc(0), stderr: Buffer.from(`${e.message}\n`) };
+    throw e;
+  }
+  ctx.span.setAttribute("hull.exec.id", session.id);
+  // A caller that gave up (cancel, deadline) takes its command down with it.
+  const onAbort = (): void => session.process.kill();
+  ctx.signal.addEventListener("abort", onAbort);
+  if (ctx.signal.aborted) onAbort();
+  try {
+    const exit = await session.finished;
+    if (exit.timedOut) {
+      const soFar = err.bytes();
+      const sep = soFar.length > 0 && soFar[soFar.length - 1] !== 0x0a ? "\n" : "";
+      return { exitCode: -1, stdout: out.bytes(), stderr: Buffer.concat([soFar, Buffer.from(`${sep}${TIMED_OUT_MESSAGE}`)]) };
+    }
+    return { exitCode: exit.code, stdout: out.bytes(), stderr: err.bytes() };
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The first message, which must be open; later ones stay buffered (the call is paused). */
+function firstMessage(call: ServerDuplexStream<ExecContainerRequest, ExecContainerResponse>, signal: AbortSignal): Promise<ExecOpen> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      call.off("data", onData);
+      call.off("end", onEnd);
+      call.off("error", onError);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const onData = (req: ExecContainerRequest): void => {
+      cleanup();
+      call.pause();
+      if (req.message?.$case !== "open") reject(invalidArgument("open", "the first message of ExecContainer must be open"));
+      else resolve(req.message.value);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      reject(invalidArgument("open", "the stream ended before an open message"));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(new HullError("UNAVAILABLE", "the client cancelled the exec before opening it"));
+    };
+    call.on("data", onData);
+    call.once("end", onEnd);
+    call.once("error", onError);
+    signal.addEventListener("abort", onAbort);
+  });
+}
+
+function frame(stream: OutputStreamName, data: Buffer): ExecContainerResponse {
+  const s = stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR;
+  return { message: { $case: "output", value: { stream: s, data } } };
+}
+
+async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContainerRequest, ExecContainerResponse>, ctx: CallContext): Promise<void> {
+  const open = await firstMessage(call, ctx.signal);
+  const id = requireId(open.id);
+  ctx.span.setAttribute("hull.container.id", id);
+  if (open.size && (open.size.height !== 0 || open.size.width !== 0)) checkSize(open.size, "size");
+  const detach = open.tty && open.stdin ? new DetachMatcher(parseDetachKeys(open.detachKeys)) : undefined;
+  const request = execRequest(open, { tty: open.tty, stdin: open.stdin, timeoutSeconds: 0, size: open.size });
+
+  // Ends the call one way or another: an exit, a detach, a failure.
+  let settle: (outcome: { exitCode?: number; error?: unknown }) => void = () => undefined;
+  const outcome = new Promise<{ exitCode?: number; error?: unknown }>((resolve) => (settle = resolve));
+  // Set on a failure or detach: nothing more is written to this client.
+  let dropped = false;
+  let settled = false;
+  const finish = (o: { exitCode?: number; error?: unknown }): void => {
+    if (settled) return;
+    settled = true;
+    if (o.exitCode === undefined) dropped = true;
+    settle(o);
+  };
+  let pending = 0;
+  let ready = false;
+  const early: ExecContainerResponse[] = [];
+  const send = (msg: ExecContainerResponse): void => {
+    if (dropped || call.writableEnded || ctx.signal.aborted) return;
+    const size = msg.message?.$case === "output" ? msg.message.value.data.length : 0;
+    pending += size;
+    call.write(msg, () => (pending -= size));
+    if (pending > MAX_PENDING_OUTPUT) {
+      finish({ error: new HullError("RESOURCE_EXHAUSTED", `exec client fell more than ${MAX_PENDING_OUTPUT} bytes behind the output; ended its stream and the exec`, { container: id }) });
+    }
+  };
+  const output = (stream: OutputStreamName, data: Buffer): void => {
+    if (ready) send(frame(stream, data));
+    else early.push(frame(stream, data));
+  };
+
+  let session: ExecSession;
+  try {
+    session = await startExec(engine, id, request, output);
+  } catch (e) {
+    if (!(e instanceof ExecCommandError)) throw e;
+    call.write(frame("stderr", Buffer.from(`${e.message}\n`)));
+    call.write({ message: { $case: "exitCode", value: e.exitCode } });
+    return;
+  }
+  ctx.span.setAttribute("hull.exec.id", session.id);
+  const proc = session.process;
+  send({ message: { $case: "sessionId", value: session.id } });
+  ready = true;
+  for (const m of early.splice(0)) send(m);
+
+  // Client messages run in order: a close-stdin never overtakes the stdin before it.
+  let chain = Promise.resolve();
+  const enqueue = (fn: () => Promise<void> | void): void => {
+    chain = chain.then(fn).catch((error: unknown) => finish({ error }));
+  };
+  let stdinClosed = false;
+  const closeStdin = (): void => {
+    if (stdinClosed) return;
+    stdinClosed = true;
+    // A terminal's stdin is the pty itself, which stays open: ^D is how a terminal says end of input.
+    if (open.tty) enqueue(() => proc.writeStdin(Buffer.from([4])));
+    enqueue(() => proc.closeStdin());
+  };
+  call.on("data", (req: ExecContainerRequest) => {
+    const m = req.message;
+    switch (m?.$case) {
+      case "stdin": {
+        if (!open.stdin) return finish({ error: invalidArgument("stdin", "stdin was not requested in open") });
+        if (stdinClosed) return finish({ error: invalidArgument("stdin", "stdin was already closed") });
+        const data = detach ? detach.feed(m.value) : m.value;
+        if (data.length > 0) enqueue(() => proc.writeStdin(data));
+        if (detach?.detached) enqueue(() => finish({}));
+        return;
+      }
+      case "resize": {
+        if (!open.tty) return finish({ error: invalidArgument("resize", "the exec has no terminal") });
+        try {
+          checkSize(m.value, "resize");
+        } catch (error) {
+          return finish({ error });
+        }
+        const { height, width } = m.value;
+        enqueue(() => proc.resize(height, width).catch((err: unknown) => {
+          // Once the process is gone its monitor's FIFO is too: nothing left to resize.
+          if ((err as NodeJS.ErrnoException).code !== "ENXIO" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        }));
+        return;
+      }
+      case "closeStdin":
+        if (open.stdin) closeStdin();
+        return;
+      case "open":
+        return finish({ error: invalidArgument("open", "sent twice") });
+      default:
+        return finish({ error: invalidArgument("message", "empty ExecContainerRequest") });
+    }
+  });
+  // A client that half-closes will send no more stdin.
+  call.on("end", () => {
+    if (open.stdin) closeStdin();
+  });
+  call.resume();
+
+  const onAbort = (): void => finish({ error: new HullError("UNAVAILABLE", "the client cancelled the exec") });
+  ctx.signal.addEventListener("abort", onAbort);
+  if (ctx.signal.aborted) onAbort();
+  void session.finished.then(
+    (exit) => finish({ exitCode: exit.code }),
+    (error: unknown) => finish({ error }),
+  );
+  try {
+    const result = await outcome;
+    if (result.error !== undefined) {
+      proc.kill();
+      throw result.error;
+    }
+    if (result.exitCode === undefined) {
+      proc.detach();
+      return;
+    }
+    send({ message: { $case: "exitCode", value: result.exitCode } });
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+  }
+}
 
 export function execHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "execContainer" | "execSync"> {
-  void engine;
-  void rpc;
   return {
-    execContainer: notYetBidi("exec"),
-    execSync: notYetUnary("exec"),
+    execContainer: rpc.bidi("ExecContainer", (call, ctx) => execContainer(engine, call, ctx)),
+    execSync: rpc.unary("ExecSync", (req, ctx) => execSync(engine, req, ctx)),
   };
 }

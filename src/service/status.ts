@@ -25,6 +25,7 @@ export const STATUS_OF_REASON: Readonly<Record<ErrorReason, status>> = {
   NOT_IMPLEMENTED: status.UNIMPLEMENTED,
   DEADLINE_EXCEEDED: status.DEADLINE_EXCEEDED,
   UNAVAILABLE: status.UNAVAILABLE,
+  RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
 };
 
 const ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo";

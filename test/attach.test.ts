@@ -1,0 +1,178 @@
+// AttachContainer against a real hulld (runc + conmon): start-and-attach
+// loses nothing, stdin round trip, detach keys, logs replay + live with no
+// seam, several clients, and the refusals.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
+import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { assertGrpcError, errorInfo, type Api } from "./helpers/api.js";
+import { S, assertState, create, inspect, must, removeAll, uniqueName, until, waitExited } from "./helpers/fixtures.js";
+import { openAttach, type AttachResult } from "./helpers/attach.js";
+
+function assertNoError(r: AttachResult, what: string): void {
+  assert.equal(r.error, undefined, `${what}: the call failed: ${r.error?.code} ${r.error?.details}`);
+}
+
+describe("attach", () => {
+  let d: TestDaemon;
+  let rootfs: string;
+  const made: string[] = [];
+  const api = (): Api => d.api;
+
+  before(async () => {
+    rootfs = await buildBusyboxRootfs();
+    d = await startTestDaemon({ logLevel: "warn" });
+  });
+
+  after(async () => {
+    if (d) {
+      await removeAll(d.api, made).catch(() => undefined);
+      await d.cleanup();
+    }
+    if (rootfs) await rm(rootfs, { recursive: true, force: true });
+  });
+
+  /** The result of a call that must fail; rejects with its error so assertGrpcError can check it. */
+  async function failure(r: Promise<AttachResult>): Promise<AttachResult> {
+    const res = await r;
+    if (res.error) throw res.error;
+    return res;
+  }
+
+  it("round-trips stdin through cat, and close_stdin ends it with 0", async () => {
+    const c = await create(api(), rootfs, ["cat"], { stdin: true });
+    made.push(c.id);
+    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true });
+    const attached = must((await a.until("attached", (r) => r.attached !== undefined)).attached, "attached");
+    assertState(attached, S.CONTAINER_STATE_RUNNING);
+    a.stdin("hello\n");
+    await a.until("the echo of hello", (r) => r.stdout === "hello\n");
+    // Larger than conmon's packets: hull splits it, conmon passes each whole.
+    const big = `${"0123456789".repeat(20_000)}\n`;
+    a.stdin(big);
+    await a.until("the echo of 200 kB", (r) => r.stdout.length === 6 + big.length);
+    a.closeStdin();
+    const r = await a.finished;
+    assertNoError(r, "cat");
+    assert.equal(r.stdout, `hello\n${big}`);
+    assert.equal(r.stderr, "");
+    assert.equal(r.exitCode, 0);
+  });
+
+  it("detaches on the detach keys, forwarding what came before them; the container keeps running", async () => {
+    const c = await create(api(), rootfs, ["sh", "-c", 'read l; echo "got $l"; exec sleep 1000'], { stdin: true });
+    made.push(c.id);
+    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true, detachKeys: "ctrl-a,x" });
+    await a.until("attached", (r) => r.attached !== undefined);
+    // The first key ends this chunk: it is held back until the next shows the whole sequence.
+    a.stdin("hello\n\x01");
+    await a.until("the shell's answer", (r) => r.stdout === "got hello\n");
+    a.stdin("x");
+    const r = await a.finished;
+    assertNoError(r, "detach");
+    assert.equal(r.detached, true);
+    assert.equal(r.exitCode, undefined);
+    assert.equal(r.order.at(-1), "detached");
+    assertState(await inspect(api(), c.id), S.CONTAINER_STATE_RUNNING);
+
+    // Attach (no start) to the running container; the default keys are ctrl-p,ctrl-q.
+    const b = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true });
+    const again = must((await b.until("attached", (x) => x.attached !== undefined)).attached, "attached");
+    assertState(again, S.CONTAINER_STATE_RUNNING);
+    b.stdin("\x10\x11");
+    const rb = await b.finished;
+    assertNoError(rb, "second detach");
+    assert.equal(rb.detached, true);
+    assertState(await inspect(api(), c.id), S.CONTAINER_STATE_RUNNING);
+  });
+
+  it("replays the log and follows it live with every line exactly once, in order", async () => {
+    const stop = `/tmp/stop-${uniqueName("seam")}`;
+    const c = await create(api(), rootfs, ["sh", "-c", `i=0; while [ ! -e ${stop} ]; do echo $i; i=$((i+1)); done; echo end`]);
+    made.push(c.id);
+    const started = must((await api().startContainer({ id: c.id })).container, "start");
+    // Attach while the container is writing fast, with lines already in the log.
+    await until("lines in the log", async () => ((await stat(started.logPath).catch(() => undefined))?.size ?? 0) > 64 * 1024 ? true : undefined, 30_000, 20);
+    const a = openAttach(d.client, { id: c.id, stdout: true, stderr: true, logs: true });
+    const replay = openAttach(d.client, { id: c.id, stdout: true, logs: true, stream: false });
+    await a.until("live lines", (r) => r.stdout.length > 256 * 1024);
+    await mkdir(join(rootfs, "tmp"), { recursive: true });
+    await writeFile(join(rootfs, stop), "");
+    const r = await a.finished;
+    assertNoError(r, "logs + stream");
+    assert.equal(r.exitCode, 0);
+    const lines = r.stdout.split("\n");
+    assert.equal(lines.pop(), "", "output ends with a newline");
+    assert.equal(lines.pop(), "end");
+    assert.ok(lines.length > 10_000, `only ${lines.length} lines`);
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i] !== String(i)) assert.fail(`line ${i} is ${JSON.stringify(lines[i])} (lines ${i - 2}..${i + 2}: ${JSON.stringify(lines.slice(Math.max(0, i - 2), i + 3))})`);
+    }
+
+    // logs with stream false: what the log held, then the end (no exit code).
+    const rr = await replay.finished;
+    assertNoError(rr, "logs replay only");
+    assert.equal(rr.exitCode, undefined);
+    const replayed = rr.stdout.split("\n");
+    assert.equal(replayed.pop(), "");
+    // The replay reads to the end of a file still growing: it may reach the last line.
+    if (replayed.at(-1) === "end") replayed.pop();
+    assert.ok(replayed.length > 0);
+    replayed.forEach((l, i) => assert.equal(l, String(i)));
+  });
+
+  it("serves two clients attached at once, each with all the output and the exit code", async () => {
+    const c = await create(api(), rootfs, ["sh", "-c", "echo one; echo two >&2; exit 5"]);
+    made.push(c.id);
+    await api().initContainer({ id: c.id });
+    // No streams named: stdout and stderr (and stdin only for a container with stdin).
+    const first = openAttach(d.client, { id: c.id });
+    const attached = must((await first.until("attached", (r) => r.attached !== undefined)).attached, "attached");
+    assertState(attached, S.CONTAINER_STATE_CREATED);
+    const second = openAttach(d.client, { id: c.name, stdout: true, stderr: true, start: true });
+    for (const [what, r] of [["first", await first.finished], ["second", await second.finished]] as const) {
+      assertNoError(r, what);
+      assert.equal(r.stdout, "one\n", `${what}: stdout`);
+      assert.equal(r.stderr, "two\n", `${what}: stderr`);
+      assert.equal(r.exitCode, 5, `${what}: exit code`);
+    }
+  });
+
+  it("refuses exited and configured containers, and malformed opens", async () => {
+    const FP = grpc.status.FAILED_PRECONDITION;
+    const INVALID = grpc.status.INVALID_ARGUMENT;
+    const c = await create(api(), rootfs, ["true"]);
+    made.push(c.id);
+    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["configured", "attach"]);
+    const ran = await openAttach(d.client, { id: c.id, stdout: true, start: true }).finished;
+    assertNoError(ran, "start-and-attach of true");
+    assert.equal(ran.exitCode, 0);
+    await waitExited(api(), c.id);
+    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["exited"]);
+    await assertGrpcError(failure(openAttach(d.client, { id: "no-such-container", stdout: true }).finished), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
+    await assertGrpcError(failure(openAttach(d.client, { id: c.id, detachKeys: "ctrl-" }).finished), INVALID, "INVALID_ARGUMENT", ["detach_keys"]);
+    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stream: false }).finished), INVALID, "INVALID_ARGUMENT", ["stream"]);
+    await assertGrpcError(failure(openAttach(d.client, { id: "" }).finished), INVALID, "INVALID_ARGUMENT", ["open.id"]);
+
+    // The first message must be open.
+    const raw = d.client.attachContainer();
+    const rawDone = new Promise<grpc.ServiceError>((resolve) => raw.on("error", resolve));
+    raw.on("data", () => undefined);
+    raw.write({ message: { $case: "stdin", value: Buffer.from("x") } });
+    const e = errorInfo(await rawDone);
+    assert.equal(e.code, INVALID);
+    assert.match(e.message, /first message/);
+
+    // stdin on an attach opened without it.
+    const s = await create(api(), rootfs, ["sleep", "1000"], { stdin: true });
+    made.push(s.id);
+    const noStdin = openAttach(d.client, { id: s.id, stdout: true, start: true });
+    await noStdin.until("attached", (r) => r.attached !== undefined);
+    noStdin.stdin("x");
+    await assertGrpcError(failure(noStdin.finished), INVALID, "INVALID_ARGUMENT", ["stdin"]);
+    assertState(await inspect(api(), s.id), S.CONTAINER_STATE_RUNNING);
+  });
+});
