@@ -11,6 +11,7 @@ import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./lifecycle/engine.js";
 import { handleExit, recoverAll } from "./lifecycle/exit-handler.js";
 import { startServer } from "./service/server.js";
+import { startHttpAttach } from "./service/http-attach.js";
 
 export interface DaemonOptions {
   socket: string;
@@ -19,6 +20,8 @@ export interface DaemonOptions {
   /** "runc", "crun" or a path to an OCI runtime binary. */
   runtime: string;
   log: Logger;
+  /** Optional unix socket for Docker-style HTTP attach. */
+  httpSocket?: string;
   conmon?: string;
 }
 
@@ -53,7 +56,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await exits.start({ emitExisting: false });
     await recoverAll(engine);
     const { server, health } = await startServer(engine, opts.socket, log);
-    log.info({ socket: opts.socket, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath }, "hulld serving");
+    const http = opts.httpSocket ? await startHttpAttach(engine, opts.httpSocket, log) : undefined;
+    log.info({ socket: opts.socket, httpSocket: opts.httpSocket, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath }, "hulld serving");
     return {
       engine,
       server,
@@ -70,6 +74,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
             resolve();
           });
         });
+        if (http) {
+          http.closeAllConnections();
+          await new Promise<void>((resolve) => http.close(() => resolve()));
+        }
         exits.stop();
         await Promise.allSettled([...pendingExits]);
         await store.close();

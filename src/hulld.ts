@@ -12,6 +12,7 @@ interface Flags {
   runRoot: string;
   runtime: string;
   conmon?: string;
+  httpSocket?: string;
   logLevel: string;
 }
 
@@ -25,6 +26,7 @@ const program = new Command("hulld")
   .addOption(
     new Option("--log-level <level>", "log level").env("HULL_LOG_LEVEL").default("info").choices(["trace", "debug", "info", "warn", "error", "fatal"]),
   )
+  .addOption(new Option("--http-socket <path>", "also serve Docker-style HTTP attach on this unix socket").env("HULL_HTTP_SOCKET"))
   .showHelpAfterError();
 
 async function main(): Promise<void> {
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
     runRoot: resolve(flags.runRoot),
     runtime: flags.runtime,
     conmon: flags.conmon,
+    httpSocket: flags.httpSocket ? resolve(flags.httpSocket) : undefined,
     log,
   });
   process.stdout.write(`hulld listening on ${socket}\n`);

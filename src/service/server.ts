@@ -41,7 +41,7 @@ function imageService(): ImageServiceServer {
 }
 
 /** Refuses to take over a socket another live process still serves. */
-async function claimSocketPath(socket: string): Promise<void> {
+export async function claimSocketPath(socket: string): Promise<void> {
   await mkdir(dirname(socket), { recursive: true, mode: 0o750 });
   const exists = await stat(socket).then(() => true, () => false);
   if (!exists) return;
