@@ -11,6 +11,13 @@ import { buildBusyboxRootfs } from "./helpers/rootfs.js";
 import { assertGrpcError, errorInfo, type Api } from "./helpers/api.js";
 import { S, assertState, create, inspect, must, removeAll, uniqueName, until, waitExited } from "./helpers/fixtures.js";
 import { openAttach, type AttachResult } from "./helpers/attach.js";
+import {
+  ContainerServiceClient,
+  EventsRequest,
+  type AttachContainerResponse,
+  type Event,
+  type EventsResponse,
+} from "../src/gen/hull/v1/container.js";
 
 function assertNoError(r: AttachResult, what: string): void {
   assert.equal(r.error, undefined, `${what}: the call failed: ${r.error?.code} ${r.error?.details}`);
@@ -138,6 +145,72 @@ describe("attach", () => {
       assert.equal(r.stdout, "one\n", `${what}: stdout`);
       assert.equal(r.stderr, "two\n", `${what}: stderr`);
       assert.equal(r.exitCode, 5, `${what}: exit code`);
+    }
+
+    // Each attach is a lifecycle event.
+    const call = d.client.events(EventsRequest.fromPartial({ containers: [c.id], types: ["attach"], since: new Date(0), until: new Date() }));
+    const events: Event[] = [];
+    await new Promise<void>((resolve, reject) => {
+      call.on("data", (res: EventsResponse) => res.event && events.push(res.event));
+      call.on("error", reject);
+      call.on("end", resolve);
+    });
+    assert.deepEqual(events.map((e) => [e.type, e.attributes.start, e.attributes.stdout]), [["attach", "false", "true"], ["attach", "true", "true"]]);
+  });
+
+  it("drops a client that stops reading (RESOURCE_EXHAUSTED) while another gets every byte", async () => {
+    // Bursts below the 4 MiB queue limit: a reading client keeps up; one that
+    // stops reading falls more than 4 MiB behind and is dropped.
+    const c = await create(api(), rootfs, ["sh", "-c", "i=0; while [ $i -lt 5 ]; do head -c 2000000 /dev/zero; sleep 0.3; i=$((i+1)); done"]);
+    made.push(c.id);
+    await api().initContainer({ id: c.id });
+    // Its own HTTP/2 connection: a paused stream holds its connection's flow-control window.
+    const own = new ContainerServiceClient(`unix:${d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const slow = openAttach(own, { id: c.id, stdout: true });
+      await slow.until("attached", (r) => r.attached !== undefined);
+      slow.call.pause();
+      let bytes = 0;
+      const fast = openAttach(d.client, { id: c.id, stdout: true, start: true });
+      fast.call.on("data", (m: AttachContainerResponse) => {
+        if (m.message?.$case === "output") bytes += m.message.value.data.length;
+      });
+      const rf = await fast.finished;
+      assertNoError(rf, "the reading client");
+      assert.equal(bytes, 10_000_000);
+      assert.equal(rf.exitCode, 0);
+      slow.call.resume();
+      const rs = await slow.finished;
+      assert.equal(rs.error?.code, grpc.status.RESOURCE_EXHAUSTED, `the stalled client: ${rs.error?.details}`);
+      assert.equal(errorInfo(rs.error).reason, "RESOURCE_EXHAUSTED");
+      assert.equal(rs.exitCode, undefined);
+    } finally {
+      own.close();
+    }
+  });
+
+  it("moves a start-and-attach client that falls behind to the log: every line once, in order", async () => {
+    // 6.9 MB of numbered lines, written while the client reads nothing: far
+    // past the 4 MiB queue, so hulld must continue this client from the log.
+    const c = await create(api(), rootfs, ["seq", "1", "1000000"]);
+    made.push(c.id);
+    const own = new ContainerServiceClient(`unix:${d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    try {
+      const slow = openAttach(own, { id: c.id, stdout: true, stderr: true, start: true }, 120_000);
+      await slow.until("attached", (r) => r.attached !== undefined);
+      slow.call.pause();
+      assert.equal((await api().waitContainer({ id: c.id })).exitCode, 0);
+      slow.call.resume();
+      const r = await slow.finished;
+      assertNoError(r, "the client that fell behind");
+      assert.equal(r.exitCode, 0);
+      const lines = r.stdout.split("\n");
+      assert.equal(lines.pop(), "", "the output ends with a newline");
+      assert.equal(lines.length, 1_000_000);
+      const wrong = lines.findIndex((line, i) => line !== String(i + 1));
+      assert.equal(wrong, -1, `line ${wrong + 1} is ${JSON.stringify(lines[wrong])}`);
+    } finally {
+      own.close();
     }
   });
 

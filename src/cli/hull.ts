@@ -10,6 +10,7 @@ import { UsageError, collect, parseFilters, parseInteger, parseState } from "./p
 import { ContainerState } from "../gen/hull/v1/container.js";
 import { EXIT_HULL_ERROR, Session, rmExitCode } from "./session.js";
 import { registerStreamCommands } from "./stream-commands.js";
+import { startAttached } from "./attach-cmd.js";
 
 function optionalSeconds(flag: string, value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseInteger(flag, value);
@@ -45,8 +46,12 @@ function buildProgram(session: Session, argv: string[]): Command {
     .command("start")
     .description("start containers")
     .option("--recursive", "start dependencies first")
+    .option("-a, --attach", "attach to the container's output and exit with its status (one container)")
+    .option("-i, --interactive", "with -a: send this terminal's input too")
+    .option("--detach-keys <keys>", "with -a: keys that detach (default ctrl-p,ctrl-q)")
     .argument("<id...>")
-    .action(async (ids: string[], opts: { recursive?: boolean }) => {
+    .action(async (ids: string[], opts: { recursive?: boolean; attach?: boolean; interactive?: boolean; detachKeys?: string }) => {
+      if (opts.attach || opts.interactive) return startAttached(session, ids, opts);
       await session.each(ids, async (c, id) => (await unary(c.startContainer.bind(c), { id, recursive: opts.recursive === true }), id));
     });
 

@@ -5,6 +5,7 @@ import type { Session } from "./session.js";
 import { registerEventsCommands } from "./events-cmd.js";
 import { registerLogsCommands } from "./logs-cmd.js";
 import { registerExecCommands } from "./exec-cmd.js";
+import { registerAttachCommands } from "./attach-cmd.js";
 
 export function registerStreamCommands(program: Command, session: Session): void {
   // Areas add one call each, e.g. registerLogsCommands(program, session).
@@ -13,4 +14,5 @@ export function registerStreamCommands(program: Command, session: Session): void
   registerEventsCommands(program, session);
   registerLogsCommands(program, session);
   registerExecCommands(program, session);
+  registerAttachCommands(program, session);
 }

@@ -1,25 +1,38 @@
-// One attach client's outgoing messages, bounded. conmon writes to its attach
-// clients with blocking writes, so hulld reads each conmon connection as fast
-// as packets come; a client slower than its container would then grow
-// hulld's memory without end. Policy: at most `limit` bytes of output may
-// wait for a client (held before the attach opens, queued in the stream, or
-// blocked by the client's HTTP/2 flow-control window); past that the client
-// is dropped with RESOURCE_EXHAUSTED, and other clients and the container
-// carry on. Sources that can wait (the log file) call below() instead, and
-// never overflow.
+// One attach client's outgoing messages, bounded.
+//
+// conmon writes to its attach clients with blocking writes, so hulld reads
+// each conmon connection as fast as packets come (node-unix-socket reads in
+// a native loop until the socket is empty and hands each packet to JS at
+// once). Taking a packet therefore only queues it here; the queue goes out to
+// gRPC on the next turn of the event loop, with consecutive packets of one
+// stream merged into frames of up to FRAME_BYTES.
+//
+// Policy: at most `limit` bytes of output may wait for a client (queued here,
+// or written to the call and not yet taken by HTTP/2, whose flow-control
+// window is the client's reading pace). Past that the client is dropped with
+// RESOURCE_EXHAUSTED; other clients and the container carry on, and hulld's
+// memory stays bounded. (A start-and-attach client is not dropped: the
+// session moves it to the log file, which holds the same bytes — see
+// AttachSession.socketOutput.) Sources that can wait (the log file) call below()
+// before reading on, and never overflow.
 import { HullError } from "../errors.js";
-import type { AttachContainerResponse } from "../gen/hull/v1/container.js";
+import { OutputStream, type AttachContainerResponse } from "../gen/hull/v1/container.js";
 
 export const CLIENT_QUEUE_LIMIT = 4 * 1024 * 1024;
+/** Output frames are merged up to this size (far below gRPC's 4 MiB message limit). */
+export const FRAME_BYTES = 64 * 1024;
 
 /** Writes one message; done runs once it has left hulld's buffers (or the stream is gone). */
 export type MessageWriter = (msg: AttachContainerResponse, done: () => void) => void;
+
+type Item = { frame: true; stream: OutputStream; parts: Buffer[]; size: number } | { frame: false; msg: AttachContainerResponse };
 
 export class ClientOutput {
   private pending = 0;
   private opened = false;
   private failed = false;
-  private held: Array<{ msg: AttachContainerResponse; bytes: number }> = [];
+  private scheduled = false;
+  private queue: Item[] = [];
   private waiters: Array<{ bytes: number; wake: () => void }> = [];
 
   constructor(
@@ -29,18 +42,18 @@ export class ClientOutput {
     readonly limit = CLIENT_QUEUE_LIMIT,
   ) {}
 
-  /** Bytes of output not yet handed to the client's connection. */
+  /** Bytes of output not yet taken by the client's connection. */
   get waiting(): number {
     return this.pending;
   }
 
-  /** Queues an output frame; output pushed before open() waits behind the first message. */
-  output(msg: AttachContainerResponse, bytes: number): void {
-    if (this.failed) return;
-    this.pending += bytes;
+  /** Queues output; before open() it waits behind the first message. */
+  output(stream: OutputStream, data: Buffer): void {
+    if (this.failed || data.length === 0) return;
+    this.pending += data.length;
     if (this.pending > this.limit) {
       this.failed = true;
-      this.held = [];
+      this.queue = [];
       this.overflow(
         new HullError(
           "RESOURCE_EXHAUSTED",
@@ -50,29 +63,46 @@ export class ClientOutput {
       );
       return;
     }
-    if (!this.opened) {
-      this.held.push({ msg, bytes });
-      return;
+    const last = this.queue.at(-1);
+    if (last?.frame && last.stream === stream && last.size + data.length <= FRAME_BYTES) {
+      last.parts.push(data);
+      last.size += data.length;
+    } else {
+      this.queue.push({ frame: true, stream, parts: [data], size: data.length });
     }
-    this.write(msg, () => this.release(bytes));
+    this.schedule();
   }
 
-  /** Sends a control message (attached, exit code, detached): not counted against the limit. */
+  /** Queues a control message (exit code, detached) behind the output before it; not counted against the limit. */
   control(msg: AttachContainerResponse): void {
     if (this.failed) return;
-    // Before open() it waits in line behind the output that came first.
-    if (!this.opened) this.held.push({ msg, bytes: 0 });
-    else this.write(msg, () => undefined);
+    this.queue.push({ frame: false, msg });
+    this.schedule();
   }
 
-  /** Sends `first`, then whatever output arrived before it. */
+  /** Sends `first` ahead of everything queued so far. */
   open(first: AttachContainerResponse): void {
     if (this.opened || this.failed) return;
     this.opened = true;
-    this.write(first, () => undefined);
-    const held = this.held;
-    this.held = [];
-    for (const { msg, bytes } of held) this.write(msg, () => this.release(bytes));
+    this.queue.unshift({ frame: false, msg: first });
+    this.schedule();
+  }
+
+  /** Writes everything queued now (the call is about to end). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.failed || !this.opened) return;
+    const items = this.queue;
+    this.queue = [];
+    for (const item of items) {
+      if (!item.frame) {
+        this.write(item.msg, () => undefined);
+        continue;
+      }
+      const data = item.parts.length === 1 ? (item.parts[0] as Buffer) : Buffer.concat(item.parts, item.size);
+      const size = item.size;
+      this.write({ message: { $case: "output", value: { stream: item.stream, data } } }, () => this.release(size));
+    }
   }
 
   /** Resolves once at most `bytes` are waiting (or the client was dropped). */
@@ -81,11 +111,17 @@ export class ClientOutput {
     return new Promise((wake) => this.waiters.push({ bytes, wake }));
   }
 
-  /** Stops waiters: the session is over. */
+  /** The session is over: drop what is queued and release waiters. */
   close(): void {
     this.failed = true;
-    this.held = [];
+    this.queue = [];
     for (const w of this.waiters.splice(0)) w.wake();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || !this.opened) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private release(bytes: number): void {
@@ -99,3 +135,5 @@ export class ClientOutput {
     this.waiters = still;
   }
 }
+
+export { OutputStream };

@@ -15,17 +15,16 @@
 import {
   OutputStream,
   type AttachContainerRequest,
-  type AttachContainerResponse,
   type AttachOpen,
   type Container,
   type TerminalSize,
 } from "../gen/hull/v1/container.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
-import { HullError, invalidArgument } from "../errors.js";
+import { HullError, invalidArgument, wrapError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
 import { attachSocketPath } from "../oci/conmon.js";
 import { AttachConnection, type OutputStreamName } from "../oci/attach.js";
-import { readLogEntries } from "../oci/logfile.js";
+import { logPosition, queryLog, type LogPosition } from "../oci/logfile.js";
 import type { Engine } from "./engine.js";
 import { checkDependenciesRunning, initLocked, startLocked } from "./operations.js";
 import { startDependencies } from "./start.js";
@@ -35,8 +34,6 @@ import { resizeTerminal } from "./resize.js";
 
 const S = ContainerState;
 const NEWLINE = Buffer.from("\n");
-/** Log entries are merged into frames of about this size (they are one line each). */
-const FRAME_BYTES = 32 * 1024;
 
 /** The client's side of one AttachContainer call. */
 export interface AttachPeer {
@@ -113,9 +110,8 @@ function watchExit(engine: Engine, id: string): { exited: Promise<ExitSeen>; sto
   return { exited, stop };
 }
 
-function frame(stream: OutputStreamName, data: Buffer): AttachContainerResponse {
-  const tag = stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR;
-  return { message: { $case: "output", value: { stream: tag, data } } };
+function tagOf(stream: OutputStreamName): OutputStream {
+  return stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR;
 }
 
 /** Runs one AttachContainer call: the first message opens it, and it resolves when the call should end OK. */
@@ -144,6 +140,17 @@ class AttachSession {
   /** Whether stdin reaches the container (it was created with stdin). */
   private forwardStdin = false;
   private stdinClosed = false;
+  /**
+   * Where the log stood when this attach connected, for a container this
+   * attach starts: output after it is exactly what the socket carries, so a
+   * client that falls behind can be moved to the log without loss or repeat.
+   */
+  private spillFrom?: LogPosition;
+  /** Set once output comes from the log instead of the socket. */
+  private spilled = false;
+  /** Bytes of each stream taken from the socket so far. */
+  private readonly fromSocket = { stdout: 0, stderr: 0 };
+  private logPath = "";
 
   constructor(
     private readonly engine: Engine,
@@ -180,7 +187,6 @@ class AttachSession {
       if (this.peer.signal.aborted) onAbort();
       await this.done;
     } finally {
-      this.engine.deps.log.warn({ waiting: this.output.waiting }, "DBG attach run finally");
       this.peer.signal.removeEventListener("abort", onAbort);
       this.finished = true;
       this.conn?.close();
@@ -202,16 +208,15 @@ class AttachSession {
     this.forwardStdin = this.wants.stdin && rec.config.stdin;
     const needSocket = this.opts.logs ? this.opts.stream && this.forwardStdin : true;
     this.exit = watchExit(this.engine, rec.id);
+    this.logPath = rec.logPath;
     if (needSocket) {
       const path = attachSocketPath(this.engine.deps.paths.socketDir, rec.id);
+      if (!this.opts.logs && this.opts.start && rec.state === S.CONTAINER_STATE_CREATED) this.spillFrom = await logPosition(rec.logPath);
       try {
         this.conn = await AttachConnection.connect(path, {
-          output: (stream, data) => {
-            // With logs the log file is the one source of output.
-            if (!this.opts.logs && this.wants[stream]) this.output.output(frame(stream, data), data.length);
-          },
+          output: (stream, data) => this.socketOutput(stream, data),
           end: () => {
-            if (!this.opts.logs) this.outputEnded();
+            if (!this.opts.logs && !this.spilled) this.outputEnded();
           },
           error: (err) => this.fail(new HullError("INTERNAL", `attach to container ${rec.id.slice(0, 12)}: conmon's attach socket: ${err.message}`, { container: rec.id })),
         });
@@ -231,6 +236,24 @@ class AttachSession {
       }
     }
     return rec;
+  }
+
+  /**
+   * Output from conmon's socket. With the log as a lossless second source
+   * (spillFrom), a client that falls too far behind is moved to reading the
+   * log at its own pace instead of being dropped.
+   */
+  private socketOutput(stream: OutputStreamName, data: Buffer): void {
+    // With logs the log file is the one source of output.
+    if (this.opts.logs || !this.wants[stream] || this.spilled) return;
+    if (this.spillFrom && this.output.waiting + data.length > this.output.limit) {
+      this.spilled = true;
+      const skip = { ...this.fromSocket };
+      this.pumpLog(this.logPath, { from: this.spillFrom, skip }).catch((err: unknown) => this.fail(err));
+      return;
+    }
+    this.fromSocket[stream] += data.length;
+    this.output.output(tagOf(stream), data);
   }
 
   /** Client messages: stdin (scanned for the detach keys), resizes, close-stdin. */
@@ -293,44 +316,29 @@ class AttachSession {
   }
 
   /** Replays the log, and with stream follows it until the container exits. */
-  private async pumpLog(logPath: string): Promise<void> {
+  private async pumpLog(logPath: string, resume?: { from: LogPosition; skip: Record<OutputStreamName, number> }): Promise<void> {
     const exited = this.exit?.exited;
-    const entries = readLogEntries(logPath, {
+    const entries = queryLog(logPath, {
       follow: this.opts.stream,
       signal: this.readerAbort.signal,
       ...(exited ? { untilDone: () => exited.then(() => true) } : {}),
+      ...(resume ? { from: resume.from } : {}),
     });
-    let stream: OutputStreamName = "stdout";
-    let parts: Buffer[] = [];
-    let size = 0;
-    let flushTimer: NodeJS.Immediate | undefined;
-    const flush = (): void => {
-      if (flushTimer) clearImmediate(flushTimer);
-      flushTimer = undefined;
-      if (size === 0) return;
-      this.output.output(frame(stream, Buffer.concat(parts, size)), size);
-      parts = [];
-      size = 0;
-    };
-    try {
-      for await (const entry of entries) {
-        if (this.finished) return;
-        if (!this.wants[entry.stream]) continue;
-        if (entry.stream !== stream || size >= FRAME_BYTES) flush();
-        stream = entry.stream;
-        parts.push(entry.data);
-        size += entry.data.length;
-        if (entry.full) {
-          parts.push(NEWLINE);
-          size += 1;
-        }
-        // Entries of one read arrive together; send them as one frame once they stop.
-        flushTimer ??= setImmediate(flush);
-        // The file waits for a slow client: hold back rather than queue without bound.
-        if (this.output.waiting > this.output.limit / 2) await this.output.below(this.output.limit / 4);
+    const skip = resume?.skip ?? { stdout: 0, stderr: 0 };
+    for await (const entry of entries) {
+      if (this.finished) return;
+      if (!this.wants[entry.stream]) continue;
+      const tag = tagOf(entry.stream);
+      let data = entry.full ? Buffer.concat([entry.data, NEWLINE]) : entry.data;
+      // What the socket already delivered: the same bytes, in the same order.
+      if (skip[entry.stream] > 0) {
+        const drop = Math.min(skip[entry.stream], data.length);
+        skip[entry.stream] -= drop;
+        data = data.subarray(drop);
       }
-    } finally {
-      flush();
+      this.output.output(tag, data);
+      // The file waits for a slow client: hold back rather than queue without bound.
+      if (this.output.waiting > this.output.limit / 2) await this.output.below(this.output.limit / 4);
     }
     if (this.finished) return;
     if (this.opts.stream) this.outputEnded();
@@ -353,13 +361,14 @@ class AttachSession {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    // Out before the call ends: the last output, then the exit code or detached.
+    this.output.flush();
     this.settle();
   }
 
   private fail(err: unknown): void {
-    this.engine.deps.log.warn({ err, finished: this.finished, waiting: this.output.waiting }, "DBG attach fail");
     if (this.finished) return;
     this.finished = true;
-    this.settle(err instanceof Error ? err : new Error(String(err)));
+    this.settle(wrapError(err, this.id, "attach to"));
   }
 }

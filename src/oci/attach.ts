@@ -18,6 +18,9 @@
 // SeqpacketSocket is used (connect, packet-preserving 'data', write with a
 // completion callback, end() = shutdown(SHUT_WR)). It reads as fast as
 // packets arrive, with no pause: the caller must not block on its data.
+// Seen in 0.2.7: it "sets" close-on-exec with F_SETFL, which does nothing,
+// so children hulld spawns inherit the socket (conmon gets it shadowed by
+// /dev/null, see strayFds in conmon.ts; runc's short runs keep it briefly).
 import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
@@ -31,6 +34,14 @@ export const STDERR_BYTE = 3;
 
 /** conmon reads up to CONN_SOCK_BUF_SIZE (32768) per packet; stay well inside it. */
 export const STDIN_PACKET = 8192;
+
+/**
+ * node-unix-socket allocates (and zeroes) its whole read buffer for every
+ * packet, 256 KiB by default: at conmon's packet rate that alone made hulld
+ * drain the socket more slowly than conmon fills it. conmon's packets are at
+ * most STDIO_BUF_SIZE (8192) + 1 bytes; a larger one would be truncated.
+ */
+const READ_BUFFER = 16 * 1024;
 
 export type OutputStreamName = "stdout" | "stderr";
 
@@ -70,6 +81,7 @@ export class AttachConnection {
   private dirHandle?: { close(): Promise<void> };
 
   private constructor(private readonly handlers: AttachHandlers) {
+    this.socket.setInternalReadBufferSize(READ_BUFFER);
     this.socket.on("data", (packet: Buffer) => {
       if (this.closed) return;
       let decoded: { stream: OutputStreamName; data: Buffer };

@@ -25,6 +25,8 @@
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { DoneProbe, Waker, isNotFound } from "./logwake.js";
 
+import { HullError } from "../errors.js";
+
 export { POLL_MS } from "./logwake.js";
 
 export interface LogEntry {
@@ -57,6 +59,40 @@ export interface LogQuery extends LogReadOptions {
   select?: (entry: LogEntry) => boolean;
   /** Only the last N lines already in the file (a P run and its F count as one line), then what follows. */
   tail?: number;
+  /**
+   * Start at this position (from logPosition) instead of the file's start.
+   * If PATH names another file by then (conmon rotated it), the read fails
+   * with LOG_ROTATED: what came before the rotation is no longer on disk.
+   */
+  from?: LogPosition;
+}
+
+/** A record boundary in one particular log file. */
+export interface LogPosition {
+  ino: number;
+  offset: number;
+}
+
+/** Where the next record of the log at `path` will start (0 in a missing file). */
+export async function logPosition(path: string): Promise<LogPosition> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (err) {
+    if (isNotFound(err)) return { ino: -1, offset: 0 };
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    // A record being written right now is not finished: start at its first byte.
+    const look = Math.min(st.size, MAX_RECORD);
+    const tail = Buffer.alloc(look);
+    await fh.read(tail, 0, look, st.size - look);
+    const lastNl = tail.lastIndexOf(NL);
+    return { ino: st.ino, offset: lastNl < 0 ? st.size - look : st.size - look + lastNl + 1 };
+  } finally {
+    await fh.close();
+  }
 }
 
 const NL = 0x0a;
@@ -153,6 +189,10 @@ class LogCursor {
 
   get isOpen(): boolean {
     return this.fh !== undefined;
+  }
+
+  get inode(): number {
+    return this.ino;
   }
 
   /** Opens the file PATH names now; false when there is none. */
@@ -338,6 +378,12 @@ export async function* queryLogBatches(path: string, q: LogQuery): AsyncGenerato
   const cur = new LogCursor(path);
   try {
     const opened = await cur.open();
+    if (q.from && q.from.ino >= 0) {
+      if (!opened || cur.inode !== q.from.ino) {
+        throw new HullError("RESOURCE_EXHAUSTED", `the log ${path} was rotated: output from before the rotation is gone`, { reason: "LOG_ROTATED" });
+      }
+      cur.seek(q.from.offset);
+    }
     if (opened && q.tail !== undefined) yield* tailOf(cur, q.tail, select);
     if (!waker) {
       if (q.tail === undefined) for await (const batch of cur.read()) yield picked(batch, select);

@@ -1,6 +1,7 @@
 // AttachContainer and ResizeTerminal: conmon's attach socket and control FIFO
 // (the logic lives in src/lifecycle/attach.ts and resize.ts).
-import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { AttachContainerRequest, AttachContainerResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { attachContainer } from "../lifecycle/attach.js";
 import { resizeTerminal } from "../lifecycle/resize.js";
@@ -8,11 +9,54 @@ import { toContainer } from "./convert.js";
 import { requireId } from "./lifecycle-handlers.js";
 import type { RpcWrapper } from "./rpc.js";
 
+// Client messages buffered before the call is paused (stdin waits for the container).
+const HIGH_WATER = 16;
+
+/**
+ * The client's messages, pulled one at a time. Not the Readable's own async
+ * iterator: that destroys the call when it sees an error, and the error
+ * hulld emits to send its status would then never reach the client.
+ */
+export function clientMessages<Req, Res>(call: ServerDuplexStream<Req, Res>): AsyncIterator<Req> {
+  const queue: Req[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  call.on("data", (msg: Req) => {
+    queue.push(msg);
+    if (queue.length >= HIGH_WATER) call.pause();
+    wake?.();
+  });
+  call.on("end", () => {
+    ended = true;
+    wake?.();
+  });
+  call.on("error", (err: Error) => {
+    failure ??= err;
+    wake?.();
+  });
+  return {
+    async next(): Promise<IteratorResult<Req>> {
+      for (;;) {
+        const msg = queue.shift();
+        if (msg !== undefined) {
+          if (queue.length < HIGH_WATER / 2) call.resume();
+          return { value: msg, done: false };
+        }
+        if (failure) throw failure;
+        if (ended) return { value: undefined, done: true };
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    },
+  };
+}
+
 export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "attachContainer" | "resizeTerminal"> {
   return {
-    attachContainer: rpc.bidi("AttachContainer", (call, ctx) =>
+    attachContainer: rpc.bidi<AttachContainerRequest, AttachContainerResponse>("AttachContainer", (call, ctx) =>
       attachContainer(engine, {
-        messages: call[Symbol.asyncIterator](),
+        messages: clientMessages(call),
         write: (msg, done) => {
           // A write after the call ended (the client went away) is dropped with it.
           if (call.writableEnded || call.destroyed) return done();
