@@ -1,11 +1,9 @@
 // Start-and-attach loses no output: a container that prints and exits at
 // once, 200 times, always gives both lines on their own streams, then its
 // exit code (podman #835: attach must connect before the start).
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import type { Api } from "./helpers/api.js";
 import { create } from "./helpers/fixtures.js";
 import { openAttach } from "./helpers/attach.js";
@@ -15,27 +13,16 @@ const REPEATS = 200;
 const PARALLEL = 4;
 
 describe("start-and-attach", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon({ logLevel: "warn" });
-  });
-
-  after(async () => {
-    if (d) await d.cleanup();
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite({ daemon: { logLevel: "warn" } });
+  const api = (): Api => s.d.api;
 
   it(`start-and-attach of a fast echo gets both lines on their streams, ${REPEATS} times`, async () => {
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < REPEATS) {
         const n = next++;
-        const c = await create(api(), rootfs, ["sh", "-c", "echo first; echo second >&2"]);
-        const a = openAttach(d.client, { id: c.id, stdout: true, stderr: true, start: true });
+        const c = await create(api(), s.rootfs, ["sh", "-c", "echo first; echo second >&2"]);
+        const a = openAttach(s.d.client, { id: c.id, stdout: true, stderr: true, start: true });
         const r = await a.finished;
         await api().removeContainer({ id: c.id, force: true, timeoutSeconds: 0 });
         assert.equal(r.error, undefined, `run ${n}: the call failed: ${r.error?.code} ${r.error?.details}`);

@@ -1,14 +1,12 @@
 // Attach to tty containers: ResizeTerminal (RPC and stream message) as the
 // container sees it (`stty size`), detach and re-attach keeping the
 // terminal's input, and ResizeTerminal's refusals.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, type Api } from "./helpers/api.js";
-import { S, assertState, create, createStarted, inspect, removeAll, waitExited } from "./helpers/fixtures.js";
+import { S, assertState, create, createStarted, inspect, waitExited } from "./helpers/fixtures.js";
 import { openAttach, type AttachClient } from "./helpers/attach.js";
 
 // The shell echoes what it is sent; "$((6*7))" only becomes 42 in its output.
@@ -32,28 +30,13 @@ async function sizeSeen(a: AttachClient, height: number, width: number): Promise
 }
 
 describe("attach with a tty", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon({ logLevel: "warn" });
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite({ daemon: { logLevel: "warn" } });
+  const api = (): Api => s.d.api;
 
   it("resizes the terminal the container sees, by RPC and by stream message", async () => {
-    const c = await create(api(), rootfs, ["sh"], { tty: true, stdin: true });
-    made.push(c.id);
-    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true });
+    const c = await create(api(), s.rootfs, ["sh"], { tty: true, stdin: true });
+    s.made.push(c.id);
+    const a = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true });
     await a.until("attached", (r) => r.attached !== undefined);
     await api().resizeTerminal({ id: c.id, size: { height: 40, width: 100 } });
     await sizeSeen(a, 40, 100);
@@ -67,9 +50,9 @@ describe("attach with a tty", () => {
   });
 
   it("detaches with ctrl-p ctrl-q and lets a later attach type into the same terminal", async () => {
-    const c = await create(api(), rootfs, ["sh"], { tty: true, stdin: true });
-    made.push(c.id);
-    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, start: true });
+    const c = await create(api(), s.rootfs, ["sh"], { tty: true, stdin: true });
+    s.made.push(c.id);
+    const a = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true, start: true });
     await a.until("attached", (r) => r.attached !== undefined);
     a.stdin('echo "[$((6*7+1))]"\n');
     await a.until("the first answer", (r) => r.stdout.includes("[43]"));
@@ -79,7 +62,7 @@ describe("attach with a tty", () => {
     assert.equal(r.detached, true);
     assertState(await inspect(api(), c.id), S.CONTAINER_STATE_RUNNING);
 
-    const b = openAttach(d.client, { id: c.id, stdin: true, stdout: true });
+    const b = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true });
     await b.until("attached", (x) => x.attached !== undefined);
     b.stdin('echo "[$((6*7+2))]"\n');
     await b.until("the answer after re-attaching", (x) => x.stdout.includes("[44]"));
@@ -92,12 +75,12 @@ describe("attach with a tty", () => {
   it("refuses to resize containers without a terminal, not running, or with a bad size", async () => {
     const FP = grpc.status.FAILED_PRECONDITION;
     const INVALID = grpc.status.INVALID_ARGUMENT;
-    const plain = await createStarted(api(), rootfs, ["sleep", "1000"]);
-    made.push(plain.id);
+    const plain = await createStarted(api(), s.rootfs, ["sleep", "1000"]);
+    s.made.push(plain.id);
     await assertGrpcError(api().resizeTerminal({ id: plain.id, size: { height: 10, width: 10 } }), FP, "CONTAINER_STATE_INVALID", ["no terminal"]);
 
-    const tty = await create(api(), rootfs, ["true"], { tty: true });
-    made.push(tty.id);
+    const tty = await create(api(), s.rootfs, ["true"], { tty: true });
+    s.made.push(tty.id);
     await assertGrpcError(api().resizeTerminal({ id: tty.id, size: { height: 10, width: 10 } }), FP, "CONTAINER_STATE_INVALID", ["configured"]);
     await assertGrpcError(api().resizeTerminal({ id: tty.id, size: { height: 0, width: 10 } }), INVALID, "INVALID_ARGUMENT", ["size.height"]);
     await assertGrpcError(api().resizeTerminal({ id: tty.id, size: { height: 10, width: 70000 } }), INVALID, "INVALID_ARGUMENT", ["size.width"]);

@@ -1,15 +1,14 @@
 // AttachContainer against a real hulld (runc + conmon): start-and-attach
 // loses nothing, stdin round trip, detach keys, logs replay + live with no
 // seam, several clients, and the refusals.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, errorInfo, type Api } from "./helpers/api.js";
-import { S, assertState, create, inspect, must, removeAll, uniqueName, until, waitExited } from "./helpers/fixtures.js";
+import { S, assertState, create, inspect, must, uniqueName, until, waitExited } from "./helpers/fixtures.js";
 import { openAttach, type AttachResult } from "./helpers/attach.js";
 import {
   ContainerServiceClient,
@@ -24,23 +23,8 @@ function assertNoError(r: AttachResult, what: string): void {
 }
 
 describe("attach", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon({ logLevel: "warn" });
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite({ daemon: { logLevel: "warn" } });
+  const api = (): Api => s.d.api;
 
   /** The result of a call that must fail; rejects with its error so assertGrpcError can check it. */
   async function failure(r: Promise<AttachResult>): Promise<AttachResult> {
@@ -50,9 +34,9 @@ describe("attach", () => {
   }
 
   it("round-trips stdin through cat, and close_stdin ends it with 0", async () => {
-    const c = await create(api(), rootfs, ["cat"], { stdin: true });
-    made.push(c.id);
-    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true });
+    const c = await create(api(), s.rootfs, ["cat"], { stdin: true });
+    s.made.push(c.id);
+    const a = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true });
     const attached = must((await a.until("attached", (r) => r.attached !== undefined)).attached, "attached");
     assertState(attached, S.CONTAINER_STATE_RUNNING);
     a.stdin("hello\n");
@@ -70,9 +54,9 @@ describe("attach", () => {
   });
 
   it("detaches on the detach keys, forwarding what came before them; the container keeps running", async () => {
-    const c = await create(api(), rootfs, ["sh", "-c", 'read l; echo "got $l"; exec sleep 1000'], { stdin: true });
-    made.push(c.id);
-    const a = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true, detachKeys: "ctrl-a,x" });
+    const c = await create(api(), s.rootfs, ["sh", "-c", 'read l; echo "got $l"; exec sleep 1000'], { stdin: true });
+    s.made.push(c.id);
+    const a = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true, stderr: true, start: true, detachKeys: "ctrl-a,x" });
     await a.until("attached", (r) => r.attached !== undefined);
     // The first key ends this chunk: it is held back until the next shows the whole sequence.
     a.stdin("hello\n\x01");
@@ -86,7 +70,7 @@ describe("attach", () => {
     assertState(await inspect(api(), c.id), S.CONTAINER_STATE_RUNNING);
 
     // Attach (no start) to the running container; the default keys are ctrl-p,ctrl-q.
-    const b = openAttach(d.client, { id: c.id, stdin: true, stdout: true, stderr: true });
+    const b = openAttach(s.d.client, { id: c.id, stdin: true, stdout: true, stderr: true });
     const again = must((await b.until("attached", (x) => x.attached !== undefined)).attached, "attached");
     assertState(again, S.CONTAINER_STATE_RUNNING);
     b.stdin("\x10\x11");
@@ -98,16 +82,16 @@ describe("attach", () => {
 
   it("replays the log and follows it live with every line exactly once, in order", async () => {
     const stop = `/tmp/stop-${uniqueName("seam")}`;
-    const c = await create(api(), rootfs, ["sh", "-c", `i=0; while [ ! -e ${stop} ]; do echo $i; i=$((i+1)); done; echo end`]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["sh", "-c", `i=0; while [ ! -e ${stop} ]; do echo $i; i=$((i+1)); done; echo end`]);
+    s.made.push(c.id);
     const started = must((await api().startContainer({ id: c.id })).container, "start");
     // Attach while the container is writing fast, with lines already in the log.
     await until("lines in the log", async () => ((await stat(started.logPath).catch(() => undefined))?.size ?? 0) > 64 * 1024 ? true : undefined, 30_000, 20);
-    const a = openAttach(d.client, { id: c.id, stdout: true, stderr: true, logs: true });
-    const replay = openAttach(d.client, { id: c.id, stdout: true, logs: true, stream: false });
+    const a = openAttach(s.d.client, { id: c.id, stdout: true, stderr: true, logs: true });
+    const replay = openAttach(s.d.client, { id: c.id, stdout: true, logs: true, stream: false });
     await a.until("live lines", (r) => r.stdout.length > 256 * 1024);
-    await mkdir(join(rootfs, "tmp"), { recursive: true });
-    await writeFile(join(rootfs, stop), "");
+    await mkdir(join(s.rootfs, "tmp"), { recursive: true });
+    await writeFile(join(s.rootfs, stop), "");
     const r = await a.finished;
     assertNoError(r, "logs + stream");
     assert.equal(r.exitCode, 0);
@@ -132,14 +116,14 @@ describe("attach", () => {
   });
 
   it("serves two clients attached at once, each with all the output and the exit code", async () => {
-    const c = await create(api(), rootfs, ["sh", "-c", "echo one; echo two >&2; exit 5"]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["sh", "-c", "echo one; echo two >&2; exit 5"]);
+    s.made.push(c.id);
     await api().initContainer({ id: c.id });
     // No streams named: stdout and stderr (and stdin only for a container with stdin).
-    const first = openAttach(d.client, { id: c.id });
+    const first = openAttach(s.d.client, { id: c.id });
     const attached = must((await first.until("attached", (r) => r.attached !== undefined)).attached, "attached");
     assertState(attached, S.CONTAINER_STATE_CREATED);
-    const second = openAttach(d.client, { id: c.name, stdout: true, stderr: true, start: true });
+    const second = openAttach(s.d.client, { id: c.name, stdout: true, stderr: true, start: true });
     for (const [what, r] of [["first", await first.finished], ["second", await second.finished]] as const) {
       assertNoError(r, what);
       assert.equal(r.stdout, "one\n", `${what}: stdout`);
@@ -148,7 +132,7 @@ describe("attach", () => {
     }
 
     // Each attach is a lifecycle event.
-    const call = d.client.events(EventsRequest.fromPartial({ containers: [c.id], types: ["attach"], since: new Date(0), until: new Date() }));
+    const call = s.d.client.events(EventsRequest.fromPartial({ containers: [c.id], types: ["attach"], since: new Date(0), until: new Date() }));
     const events: Event[] = [];
     await new Promise<void>((resolve, reject) => {
       call.on("data", (res: EventsResponse) => res.event && events.push(res.event));
@@ -161,17 +145,17 @@ describe("attach", () => {
   it("drops a client that stops reading (RESOURCE_EXHAUSTED) while another gets every byte", async () => {
     // Bursts below the 4 MiB queue limit: a reading client keeps up; one that
     // stops reading falls more than 4 MiB behind and is dropped.
-    const c = await create(api(), rootfs, ["sh", "-c", "i=0; while [ $i -lt 5 ]; do head -c 2000000 /dev/zero; sleep 0.3; i=$((i+1)); done"]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["sh", "-c", "i=0; while [ $i -lt 5 ]; do head -c 2000000 /dev/zero; sleep 0.3; i=$((i+1)); done"]);
+    s.made.push(c.id);
     await api().initContainer({ id: c.id });
     // Its own HTTP/2 connection: a paused stream holds its connection's flow-control window.
-    const own = new ContainerServiceClient(`unix:${d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const own = new ContainerServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
     try {
       const slow = openAttach(own, { id: c.id, stdout: true });
       await slow.until("attached", (r) => r.attached !== undefined);
       slow.call.pause();
       let bytes = 0;
-      const fast = openAttach(d.client, { id: c.id, stdout: true, start: true });
+      const fast = openAttach(s.d.client, { id: c.id, stdout: true, start: true });
       fast.call.on("data", (m: AttachContainerResponse) => {
         if (m.message?.$case === "output") bytes += m.message.value.data.length;
       });
@@ -192,9 +176,9 @@ describe("attach", () => {
   it("moves a start-and-attach client that falls behind to the log: every line once, in order", async () => {
     // 6.9 MB of numbered lines, written while the client reads nothing: far
     // past the 4 MiB queue, so hulld must continue this client from the log.
-    const c = await create(api(), rootfs, ["seq", "1", "1000000"]);
-    made.push(c.id);
-    const own = new ContainerServiceClient(`unix:${d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    const c = await create(api(), s.rootfs, ["seq", "1", "1000000"]);
+    s.made.push(c.id);
+    const own = new ContainerServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
     try {
       const slow = openAttach(own, { id: c.id, stdout: true, stderr: true, start: true }, 120_000);
       await slow.until("attached", (r) => r.attached !== undefined);
@@ -217,21 +201,21 @@ describe("attach", () => {
   it("refuses exited and configured containers, and malformed opens", async () => {
     const FP = grpc.status.FAILED_PRECONDITION;
     const INVALID = grpc.status.INVALID_ARGUMENT;
-    const c = await create(api(), rootfs, ["true"]);
-    made.push(c.id);
-    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["configured", "attach"]);
-    const ran = await openAttach(d.client, { id: c.id, stdout: true, start: true }).finished;
+    const c = await create(api(), s.rootfs, ["true"]);
+    s.made.push(c.id);
+    await assertGrpcError(failure(openAttach(s.d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["configured", "attach"]);
+    const ran = await openAttach(s.d.client, { id: c.id, stdout: true, start: true }).finished;
     assertNoError(ran, "start-and-attach of true");
     assert.equal(ran.exitCode, 0);
     await waitExited(api(), c.id);
-    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["exited"]);
-    await assertGrpcError(failure(openAttach(d.client, { id: "no-such-container", stdout: true }).finished), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
-    await assertGrpcError(failure(openAttach(d.client, { id: c.id, detachKeys: "ctrl-" }).finished), INVALID, "INVALID_ARGUMENT", ["detach_keys"]);
-    await assertGrpcError(failure(openAttach(d.client, { id: c.id, stream: false }).finished), INVALID, "INVALID_ARGUMENT", ["stream"]);
-    await assertGrpcError(failure(openAttach(d.client, { id: "" }).finished), INVALID, "INVALID_ARGUMENT", ["open.id"]);
+    await assertGrpcError(failure(openAttach(s.d.client, { id: c.id, stdout: true }).finished), FP, "CONTAINER_STATE_INVALID", ["exited"]);
+    await assertGrpcError(failure(openAttach(s.d.client, { id: "no-such-container", stdout: true }).finished), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
+    await assertGrpcError(failure(openAttach(s.d.client, { id: c.id, detachKeys: "ctrl-" }).finished), INVALID, "INVALID_ARGUMENT", ["detach_keys"]);
+    await assertGrpcError(failure(openAttach(s.d.client, { id: c.id, stream: false }).finished), INVALID, "INVALID_ARGUMENT", ["stream"]);
+    await assertGrpcError(failure(openAttach(s.d.client, { id: "" }).finished), INVALID, "INVALID_ARGUMENT", ["open.id"]);
 
     // The first message must be open.
-    const raw = d.client.attachContainer();
+    const raw = s.d.client.attachContainer();
     const rawDone = new Promise<grpc.ServiceError>((resolve) => raw.on("error", resolve));
     raw.on("data", () => undefined);
     raw.write({ message: { $case: "stdin", value: Buffer.from("x") } });
@@ -240,12 +224,12 @@ describe("attach", () => {
     assert.match(e.message, /first message/);
 
     // stdin on an attach opened without it.
-    const s = await create(api(), rootfs, ["sleep", "1000"], { stdin: true });
-    made.push(s.id);
-    const noStdin = openAttach(d.client, { id: s.id, stdout: true, start: true });
+    const sleeper = await create(api(), s.rootfs, ["sleep", "1000"], { stdin: true });
+    s.made.push(sleeper.id);
+    const noStdin = openAttach(s.d.client, { id: sleeper.id, stdout: true, start: true });
     await noStdin.until("attached", (r) => r.attached !== undefined);
     noStdin.stdin("x");
     await assertGrpcError(failure(noStdin.finished), INVALID, "INVALID_ARGUMENT", ["stdin"]);
-    assertState(await inspect(api(), s.id), S.CONTAINER_STATE_RUNNING);
+    assertState(await inspect(api(), sleeper.id), S.CONTAINER_STATE_RUNNING);
   });
 });

@@ -1,14 +1,13 @@
 // The `hull` CLI end to end: the built binary against a real hulld, checking
 // what people and scripts see: stdout, stderr and podman's exit codes.
-import { describe, it, before, after } from "node:test";
+import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 
 const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
 const CLI_TIMEOUT_MS = 60_000;
@@ -62,28 +61,24 @@ function parseContainers(text: string): JsonContainer[] {
 }
 
 describe("hull CLI", () => {
-  let d: TestDaemon;
-  let rootfs: string;
   let scratch: string;
+  /** Removed through the CLI after the suite. */
   const made: string[] = [];
-  const run = (...args: string[]): Promise<Result> => hull(d.socket, ...args);
+  const run = (...args: string[]): Promise<Result> => hull(s.d.socket, ...args);
 
   before(async () => {
-    rootfs = await buildBusyboxRootfs();
     scratch = await mkdtemp(join(tmpdir(), "hull-cli-"));
-    d = await startTestDaemon();
   });
 
-  after(async () => {
-    if (d) {
+  const s = daemonSuite({
+    extraDirs: () => [scratch],
+    beforeCleanup: async () => {
       for (const id of made) await run("rm", "-f", "-t", "0", id).catch(() => undefined);
-      await d.cleanup();
-    }
-    for (const dir of [rootfs, scratch]) if (dir) await rm(dir, { recursive: true, force: true });
+    },
   });
 
   it("creates, starts, waits, inspects, lists, refuses a second stop and removes", async () => {
-    const id = ok(await run("create", "--rootfs", rootfs, "--", "sh", "-c", "echo out; echo err >&2; exit 7"), "create");
+    const id = ok(await run("create", "--rootfs", s.rootfs, "--", "sh", "-c", "echo out; echo err >&2; exit 7"), "create");
     assert.match(id, /^[0-9a-f]{64}$/, "create prints the full id");
     made.push(id);
 
@@ -130,7 +125,7 @@ describe("hull CLI", () => {
     const name = `cli-${process.pid}`;
     const id = ok(
       await run(
-        "create", "--name", name, "--rootfs", rootfs,
+        "create", "--name", name, "--rootfs", s.rootfs,
         "-e", "A=1", "-e", "B=two words", "-l", "tier=web", "-l", "bare", "--annotation", "note=x",
         "-w", "/tmp", "--hostname", "box", "--stop-timeout", "3", "--restart", "on-failure:2",
         "-v", `${scratch}:/data:ro`, "--memory", "64m", "--pids-limit", "50", "--network", "none", "--read-only",
@@ -163,7 +158,7 @@ describe("hull CLI", () => {
   });
 
   it("kills a running container, refuses a plain rm of it, and force-removes it", async () => {
-    const id = ok(await run("create", "--rootfs", rootfs, "--", "sleep", "1000"), "create");
+    const id = ok(await run("create", "--rootfs", s.rootfs, "--", "sleep", "1000"), "create");
     made.push(id);
     assert.equal(ok(await run("start", id.slice(0, 16)), "start by prefix"), id.slice(0, 16));
     const running = ok(await run("ps"), "ps");
@@ -179,7 +174,7 @@ describe("hull CLI", () => {
   });
 
   it("reports usage errors and an unreachable daemon with exit 125", async () => {
-    const usage = await run("create", "--rootfs", rootfs);
+    const usage = await run("create", "--rootfs", s.rootfs);
     assert.equal(usage.code, 125);
     assert.match(usage.stderr, /Error: .*command/);
     const badFlag = await run("ps", "--format", "xml");

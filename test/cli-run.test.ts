@@ -1,14 +1,12 @@
 // `hull run`, `hull start -a` and `hull attach` end to end: the built CLI
 // against a real hulld, checking output, exit statuses, --rm, stdin, detach
 // keys, and -it in a real pseudo-terminal (util-linux `script`).
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
-import { S, assertState, inspect, removeAll } from "./helpers/fixtures.js";
+import { daemonSuite } from "./helpers/suite.js";
+import { S, assertState, inspect } from "./helpers/fixtures.js";
 
 const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
 const CLI_TIMEOUT_MS = 60_000;
@@ -35,58 +33,43 @@ function shellQuote(s: string): string {
 }
 
 describe("hull run / start -a / attach", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon({ logLevel: "warn" });
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite({ daemon: { logLevel: "warn" } });
 
   it("run --rm prints the output, exits with the container's status and leaves no container", async () => {
-    const r = await hull(d.socket, ["run", "--rm", "--rootfs", rootfs, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+    const r = await hull(s.d.socket, ["run", "--rm", "--rootfs", s.rootfs, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3"]);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, "hi\n");
     assert.equal(r.stderr, "oops\n");
-    const left = await d.api.listContainers({});
+    const left = await s.d.api.listContainers({});
     assert.deepEqual(left.containers.map((c) => c.id), []);
   });
 
   it("run -i sends stdin and closes it at its end; start -a runs the container again", async () => {
-    const r = await hull(d.socket, ["run", "-i", "--name", "catter", "--rootfs", rootfs, "--", "cat"], "hello\nworld\n");
+    const r = await hull(s.d.socket, ["run", "-i", "--name", "catter", "--rootfs", s.rootfs, "--", "cat"], "hello\nworld\n");
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "hello\nworld\n");
-    const c = await inspect(d.api, "catter");
-    made.push(c.id);
-    const again = await hull(d.socket, ["start", "-a", "-i", "catter"], "again\n");
+    const c = await inspect(s.d.api, "catter");
+    s.made.push(c.id);
+    const again = await hull(s.d.socket, ["start", "-a", "-i", "catter"], "again\n");
     assert.equal(again.code, 0, again.stderr);
     assert.equal(again.stdout, "again\n");
-    const noAttach = await hull(d.socket, ["start", "-i", "catter"]);
+    const noAttach = await hull(s.d.socket, ["start", "-i", "catter"]);
     assert.equal(noAttach.code, 125);
     assert.match(noAttach.stderr, /-i needs -a/);
   });
 
   it("attach follows a running container to its exit status, and detach keys leave it running", async () => {
-    const r = await hull(d.socket, ["run", "-d", "-i", "--rootfs", rootfs, "--", "sh", "-c", "while true; do echo tick; sleep 0.1; done"]);
+    const r = await hull(s.d.socket, ["run", "-d", "-i", "--rootfs", s.rootfs, "--", "sh", "-c", "while true; do echo tick; sleep 0.1; done"]);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
-    made.push(id);
+    s.made.push(id);
     assert.match(id, /^[0-9a-f]{64}$/);
 
-    const detached = await hull(d.socket, ["attach", "--detach-keys", "ctrl-a,x", id], "\x01x");
+    const detached = await hull(s.d.socket, ["attach", "--detach-keys", "ctrl-a,x", id], "\x01x");
     assert.equal(detached.code, 0, detached.stderr);
-    assertState(await inspect(d.api, id), S.CONTAINER_STATE_RUNNING);
+    assertState(await inspect(s.d.api, id), S.CONTAINER_STATE_RUNNING);
 
-    const child = spawn(process.execPath, [HULL, "--socket", d.socket, "attach", "--no-stdin", id], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [HULL, "--socket", s.d.socket, "attach", "--no-stdin", id], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const ticked = new Promise<void>((resolve) =>
       child.stdout.on("data", (b: Buffer) => {
@@ -96,12 +79,12 @@ describe("hull run / start -a / attach", () => {
     );
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     await ticked;
-    await d.api.killContainer({ id, signal: "SIGKILL" });
+    await s.d.api.killContainer({ id, signal: "SIGKILL" });
     assert.equal(await exited, 137);
   });
 
   it("run -it puts the terminal in raw mode, sends its size and restores it", async () => {
-    const cmd = [process.execPath, HULL, "--socket", d.socket, "run", "-it", "--rm", "--rootfs", rootfs, "--", "sh", "-c",
+    const cmd = [process.execPath, HULL, "--socket", s.d.socket, "run", "-it", "--rm", "--rootfs", s.rootfs, "--", "sh", "-c",
       'while read x; do s=$(stty size); echo "size:$s"; [ "$s" = "33 77" ] && exit 4; done; exit 9'].map(shellQuote).join(" ");
     // The terminal's size is set before hull starts; after it, stty -a shows whether it was restored.
     const inner = `stty rows 33 cols 77; ${cmd}; echo "status:$?"; stty -a`;
@@ -117,12 +100,12 @@ describe("hull run / start -a / attach", () => {
     assert.match(r.stdout, /status:4/, r.stdout);
     assert.match(r.stdout, /(^|[\s;])icanon/, "the terminal is back in canonical mode");
     assert.doesNotMatch(r.stdout, /-icanon/);
-    const left = await d.api.listContainers({});
-    assert.deepEqual(left.containers.filter((c) => !made.includes(c.id)).map((c) => c.id), []);
+    const left = await s.d.api.listContainers({});
+    assert.deepEqual(left.containers.filter((c) => !s.made.includes(c.id)).map((c) => c.id), []);
   });
 
   it("refuses run --rm -d", async () => {
-    const r = await hull(d.socket, ["run", "--rm", "-d", "--rootfs", rootfs, "--", "true"]);
+    const r = await hull(s.d.socket, ["run", "--rm", "-d", "--rootfs", s.rootfs, "--", "true"]);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /--rm/);
   });

@@ -1,46 +1,30 @@
 // Containers outlive hulld: after a SIGTERM or a SIGKILL of the daemon, a
 // restarted hulld finds the survivor still RUNNING (same pid) and records the
 // exit of the one that ended while it was down. One hulld per state root.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { hulldArgs, pidAlive, runHulld, startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { hulldArgs, pidAlive, runHulld } from "./helpers/daemon.js";
+import { daemonSuite } from "./helpers/suite.js";
 import type { Api } from "./helpers/api.js";
 import { S, SLEEP, assertState, createStarted, inspect, removeAll, until, waitExited } from "./helpers/fixtures.js";
 
 describe("daemon restart", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    if (d) {
-      if (!d.running()) await d.restart().catch(() => undefined);
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite();
+  const api = (): Api => s.d.api;
 
   it("a second hulld on the same --root is refused", async () => {
     const other = await mkdtemp("/tmp/h2-");
     try {
       await mkdir(join(other, "x"));
-      const run = await runHulld(hulldArgs(join(other, "s.sock"), d.root, join(other, "x")));
+      const run = await runHulld(hulldArgs(join(other, "s.sock"), s.d.root, join(other, "x")));
       assert.equal(run.signal, null, `the second hulld should exit by itself; output:\n${run.output}`);
       assert.notEqual(run.code, 0, `the second hulld should fail; output:\n${run.output}`);
-      assert.ok(run.output.includes(d.root), `the error should name the state root ${d.root}; output:\n${run.output}`);
+      assert.ok(run.output.includes(s.d.root), `the error should name the state root ${s.d.root}; output:\n${run.output}`);
       assert.ok(!run.output.includes("hulld listening on"), run.output);
       // The first one is unharmed.
-      assert.ok(d.running());
+      assert.ok(s.d.running());
       assert.ok(Array.isArray((await api().listContainers({})).containers));
     } finally {
       await rm(other, { recursive: true, force: true });
@@ -49,23 +33,23 @@ describe("daemon restart", () => {
 
   for (const how of ["SIGTERM", "SIGKILL"] as const) {
     it(`containers survive a ${how} of hulld, and exits while it is down are recorded`, { timeout: 120_000 }, async () => {
-      const long = await createStarted(api(), rootfs, SLEEP);
-      made.push(long.id);
-      const brief = await createStarted(api(), rootfs, ["sh", "-c", "sleep 3; exit 5"]);
-      made.push(brief.id);
+      const long = await createStarted(api(), s.rootfs, SLEEP);
+      s.made.push(long.id);
+      const brief = await createStarted(api(), s.rootfs, ["sh", "-c", "sleep 3; exit 5"]);
+      s.made.push(brief.id);
       assert.ok(pidAlive(long.pid) && pidAlive(brief.pid), "both containers run");
 
       if (how === "SIGTERM") {
-        assert.equal(await d.stop(), 0, `hulld exits 0 on SIGTERM; output:\n${d.output().slice(-4000)}`);
+        assert.equal(await s.d.stop(), 0, `hulld exits 0 on SIGTERM; output:\n${s.d.output().slice(-4000)}`);
       } else {
-        await d.kill();
+        await s.d.kill();
       }
-      assert.equal(d.running(), false);
+      assert.equal(s.d.running(), false);
       assert.ok(pidAlive(long.pid), "the long-running container survives the daemon");
       await until("the brief container to exit while hulld is down", async () => (pidAlive(brief.pid) ? undefined : true), 20_000);
       assert.ok(pidAlive(long.pid), "still alive after the other one exited");
 
-      await d.restart();
+      await s.d.restart();
       const survivor = await inspect(api(), long.id);
       assertState(survivor, S.CONTAINER_STATE_RUNNING, "survivor");
       assert.equal(survivor.pid, long.pid);
@@ -89,10 +73,10 @@ describe("daemon restart", () => {
   }
 
   it("an exited container keeps its record, exit code and config across a restart", async () => {
-    const exited = await createStarted(api(), rootfs, ["sh", "-c", "exit 3"], { labels: { keep: "yes" } });
-    made.push(exited.id);
+    const exited = await createStarted(api(), s.rootfs, ["sh", "-c", "exit 3"], { labels: { keep: "yes" } });
+    s.made.push(exited.id);
     await waitExited(api(), exited.id);
-    await d.restart();
+    await s.d.restart();
     const info = await inspect(api(), exited.id);
     assertState(info, S.CONTAINER_STATE_EXITED);
     assert.equal(info.exitCode, 3);

@@ -1,45 +1,28 @@
 // depends_on: non-recursive start refuses while a dependency is down,
 // recursive start brings the chain up, unknown dependencies are refused at
 // create, and a container others depend on cannot be removed.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import type { Container } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, rejection, type Api } from "./helpers/api.js";
 import { S, SLEEP, assertState, config, create, inspect, must, removeAll, uniqueName } from "./helpers/fixtures.js";
 
 const FP = grpc.status.FAILED_PRECONDITION;
 
 describe("dependencies", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite();
+  const api = (): Api => s.d.api;
 
   /** C, then B depending on C, then A depending on B (by name). */
   async function chain(): Promise<[Container, Container, Container]> {
-    const c = await create(api(), rootfs, SLEEP, { name: uniqueName("dep-c") });
-    made.push(c.id);
-    const b = await create(api(), rootfs, SLEEP, { name: uniqueName("dep-b"), dependsOn: [c.name] });
-    made.push(b.id);
-    const a = await create(api(), rootfs, SLEEP, { name: uniqueName("dep-a"), dependsOn: [b.name] });
-    made.push(a.id);
+    const c = await create(api(), s.rootfs, SLEEP, { name: uniqueName("dep-c") });
+    s.made.push(c.id);
+    const b = await create(api(), s.rootfs, SLEEP, { name: uniqueName("dep-b"), dependsOn: [c.name] });
+    s.made.push(b.id);
+    const a = await create(api(), s.rootfs, SLEEP, { name: uniqueName("dep-a"), dependsOn: [b.name] });
+    s.made.push(a.id);
     return [a, b, c];
   }
 
@@ -95,7 +78,7 @@ describe("dependencies", () => {
 
   it("depends_on an unknown container is refused at create, and nothing is created", async () => {
     const name = uniqueName("dep-orphan");
-    const e = await rejection(api().createContainer({ config: config(rootfs, SLEEP, { name, dependsOn: ["no-such-container-xyz"] }) }));
+    const e = await rejection(api().createContainer({ config: config(s.rootfs, SLEEP, { name, dependsOn: ["no-such-container-xyz"] }) }));
     assert.ok(
       (e.code === grpc.status.NOT_FOUND && e.reason === "CONTAINER_NOT_FOUND") ||
         (e.code === grpc.status.INVALID_ARGUMENT && e.reason === "INVALID_ARGUMENT"),

@@ -1,18 +1,16 @@
 // Events against a real hulld (runc + conmon): the full sequence of a run,
 // the attributes each lifecycle change carries, filters, the replay/live seam
 // while events are being produced, `until`, refusals, and `hull events`.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import type { Event } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { errorInfo, type Api } from "./helpers/api.js";
-import { SLEEP, create, createStarted, removeAll, waitExited } from "./helpers/fixtures.js";
+import { SLEEP, create, createStarted, waitExited } from "./helpers/fixtures.js";
 import { collectEvents, describeEvents, type EventCollector } from "./helpers/event-stream.js";
 
 const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
@@ -29,35 +27,23 @@ function hull(socket: string, ...args: string[]): Promise<{ code: number; stdout
 const typesOf = (events: Event[], id: string): string[] => events.filter((e) => e.containerId === id).map((e) => e.type);
 
 describe("events", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
   const streams: EventCollector[] = [];
-  const api = (): Api => d.api;
+  const s = daemonSuite({
+    beforeCleanup: async () => {
+      for (const st of streams) if (!st.isEnded()) st.call.cancel();
+    },
+  });
+  const api = (): Api => s.api;
   const open = (req: Parameters<typeof collectEvents>[1]): EventCollector => {
-    const c = collectEvents(d.client, req);
+    const c = collectEvents(s.d.client, req);
     streams.push(c);
     return c;
   };
 
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    for (const s of streams) if (!s.isEnded()) s.call.cancel();
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
-
   it("a subscriber sees the full sequence of a run, in order, with id, name and exit code", async () => {
     const stream = open({ since: new Date() });
-    const c = await create(api(), rootfs, ["sh", "-c", "exit 3"]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["sh", "-c", "exit 3"]);
+    s.made.push(c.id);
     await api().startContainer({ id: c.id });
     await waitExited(api(), c.id);
     await api().removeContainer({ id: c.id });
@@ -76,15 +62,15 @@ describe("events", () => {
 
   it("stop, kill, pause and unpause events carry their signals and states", async () => {
     const stream = open({ since: new Date() });
-    const c = await createStarted(api(), rootfs, SLEEP);
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
     await api().pauseContainer({ id: c.id });
     await api().unpauseContainer({ id: c.id });
     await api().stopContainer({ id: c.id, timeoutSeconds: 0 });
     await waitExited(api(), c.id);
     await stream.waitFor("the cleanup", (e) => e.containerId === c.id && e.type === "cleanup");
-    const k = await createStarted(api(), rootfs, SLEEP);
-    made.push(k.id);
+    const k = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(k.id);
     await api().killContainer({ id: k.id, signal: "SIGKILL" });
     await waitExited(api(), k.id);
     await stream.waitFor("the kill's cleanup", (e) => e.containerId === k.id && e.type === "cleanup");
@@ -100,9 +86,9 @@ describe("events", () => {
 
   it("filters by container (name or id, still matching after removal) and by type", async () => {
     const since = new Date();
-    const a = await create(api(), rootfs, ["true"]);
-    const b = await create(api(), rootfs, ["true"]);
-    made.push(a.id, b.id);
+    const a = await create(api(), s.rootfs, ["true"]);
+    const b = await create(api(), s.rootfs, ["true"]);
+    s.made.push(a.id, b.id);
     const byName = open({ since, containers: [a.name], types: ["start", "exit", "remove"] });
     const byPrefix = open({ since, containers: [b.id.slice(0, 16)] });
     for (const x of [a, b]) {
@@ -126,7 +112,7 @@ describe("events", () => {
     // Creates and removes configured containers: cheap, and two events each.
     const producer = (async () => {
       while (!stop) {
-        const c = await create(api(), rootfs, ["true"]);
+        const c = await create(api(), s.rootfs, ["true"]);
         await api().removeContainer({ id: c.id });
         lastId = c.id;
         produced++;
@@ -153,8 +139,8 @@ describe("events", () => {
   });
 
   it("an until in the past replays and ends the stream", async () => {
-    const c = await create(api(), rootfs, ["true"]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["true"]);
+    s.made.push(c.id);
     const stream = open({ until: new Date(), containers: [c.id] });
     const end = await stream.ended;
     assert.equal(end.error, undefined, end.error?.message);
@@ -175,44 +161,44 @@ describe("events", () => {
   });
 
   it("hull events --until <now> prints the past events, filtered, as lines or JSON", async () => {
-    const c = await create(api(), rootfs, ["sh", "-c", "exit 7"]);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, ["sh", "-c", "exit 7"]);
+    s.made.push(c.id);
     await api().startContainer({ id: c.id });
     await waitExited(api(), c.id);
     const now = new Date().toISOString();
-    const all = await hull(d.socket, "events", "--since", "1h", "--until", now);
+    const all = await hull(s.d.socket, "events", "--since", "1h", "--until", now);
     assert.equal(all.code, 0, all.stderr);
     const short = c.id.slice(0, 12);
     const mine = all.stdout.split("\n").filter((l) => l.includes(` ${short} `));
     assert.equal(mine.length, 5, all.stdout);
     assert.match(mine[0] ?? "", new RegExp(`^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}(\\.\\d+)? \\+0000 UTC container create ${short} \\(name=${c.name}\\)$`));
-    const exits = await hull(d.socket, "events", "--until", now, "--filter", `container=${c.name}`, "--filter", "type=exit");
+    const exits = await hull(s.d.socket, "events", "--until", now, "--filter", `container=${c.name}`, "--filter", "type=exit");
     assert.equal(exits.code, 0, exits.stderr);
     assert.match(exits.stdout, new RegExp(`^\\S+ \\S+ \\+0000 UTC container exit ${short} \\(name=${c.name}, exitCode=7\\)\\n$`));
-    const json = await hull(d.socket, "events", "--until", now, "--filter", `container=${c.id}`, "--format", "json");
+    const json = await hull(s.d.socket, "events", "--until", now, "--filter", `container=${c.id}`, "--format", "json");
     assert.equal(json.code, 0, json.stderr);
     const parsed = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; containerId: string });
     assert.deepEqual(parsed.map((e) => e.type), ["create", "init", "start", "exit", "cleanup"]);
     assert.ok(parsed.every((e) => e.containerId === c.id));
-    const badTime = await hull(d.socket, "events", "--since", "yesterday");
+    const badTime = await hull(s.d.socket, "events", "--since", "yesterday");
     assert.equal(badTime.code, 125);
     assert.match(badTime.stderr, /--since: "yesterday" is not a time/);
-    const badType = await hull(d.socket, "events", "--until", now, "--filter", "type=explode");
+    const badType = await hull(s.d.socket, "events", "--until", now, "--filter", "type=explode");
     assert.equal(badType.code, 125);
     assert.match(badType.stderr, /explode/);
   });
 
   it("hull events follows live events until interrupted, then exits 0", async () => {
     // --since makes it race-free: events from before the stream opened are replayed.
-    const child = spawn(process.execPath, [HULL, "--socket", d.socket, "events", "--since", new Date().toISOString()], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [HULL, "--socket", s.d.socket, "events", "--since", new Date().toISOString()], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (err += b.toString()));
     const exited = once(child, "exit");
     try {
-      const c = await create(api(), rootfs, ["true"]);
-      made.push(c.id);
+      const c = await create(api(), s.rootfs, ["true"]);
+      s.made.push(c.id);
       await api().startContainer({ id: c.id });
       const line = new RegExp(`container cleanup ${c.id.slice(0, 12)} \\(name=${c.name}\\)`);
       await waitUntil(() => line.test(out) || child.exitCode !== null);

@@ -1,10 +1,9 @@
 // ExecSync and ExecContainer against a real hulld (runc + conmon's exec mode):
 // output and exit codes, timeouts, tty and stdin, resize, refusals, session
 // records in Inspect, events, Cleanup's EXEC_SESSIONS_ACTIVE, and `hull exec`.
-import { describe, it, before, after } from "node:test";
+import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -18,10 +17,10 @@ import {
   type EventsResponse,
   OutputStream,
 } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, pidAlive, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { pidAlive } from "./helpers/daemon.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, errorInfo, type Api } from "./helpers/api.js";
-import { IGNORE_TERM, S, SLEEP, assertState, create, createStarted, inspect, must, pending, removeAll, resolved, until, waitExited } from "./helpers/fixtures.js";
+import { IGNORE_TERM, S, SLEEP, assertState, create, createStarted, inspect, must, pending, resolved, until, waitExited } from "./helpers/fixtures.js";
 
 const FP = grpc.status.FAILED_PRECONDITION;
 const HULL_CLI = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
@@ -104,26 +103,14 @@ function runCli(socket: string, args: string[], input = ""): Promise<{ code: num
 }
 
 describe("exec", () => {
-  let d: TestDaemon;
-  let rootfs: string;
   let running: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
+  const s = daemonSuite();
+  const api = (): Api => s.api;
 
   before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-    const c = await createStarted(api(), rootfs, SLEEP, { env: ["FROM_CONTAINER=yes"] });
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, SLEEP, { env: ["FROM_CONTAINER=yes"] });
+    s.made.push(c.id);
     running = c.id;
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
   });
 
   it("ExecSync returns stdout, stderr and the exit code, and records the session", async () => {
@@ -169,8 +156,8 @@ describe("exec", () => {
     await assertGrpcError(api().execSync({ id: running, command: ["true"], workingDir: "rel" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "working_dir");
     await assertGrpcError(api().execSync({ id: "", command: ["true"] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id");
     await assertGrpcError(api().execSync({ id: "no-such-container", command: ["true"] }), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
-    const stopped = await create(api(), rootfs, ["true"]);
-    made.push(stopped.id);
+    const stopped = await create(api(), s.rootfs, ["true"]);
+    s.made.push(stopped.id);
     await assertGrpcError(api().execSync({ id: stopped.id, command: ["true"] }), FP, "CONTAINER_STATE_INVALID", ["configured", "running"]);
     await api().startContainer({ id: stopped.id });
     await waitExited(api(), stopped.id);
@@ -184,18 +171,18 @@ describe("exec", () => {
   });
 
   it("ExecContainer streams output, then the session id's exit code", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["sh", "-c", "echo out; echo err >&2; exit 7"] });
+    const call = new ExecCall(s.d.client, { id: running, command: ["sh", "-c", "echo out; echo err >&2; exit 7"] });
     assert.equal(await call.done(), 7);
     assert.equal(call.stdout, "out\n");
     assert.equal(call.stderr, "err\n");
     assert.match(call.sessionId, /^[0-9a-f]{32}$/);
-    const s = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session in inspect");
-    assert.equal(s.exitCode, 7);
-    assert.equal(s.running, false);
+    const session = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session in inspect");
+    assert.equal(session.exitCode, 7);
+    assert.equal(session.running, false);
   });
 
   it("stdin round trip: cat echoes stdin and close_stdin ends it with 0", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["cat"], stdin: true });
+    const call = new ExecCall(s.d.client, { id: running, command: ["cat"], stdin: true });
     call.stdin("hello ");
     call.stdin("world\n");
     await call.until("the echo", () => call.stdout === "hello world\n");
@@ -205,7 +192,7 @@ describe("exec", () => {
   });
 
   it("an interactive exec with a tty: commands typed in run, the exit code comes back, resize lands", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["sh"], tty: true, stdin: true, size: { height: 30, width: 100 } });
+    const call = new ExecCall(s.d.client, { id: running, command: ["sh"], tty: true, stdin: true, size: { height: 30, width: 100 } });
     await call.until("the session id", () => call.sessionId !== "");
     call.stdin("stty size; echo h''i\n");
     await call.until("stty's first answer", () => call.stdout.includes("30 100"));
@@ -219,7 +206,7 @@ describe("exec", () => {
   });
 
   it("lists a live session as running, emits exec_start/exec_exit, and a cancelled call kills its exec", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["sleep", "100"] });
+    const call = new ExecCall(s.d.client, { id: running, command: ["sleep", "100"] });
     await call.until("the session id", () => call.sessionId !== "");
     const live = must((await inspect(api(), running)).execSessions.find((s) => s.id === call.sessionId), "live session");
     assert.equal(live.running, true);
@@ -232,7 +219,7 @@ describe("exec", () => {
     });
     assert.equal(ended.exitCode, 137);
     assert.ok(!pidAlive(live.pid));
-    const events = await storedEvents(d.client, running);
+    const events = await storedEvents(s.d.client, running);
     const start = must(events.find((e) => e.type === "exec_start" && e.attributes.execId === call.sessionId), "exec_start");
     const exit = must(events.find((e) => e.type === "exec_exit" && e.attributes.execId === call.sessionId), "exec_exit");
     assert.equal(start.containerId, running);
@@ -243,9 +230,9 @@ describe("exec", () => {
     // Cleanup acts on stopping (and stopped) containers: a stop with a long
     // timeout on a container that ignores SIGTERM holds it in STOPPING, with
     // its exec still alive.
-    const c = await createStarted(api(), rootfs, IGNORE_TERM);
-    made.push(c.id);
-    const call = new ExecCall(d.client, { id: c.id, command: ["sleep", "100"] });
+    const c = await createStarted(api(), s.rootfs, IGNORE_TERM);
+    s.made.push(c.id);
+    const call = new ExecCall(s.d.client, { id: c.id, command: ["sleep", "100"] });
     await call.until("the session id", () => call.sessionId !== "");
     const slowStop = pending(api().stopContainer({ id: c.id, timeoutSeconds: 100 }));
     await until("STOPPING", async () => ((await inspect(api(), c.id)).state === S.CONTAINER_STATE_STOPPING ? true : undefined));
@@ -258,9 +245,9 @@ describe("exec", () => {
     await waitExited(api(), c.id);
     const after = await inspect(api(), c.id);
     assertState(after, S.CONTAINER_STATE_EXITED);
-    const s = must(after.execSessions.find((x) => x.id === call.sessionId), "session");
-    assert.equal(s.running, false);
-    assert.equal(s.exitCode, 137);
+    const session = must(after.execSessions.find((x) => x.id === call.sessionId), "session");
+    assert.equal(session.running, false);
+    assert.equal(session.exitCode, 137);
   });
 
   it("keeps only the last 10 ended sessions", async () => {
@@ -270,19 +257,19 @@ describe("exec", () => {
   });
 
   it("hull exec: streams output and exits with the command's status", async () => {
-    const r = await runCli(d.socket, ["exec", running, "--", "sh", "-c", "echo cli-out; echo cli-err >&2; exit 5"]);
+    const r = await runCli(s.d.socket, ["exec", running, "--", "sh", "-c", "echo cli-out; echo cli-err >&2; exit 5"]);
     assert.equal(r.stdout, "cli-out\n");
     assert.equal(r.stderr, "cli-err\n");
     assert.equal(r.code, 5);
-    const env = await runCli(d.socket, ["exec", "-e", "A=b", "-w", "/tmp", running, "sh", "-c", 'echo "$A $(pwd)"']);
+    const env = await runCli(s.d.socket, ["exec", "-e", "A=b", "-w", "/tmp", running, "sh", "-c", 'echo "$A $(pwd)"']);
     assert.equal(env.stdout, "b /tmp\n");
     assert.equal(env.code, 0);
-    const piped = await runCli(d.socket, ["exec", "-i", running, "cat"], "through the pipe\n");
+    const piped = await runCli(s.d.socket, ["exec", "-i", running, "cat"], "through the pipe\n");
     assert.equal(piped.stdout, "through the pipe\n");
     assert.equal(piped.code, 0);
-    const tty = await runCli(d.socket, ["exec", "-t", running, "sh", "-c", "tty"]);
+    const tty = await runCli(s.d.socket, ["exec", "-t", running, "sh", "-c", "tty"]);
     assert.match(tty.stdout, /^\/dev\/pts\/[0-9]+\r?\n$/);
-    const stopped = await runCli(d.socket, ["exec", "no-such", "--", "true"]);
+    const stopped = await runCli(s.d.socket, ["exec", "no-such", "--", "true"]);
     assert.equal(stopped.code, 125);
     assert.match(stopped.stderr, /no container/);
   });
@@ -297,7 +284,7 @@ describe("exec", () => {
   });
 
   it("a client that stops reading is dropped with RESOURCE_EXHAUSTED and its exec killed", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["sh", "-c", "exec yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"] });
+    const call = new ExecCall(s.d.client, { id: running, command: ["sh", "-c", "exec yes xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"] });
     await call.until("the session id", () => call.sessionId !== "");
     call.stream.pause();
     const ended = await until("the flooding exec killed", async () => {
@@ -312,7 +299,7 @@ describe("exec", () => {
   });
 
   it("detach keys leave the exec running; a restarted hulld still records its end", async () => {
-    const call = new ExecCall(d.client, { id: running, command: ["sh"], tty: true, stdin: true, detachKeys: "ctrl-x,x" });
+    const call = new ExecCall(s.d.client, { id: running, command: ["sh"], tty: true, stdin: true, detachKeys: "ctrl-x,x" });
     await call.until("the session id", () => call.sessionId !== "");
     call.stdin("echo sta''rted\n");
     await call.until("the shell", () => call.stdout.includes("started"));
@@ -324,7 +311,7 @@ describe("exec", () => {
     assert.equal(live.running, true);
     assert.ok(pidAlive(live.pid));
 
-    await d.restart();
+    await s.d.restart();
     const recovered = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session after restart");
     assert.equal(recovered.running, true, "its monitor is alive: still running");
     process.kill(live.pid, "SIGKILL");
@@ -336,7 +323,7 @@ describe("exec", () => {
   });
 
   it("hull exec -it runs in a real terminal (raw mode) and exits with the command's status", async () => {
-    const cli = `${process.execPath} ${HULL_CLI} --socket ${d.socket} exec -it ${running} sh`;
+    const cli = `${process.execPath} ${HULL_CLI} --socket ${s.d.socket} exec -it ${running} sh`;
     const r = await new Promise<{ code: number; out: string }>((resolve) => {
       const child = execFile("script", ["-qec", cli, "/dev/null"], { timeout: 30_000 }, (err, stdout) => {
         resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout });
@@ -348,7 +335,7 @@ describe("exec", () => {
   });
 
   it("ExecContainer's first message must be open", async () => {
-    const stream = d.client.execContainer();
+    const stream = s.d.client.execContainer();
     const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
       stream.on("error", resolve);
       stream.on("end", () => resolve(undefined));

@@ -1,15 +1,14 @@
 // The standard gRPC surface: grpc.health.v1.Health, server reflection (so
 // `buf curl` works with no proto files), and the socket's permissions.
-import { describe, it, before, after } from "node:test";
+import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { errorInfo } from "./helpers/api.js";
 import { SLEEP, create, removeAll } from "./helpers/fixtures.js";
 
@@ -56,31 +55,19 @@ function healthCheck(socket: string, service: string): Promise<number> {
 }
 
 describe("health, reflection and socket", () => {
-  let d: TestDaemon;
-  let rootfs: string;
   let bufCache: string;
-  const made: string[] = [];
-
   before(async () => {
-    rootfs = await buildBusyboxRootfs();
     bufCache = await mkdtemp("/tmp/hb-");
-    d = await startTestDaemon();
   });
 
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    for (const dir of [rootfs, bufCache]) if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const s = daemonSuite({ extraDirs: () => [bufCache] });
 
   /** `buf curl` over the daemon's unix socket, schema from server reflection only. */
   async function bufCurl(args: string[]): Promise<string> {
     try {
       const { stdout } = await execFileP(
         BUF,
-        ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--unix-socket", d.socket, ...args],
+        ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--unix-socket", s.d.socket, ...args],
         { env: { ...process.env, BUF_CACHE_DIR: bufCache }, timeout: 60_000, cwd: bufCache },
       );
       return stdout;
@@ -92,13 +79,13 @@ describe("health, reflection and socket", () => {
 
   for (const service of ["", "hull.v1.ContainerService"]) {
     it(`Health/Check(${JSON.stringify(service)}) is SERVING`, async () => {
-      assert.equal(await healthCheck(d.socket, service), SERVING);
+      assert.equal(await healthCheck(s.d.socket, service), SERVING);
     });
   }
 
   it("Health/Check of an unknown service is NOT_FOUND", async () => {
     try {
-      const status = await healthCheck(d.socket, "no.such.Service");
+      const status = await healthCheck(s.d.socket, "no.such.Service");
       assert.fail(`expected NOT_FOUND, got status ${status}`);
     } catch (err) {
       if (err instanceof assert.AssertionError) throw err;
@@ -127,8 +114,8 @@ describe("health, reflection and socket", () => {
     const emptyList = (empty as { containers?: unknown }).containers;
     assert.ok(emptyList === undefined || (Array.isArray(emptyList) && emptyList.length === 0), JSON.stringify(empty));
 
-    const c = await create(d.api, rootfs, SLEEP, { labels: { via: "buf" } });
-    made.push(c.id);
+    const c = await create(s.d.api, s.rootfs, SLEEP, { labels: { via: "buf" } });
+    s.made.push(c.id);
     const out = await bufCurl(["-d", JSON.stringify({ name: c.name }), "http://localhost/hull.v1.ContainerService/ListContainers"]);
     const parsed = JSON.parse(out) as { containers?: Array<{ id?: string; name?: string; state?: string; config?: { labels?: Record<string, string> } }> };
     assert.ok(Array.isArray(parsed.containers), `a containers key: ${out}`);
@@ -138,12 +125,12 @@ describe("health, reflection and socket", () => {
     assert.equal(only?.name, c.name);
     assert.equal(only?.state, "CONTAINER_STATE_CONFIGURED");
     assert.deepEqual(only?.config?.labels, { via: "buf" });
-    await removeAll(d.api, [c.id]);
+    await removeAll(s.d.api, [c.id]);
   });
 
   it("the socket is a unix socket with mode 0660", async () => {
-    const st = await stat(d.socket);
-    assert.ok(st.isSocket(), `${d.socket} is a socket`);
+    const st = await stat(s.d.socket);
+    assert.ok(st.isSocket(), `${s.d.socket} is a socket`);
     assert.equal((st.mode & 0o777).toString(8), "660");
   });
 });

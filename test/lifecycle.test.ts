@@ -1,12 +1,12 @@
 // Lifecycle RPCs against a real hulld (runc + conmon): every state, the
 // refusals each state makes, exit codes, stop escalation, list filters, Batch.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { BatchOperationKind as K } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, pidAlive, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { pidAlive } from "./helpers/daemon.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, statusReason, type Api } from "./helpers/api.js";
 import {
   IGNORE_TERM,
@@ -30,27 +30,12 @@ const INVALID = "CONTAINER_STATE_INVALID";
 const DONE = [S.CONTAINER_STATE_STOPPED, S.CONTAINER_STATE_EXITED];
 
 describe("lifecycle", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  const s = daemonSuite();
+  const api = (): Api => s.d.api;
 
   it("walks one container through every state, refusing what each state refuses", async () => {
-    const c = await create(api(), rootfs, SLEEP);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
     const id = c.id;
     const short = id.slice(0, 12);
     assert.deepEqual(c.config?.command, [...SLEEP]);
@@ -124,8 +109,8 @@ describe("lifecycle", () => {
   });
 
   it("reports the exit code of a process that exits by itself, and logs both streams", async () => {
-    const c = await createStarted(api(), rootfs, ["sh", "-c", "echo out; echo err >&2; exit 7"]);
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, ["sh", "-c", "echo out; echo err >&2; exit 7"]);
+    s.made.push(c.id);
     const w = await api().waitContainer({ id: c.id });
     assert.equal(w.exitCode, 7);
     assert.ok(DONE.includes(w.state), `wait state ${w.state}`);
@@ -142,8 +127,8 @@ describe("lifecycle", () => {
   });
 
   it("a process killed by signal 9 exits with 137", async () => {
-    const c = await createStarted(api(), rootfs, SLEEP);
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
     const killed = must((await api().killContainer({ id: c.id, signal: "9" })).container, "kill");
     assert.equal(killed.stoppedByUser, true);
     assert.equal((await api().waitContainer({ id: c.id })).exitCode, 137);
@@ -152,8 +137,8 @@ describe("lifecycle", () => {
   });
 
   it("stop escalates to SIGKILL after the timeout; inspect and list answer while it waits", async () => {
-    const c = await createStarted(api(), rootfs, IGNORE_TERM);
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, IGNORE_TERM);
+    s.made.push(c.id);
     const stop = pending(api().stopContainer({ id: c.id, timeoutSeconds: 3 }));
     await api().waitContainer({ id: c.id, condition: S.CONTAINER_STATE_STOPPING });
     assertState(await inspect(api(), c.id), S.CONTAINER_STATE_STOPPING);
@@ -171,8 +156,8 @@ describe("lifecycle", () => {
 
   for (const escalation of ["stop with timeout 0", "kill"] as const) {
     it(`a pending stop is ended at once by a ${escalation}; the first stop resolves too`, { timeout: 40_000 }, async () => {
-      const c = await createStarted(api(), rootfs, IGNORE_TERM);
-      made.push(c.id);
+      const c = await createStarted(api(), s.rootfs, IGNORE_TERM);
+      s.made.push(c.id);
       // Without escalation this stop would wait 60 s, past the test's timeout.
       const first = pending(api().stopContainer({ id: c.id, timeoutSeconds: 60 }, { deadlineMs: 90_000 }));
       await api().waitContainer({ id: c.id, condition: S.CONTAINER_STATE_STOPPING });
@@ -192,8 +177,8 @@ describe("lifecycle", () => {
   }
 
   it("remove --force stops and removes a running container", async () => {
-    const c = await createStarted(api(), rootfs, SLEEP);
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
     assert.ok(pidAlive(c.pid));
     const res = await api().removeContainer({ id: c.name, force: true, timeoutSeconds: 0 });
     assert.equal(res.id, c.id);
@@ -204,10 +189,10 @@ describe("lifecycle", () => {
 
   it("list filters by state, label and name", async () => {
     const tag = uniqueName("lf");
-    const web = await createStarted(api(), rootfs, SLEEP, { name: `${tag}-web`, labels: { tier: "web" } });
-    const db = await create(api(), rootfs, SLEEP, { name: `${tag}-db`, labels: { tier: "db" } });
-    const ui = await create(api(), rootfs, SLEEP, { name: `${tag}-ui`, labels: { tier: "web", team: "x" } });
-    made.push(web.id, db.id, ui.id);
+    const web = await createStarted(api(), s.rootfs, SLEEP, { name: `${tag}-web`, labels: { tier: "web" } });
+    const db = await create(api(), s.rootfs, SLEEP, { name: `${tag}-db`, labels: { tier: "db" } });
+    const ui = await create(api(), s.rootfs, SLEEP, { name: `${tag}-ui`, labels: { tier: "web", team: "x" } });
+    s.made.push(web.id, db.id, ui.id);
     const names = async (req: Parameters<Api["listContainers"]>[0]): Promise<string[]> =>
       (await api().listContainers(req)).containers.map((x) => x.name).sort();
 
@@ -231,8 +216,8 @@ describe("lifecycle", () => {
   });
 
   it("Batch runs operations under one call and stops at the first error", async () => {
-    const c = await create(api(), rootfs, SLEEP);
-    made.push(c.id);
+    const c = await create(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
     const id = c.id;
 
     const ok = (await api().batch({ id, operations: [{ kind: K.BATCH_OPERATION_KIND_INIT }, { kind: K.BATCH_OPERATION_KIND_START }, { kind: K.BATCH_OPERATION_KIND_INSPECT }] })).results;

@@ -1,11 +1,10 @@
 // Restart policies, applied by the daemon's automatic cleanup after an exit:
 // on-failure[:N], always, unless-stopped, no; a user stop/kill never restarts.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import type { Container, RestartPolicy } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import type { Api } from "./helpers/api.js";
 import {
   S,
@@ -33,29 +32,14 @@ async function settleExited(api: Api, id: string, done: (c: Container) => boolea
 }
 
 describe("restart policies", () => {
-  let d: TestDaemon;
-  let rootfs: string;
-  const made: string[] = [];
   const dirs: string[] = [];
-  const api = (): Api => d.api;
+  const s = daemonSuite({ extraDirs: () => dirs });
+  const api = (): Api => s.d.api;
   const policy = (name: string, maxRetries = 0): { restartPolicy: RestartPolicy } => ({ restartPolicy: { name, maxRetries } });
 
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, made).catch(() => undefined);
-      await d.cleanup();
-    }
-    for (const dir of [rootfs, ...dirs]) if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
   it("on-failure:2 restarts a failing container exactly twice, then leaves it EXITED", async () => {
-    const c = await createStarted(api(), rootfs, ["sh", "-c", "exit 1"], policy("on-failure", 2));
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, ["sh", "-c", "exit 1"], policy("on-failure", 2));
+    s.made.push(c.id);
     const final = await settleExited(api(), c.id, (x) => x.restartCount >= 2);
     assert.equal(final.restartCount, 2);
     assert.equal(final.exitCode, 1);
@@ -68,8 +52,8 @@ describe("restart policies", () => {
   });
 
   it("on-failure does not restart a container that exits 0", async () => {
-    const c = await createStarted(api(), rootfs, ["sh", "-c", "exit 0"], policy("on-failure", 3));
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, ["sh", "-c", "exit 0"], policy("on-failure", 3));
+    s.made.push(c.id);
     assert.equal((await api().waitContainer({ id: c.id })).exitCode, 0);
     await waitExited(api(), c.id);
     const info = await inspect(api(), c.id);
@@ -81,8 +65,8 @@ describe("restart policies", () => {
 
   for (const name of ["no", ""]) {
     it(`policy ${JSON.stringify(name)} never restarts, even a failure`, async () => {
-      const c = await createStarted(api(), rootfs, ["sh", "-c", "exit 1"], policy(name));
-      made.push(c.id);
+      const c = await createStarted(api(), s.rootfs, ["sh", "-c", "exit 1"], policy(name));
+      s.made.push(c.id);
       assert.equal((await api().waitContainer({ id: c.id })).exitCode, 1);
       await waitExited(api(), c.id);
       const info = await inspect(api(), c.id);
@@ -101,11 +85,11 @@ describe("restart policies", () => {
       const script =
         "if [ -e /data/two ]; then exec sleep 1000; fi; " +
         "if [ -e /data/one ]; then touch /data/two; else touch /data/one; fi; exit 0";
-      const c = await createStarted(api(), rootfs, ["sh", "-c", script], {
+      const c = await createStarted(api(), s.rootfs, ["sh", "-c", script], {
         ...policy(name),
         mounts: [{ type: "bind", source: dir, destination: "/data" }],
       });
-      made.push(c.id);
+      s.made.push(c.id);
       const up = await until(`${name}: two restarts, then running`, async () => {
         const x = await inspect(api(), c.id);
         return x.state === S.CONTAINER_STATE_RUNNING && x.restartCount >= 2 ? x : undefined;
@@ -127,8 +111,8 @@ describe("restart policies", () => {
 
   for (const name of ["always", "on-failure", "unless-stopped"]) {
     it(`${name}: a kill by the user is never followed by a restart`, async () => {
-      const c = await createStarted(api(), rootfs, SLEEP, policy(name));
-      made.push(c.id);
+      const c = await createStarted(api(), s.rootfs, SLEEP, policy(name));
+      s.made.push(c.id);
       await api().killContainer({ id: c.id, signal: "SIGKILL" });
       assert.equal((await api().waitContainer({ id: c.id })).exitCode, 137);
       await api().waitContainer({ id: c.id, condition: S.CONTAINER_STATE_EXITED }, { deadlineMs: 20_000 });
@@ -141,8 +125,8 @@ describe("restart policies", () => {
   }
 
   it("Wait on a container that keeps restarting returns each exit (never hangs)", async () => {
-    const c = await createStarted(api(), rootfs, ["sh", "-c", "sleep 0.3; exit 3"], policy("always"));
-    made.push(c.id);
+    const c = await createStarted(api(), s.rootfs, ["sh", "-c", "sleep 0.3; exit 3"], policy("always"));
+    s.made.push(c.id);
     const first = await api().waitContainer({ id: c.id }, { deadlineMs: 20_000 });
     assert.equal(first.exitCode, 3);
     const second = await api().waitContainer({ id: c.id }, { deadlineMs: 20_000 });

@@ -1,36 +1,21 @@
 // Argument validation and id resolution: INVALID_ARGUMENT with no record
 // created, NOT_FOUND, AMBIGUOUS_ID, NAME_IN_USE; List shows only valid ones.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
 import { BatchOperationKind, type ContainerConfig, type DeepPartial } from "../src/gen/hull/v1/container.js";
-import { startTestDaemon, type TestDaemon } from "./helpers/daemon.js";
-import { buildBusyboxRootfs } from "./helpers/rootfs.js";
+import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, type Api } from "./helpers/api.js";
 import { S, SLEEP, assertState, config, create, createStarted, inspect, must, removeAll } from "./helpers/fixtures.js";
 
 const INVALID = grpc.status.INVALID_ARGUMENT;
 
 describe("validation", () => {
-  let d: TestDaemon;
-  let rootfs: string;
   /** Every container that was validly created and not yet removed. */
   const valid = new Set<string>();
-  const api = (): Api => d.api;
-
-  before(async () => {
-    rootfs = await buildBusyboxRootfs();
-    d = await startTestDaemon();
-  });
-
-  after(async () => {
-    if (d) {
-      await removeAll(d.api, valid).catch(() => undefined);
-      await d.cleanup();
-    }
-    if (rootfs) await rm(rootfs, { recursive: true, force: true });
-  });
+  // Best effort, as daemonSuite's own removal of `made`: d.cleanup() must still run after a failed test.
+  const s = daemonSuite({ beforeCleanup: (d) => removeAll(d.api, valid).catch(() => undefined) });
+  const api = (): Api => s.api;
 
   const badConfigs: Array<[string, () => DeepPartial<ContainerConfig>]> = [
     ["an empty command", () => ({ command: [] })],
@@ -40,12 +25,12 @@ describe("validation", () => {
     ['the name "a b"', () => ({ name: "a b" })],
     ['the name "-x"', () => ({ name: "-x" })],
     ["an env entry without =", () => ({ env: ["OK=1", "NOEQUALS"] })],
-    ["a relative mount destination", () => ({ mounts: [{ type: "bind", source: rootfs, destination: "relative/dir" }] })],
+    ["a relative mount destination", () => ({ mounts: [{ type: "bind", source: s.rootfs, destination: "relative/dir" }] })],
   ];
 
   for (const [what, extra] of badConfigs) {
     it(`create with ${what} is INVALID_ARGUMENT and creates nothing`, async () => {
-      const cfg = config(rootfs, SLEEP, extra());
+      const cfg = config(s.rootfs, SLEEP, extra());
       const before = (await api().listContainers({})).containers.length;
       await assertGrpcError(api().createContainer({ config: cfg }), INVALID, "INVALID_ARGUMENT");
       assert.equal((await api().listContainers({})).containers.length, before, "no record was created");
@@ -55,7 +40,7 @@ describe("validation", () => {
   }
 
   it("Kill with an unknown signal name is INVALID_ARGUMENT and leaves the container running", async () => {
-    const c = await createStarted(api(), rootfs, SLEEP);
+    const c = await createStarted(api(), s.rootfs, SLEEP);
     valid.add(c.id);
     await assertGrpcError(api().killContainer({ id: c.id, signal: "SIGFOO" }), INVALID, "INVALID_ARGUMENT");
     assertState(await inspect(api(), c.id), S.CONTAINER_STATE_RUNNING);
@@ -94,7 +79,7 @@ describe("validation", () => {
     let group = [...byFirst.values()].find((g) => g.length >= 2);
     // 16 hex digits: 17 ids always contain two with the same first one.
     for (let i = 0; i < 17 && !group; i++) {
-      const c = await create(api(), rootfs, SLEEP);
+      const c = await create(api(), s.rootfs, SLEEP);
       valid.add(c.id);
       const g = note(c.id);
       if (g.length >= 2) group = g;
@@ -110,9 +95,9 @@ describe("validation", () => {
   });
 
   it("a duplicate name is ALREADY_EXISTS NAME_IN_USE", async () => {
-    const c = await create(api(), rootfs, SLEEP);
+    const c = await create(api(), s.rootfs, SLEEP);
     valid.add(c.id);
-    await assertGrpcError(api().createContainer({ config: config(rootfs, ["true"], { name: c.name }) }), grpc.status.ALREADY_EXISTS, "NAME_IN_USE", c.name);
+    await assertGrpcError(api().createContainer({ config: config(s.rootfs, ["true"], { name: c.name }) }), grpc.status.ALREADY_EXISTS, "NAME_IN_USE", c.name);
     const same = (await api().listContainers({ name: c.name })).containers;
     assert.deepEqual(same.map((x) => x.id), [c.id]);
     assert.deepEqual((await inspect(api(), c.name)).config?.command, [...SLEEP], "the original is untouched");
