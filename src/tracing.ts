@@ -1,7 +1,26 @@
 // Tracing setup. Code everywhere uses @opentelemetry/api only; with no
 // OTEL_* exporter configured the API's no-op tracer costs nothing. The SDK
 // and the OTLP exporter are loaded only when an endpoint is set.
+import { SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
+
+/**
+ * Runs fn in an active child span named `name` (tracer "hull"); a failure
+ * is recorded on the span and rethrown; the span ends on every path.
+ */
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return trace.getTracer("hull").startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : String(err));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 export interface TracingHandle {
   shutdown(): Promise<void>;

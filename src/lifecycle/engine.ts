@@ -4,7 +4,7 @@
 // beside it (operations.ts, stop.ts, wait.ts, create.ts, remove.ts).
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { trace } from "@opentelemetry/api";
+import { inSpan } from "../tracing.js";
 import { Event } from "../gen/hull/v1/container.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import type { StateStore } from "../store/store.js";
@@ -106,18 +106,13 @@ export class Engine {
    * have exited, look for its exit file and record the exit. Caller holds the lock.
    */
   async sync(id: string): Promise<ContainerRecord> {
-    return trace.getTracer("hull").startActiveSpan("container.sync", async (span) => {
-      span.setAttribute("hull.container.id", id);
-      try {
-        const rec = await this.store.getContainer(id);
-        if (!rec) throw new HullError("CONTAINER_NOT_FOUND", `container ${id.slice(0, 12)} was removed`, { container: id });
-        if (!mayHaveExited(rec.state)) return rec;
-        const code = await readExitFile(this.deps.paths.exitDir, id);
-        if (code === undefined) return rec;
-        return await this.recordExit(rec, code);
-      } finally {
-        span.end();
-      }
+    return inSpan("container.sync", { "hull.container.id": id }, async () => {
+      const rec = await this.store.getContainer(id);
+      if (!rec) throw new HullError("CONTAINER_NOT_FOUND", `container ${id.slice(0, 12)} was removed`, { container: id });
+      if (!mayHaveExited(rec.state)) return rec;
+      const code = await readExitFile(this.deps.paths.exitDir, id);
+      if (code === undefined) return rec;
+      return this.recordExit(rec, code);
     });
   }
 

@@ -2,7 +2,7 @@
 // dropped when nobody holds or waits for them, so thousands of containers
 // never leak locks (podman's "exceeded num_locks").
 import { Mutex } from "async-mutex";
-import { trace } from "@opentelemetry/api";
+import { inSpan } from "../tracing.js";
 
 interface Entry {
   mutex: Mutex;
@@ -22,14 +22,7 @@ export class LockTable {
     entry.users++;
     const held = entry;
     try {
-      const release = await trace.getTracer("hull").startActiveSpan("lock.wait", async (span) => {
-        span.setAttribute("hull.container.id", id);
-        try {
-          return await held.mutex.acquire();
-        } finally {
-          span.end();
-        }
-      });
+      const release = await inSpan("lock.wait", { "hull.container.id": id }, () => held.mutex.acquire());
       try {
         return await fn();
       } finally {

@@ -13,10 +13,10 @@
 // - The first conmon process writes --conmon-pidfile (the pid of the
 //   daemonized monitor) and exits 0 right after forking.
 import { spawn, type StdioOptions } from "node:child_process";
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { trace, SpanStatusCode } from "@opentelemetry/api";
+import { inSpan } from "../tracing.js";
 import { HullError } from "../errors.js";
 import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
 
@@ -153,6 +153,23 @@ export async function strayFds(): Promise<number[]> {
   return out;
 }
 
+/**
+ * stdio for a conmon child: ignored stdin, piped stdout/stderr, then `pipes`
+ * more pipes (fd 3, 4, ...), with /dev/null over every stray inherited fd
+ * (the stdio table dup2()s over it). Close devNull once the child is spawned.
+ */
+export async function conmonStdio(pipes: number): Promise<{ stdio: StdioOptions; devNull?: FileHandle }> {
+  const stdio: StdioOptions = ["ignore", "pipe", "pipe", ...Array.from({ length: pipes }, () => "pipe" as const)];
+  const stray = await strayFds();
+  if (stray.length === 0) return { stdio };
+  const devNull = await open("/dev/null", "r");
+  for (const fd of stray) {
+    while (stdio.length < fd) stdio.push("ignore");
+    stdio[fd] = devNull.fd;
+  }
+  return { stdio, devNull };
+}
+
 /** Resolves with the first line on the sync pipe, or undefined at EOF. */
 function readSyncLine(stream: Readable): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -193,18 +210,7 @@ async function readText(path: string): Promise<string> {
  * runtime container exists (state "created") with its pid and conmon's pid.
  */
 export async function startConmon(opts: ConmonOptions): Promise<ConmonResult> {
-  const attributes = { "hull.container.id": opts.id, "hull.runtime": opts.runtime.name };
-  return trace.getTracer("hull").startActiveSpan("oci.create", { attributes }, async (span) => {
-    try {
-      return await runConmon(opts);
-    } catch (err) {
-      span.recordException(err instanceof Error ? err : String(err));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return inSpan("oci.create", { "hull.container.id": opts.id, "hull.runtime": opts.runtime.name }, () => runConmon(opts));
 }
 
 async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
@@ -222,15 +228,7 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
 
   // fd 3 = sync pipe, fd 4 = start pipe; any stray inherited fd is shadowed
   // by /dev/null in the child (the stdio table dup2()s over it).
-  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe"];
-  const stray = await strayFds();
-  const devNull = stray.length > 0 ? await open("/dev/null", "r") : undefined;
-  if (devNull) {
-    for (const fd of stray) {
-      while (stdio.length < fd) stdio.push("ignore");
-      stdio[fd] = devNull.fd;
-    }
-  }
+  const { stdio, devNull } = await conmonStdio(2);
   const child = spawn(binary, conmonArgs(opts), {
     stdio,
     // Its own session and process group: signals to hulld's group (Ctrl-C,

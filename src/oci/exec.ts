@@ -18,13 +18,13 @@
 //    "command timed out" (config.h TIMED_OUT_MESSAGE).
 // conmon closes attach clients before it writes the exit file, so once both
 // the exit file and the socket's end have been seen, all output is delivered.
-import { spawn, type StdioOptions } from "node:child_process";
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { HullError } from "../errors.js";
 import { AttachConnection, writeResize, type OutputStreamName } from "./attach.js";
-import { attachSocketPath, MAX_SOCKET_PATH, strayFds } from "./conmon.js";
+import { attachSocketPath, conmonStdio, MAX_SOCKET_PATH } from "./conmon.js";
 import { ExitWatcher, readExitFile } from "./exits.js";
 import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
 import type { OciProcess } from "./spec.js";
@@ -197,15 +197,7 @@ export async function startExecProcess(opts: ExecStartOptions): Promise<ExecProc
   await writeFile(p.spec, JSON.stringify(opts.process), { mode: 0o600 });
 
   // fd 3 sync, fd 4 start, fd 5 attach; stray inherited fds are shadowed by /dev/null (see conmon.ts).
-  const stdio: StdioOptions = ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe"];
-  const stray = await strayFds();
-  const devNull = stray.length > 0 ? await open("/dev/null", "r") : undefined;
-  if (devNull) {
-    for (const fd of stray) {
-      while (stdio.length < fd) stdio.push("ignore");
-      stdio[fd] = devNull.fd;
-    }
-  }
+  const { stdio, devNull } = await conmonStdio(3);
   const child = spawn(binary, conmonArgs(opts, p), {
     stdio,
     detached: true,

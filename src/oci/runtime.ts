@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { basename, delimiter, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { execa } from "execa";
-import { trace, SpanStatusCode, type Span } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
+import { inSpan } from "../tracing.js";
 import { HullError } from "../errors.js";
 import type { ContainerConfig } from "../gen/hull/v1/container.js";
 import { generateSpec } from "./spec.js";
@@ -118,20 +119,10 @@ export class OciRuntime {
     return ["--root", this.root, ...(this.debug ? ["--debug"] : [])];
   }
 
-  private async traced<T>(verb: string, id: string, fn: (span: Span) => Promise<T>): Promise<T> {
-    const attributes = { "hull.container.id": id, "hull.runtime": this.name };
-    return trace.getTracer("hull").startActiveSpan(`oci.${verb}`, { attributes }, async (span) => {
-      try {
-        return await fn(span);
-      } catch (err) {
-        span.recordException(err instanceof Error ? err : String(err));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
-    });
+  private traced<T>(verb: string, id: string, fn: (span: Span) => Promise<T>): Promise<T> {
+    return inSpan(`oci.${verb}`, { "hull.container.id": id, "hull.runtime": this.name }, fn);
   }
+
 
   private async call(args: string[], timeout = CALL_TIMEOUT_MS): Promise<CallResult> {
     const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {

@@ -1,5 +1,6 @@
 // Tracing and error helpers shared by the state store.
-import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
+import { inSpan } from "../tracing.js";
 import { HullError, wrapError } from "../errors.js";
 
 export function describe(err: unknown): string {
@@ -8,18 +9,7 @@ export function describe(err: unknown): string {
 
 /** Runs fn in an active span that is ended on every path and marks failures. */
 export function traced<T>(name: string, containerId: string | undefined, fn: (span: Span) => Promise<T>): Promise<T> {
-  return trace.getTracer("hull").startActiveSpan(name, async (span) => {
-    if (containerId) span.setAttribute("hull.container.id", containerId);
-    try {
-      return await fn(span);
-    } catch (err) {
-      span.recordException(err instanceof Error ? err : String(err));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: describe(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return inSpan(name, containerId ? { "hull.container.id": containerId } : {}, fn);
 }
 
 /**
