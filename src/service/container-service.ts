@@ -1,6 +1,4 @@
-// hull.v1.ContainerService: the lifecycle, query and batch handlers, plus
-// clear UNIMPLEMENTED answers for the RPCs later work brings (streams,
-// storage, checkpoint), each naming its area.
+// hull.v1.ContainerService: every handler, one file per concern.
 import type { Logger } from "pino";
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../lifecycle/engine.js";
@@ -11,7 +9,10 @@ import { execHandlers } from "./exec-handler.js";
 import { logsHandlers } from "./logs-handler.js";
 import { lifecycleHandlers } from "./lifecycle-handlers.js";
 import { queryHandlers } from "./query-handlers.js";
-import { RpcWrapper, notYetBidi, notYetServerStream, notYetUnary } from "./rpc.js";
+import { RpcWrapper } from "./rpc.js";
+import { mountHandlers } from "./mount-handler.js";
+import { artifactHandlers } from "./artifact-handler.js";
+import { checkpointHandlers } from "./checkpoint-handler.js";
 
 export function containerService(engine: Engine, log: Logger): ContainerServiceServer {
   const rpc = new RpcWrapper("hull.v1.ContainerService", log);
@@ -23,14 +24,8 @@ export function containerService(engine: Engine, log: Logger): ContainerServiceS
     ...logsHandlers(engine, rpc),
     ...execHandlers(engine, rpc),
     ...eventsHandlers(engine, rpc),
-    mountContainer: notYetUnary("storage (mount)"),
-    unmountContainer: notYetUnary("storage (unmount)"),
-    exportContainer: notYetServerStream("storage (export)"),
-    putArtifact: notYetUnary("storage (artifacts)"),
-    getArtifact: notYetUnary("storage (artifacts)"),
-    deleteArtifact: notYetUnary("storage (artifacts)"),
-    listArtifacts: notYetUnary("storage (artifacts)"),
-    checkpointContainer: notYetUnary("checkpoint"),
-    restoreContainer: notYetUnary("checkpoint (restore)"),
+    ...mountHandlers(engine, rpc),
+    ...artifactHandlers(engine, rpc),
+    ...checkpointHandlers(engine, rpc),
   };
 }

@@ -12,11 +12,11 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { ContainerServiceService } from "../gen/hull/v1/container.js";
 import { DESCRIPTOR_SET_BASE64 } from "../gen/descriptor-set.js";
-import { ImageServiceService, type ImageServiceServer } from "../gen/hull/v1/image.js";
+import { ImageServiceService } from "../gen/hull/v1/image.js";
+import { imageService } from "./image-handler.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { containerService } from "./container-service.js";
-import { notYetError, notYetServerStream, notYetUnary } from "./rpc.js";
 
 /**
  * Reflection serves the real descriptor files (with their imports), taken
@@ -29,16 +29,6 @@ function reflectionDefinition(): PackageDefinition {
   return { "hull.v1": { format: "Protocol Buffer 3 EnumDescriptorProto", type: {}, fileDescriptorProtos } };
 }
 
-function imageService(): ImageServiceServer {
-  const area = "images (the image store)";
-  return {
-    importImage: (_call, callback) => callback(notYetError(area), null),
-    pullImage: notYetServerStream(area),
-    listImages: notYetUnary(area),
-    inspectImage: notYetUnary(area),
-    removeImage: notYetUnary(area),
-  };
-}
 
 /** Refuses to take over a socket another live process still serves. */
 export async function claimSocketPath(socket: string): Promise<void> {
@@ -68,7 +58,7 @@ export async function startServer(engine: Engine, socket: string, log: Logger): 
     "grpc.max_concurrent_streams": 256,
   });
   server.addService(ContainerServiceService, containerService(engine, log));
-  server.addService(ImageServiceService, imageService());
+  server.addService(ImageServiceService, imageService(engine, log));
   const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
   health.addToServer(server);
   new ReflectionService(reflectionDefinition()).addToServer(server);
