@@ -25,10 +25,11 @@ fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses
 # ships prebuilt binaries, so that is fine.
-if [ -f package-lock.json ]; then
-  npm ci
-else
-  npm install
-fi
+# `npm install`, not `npm ci`: the lockfile pins every version, but
+# node-unix-socket lists prebuilt binaries for other platforms as optional
+# dependencies that this registry does not serve (404), so they are not in the
+# lockfile and `npm ci` refuses it as out of sync. `npm install` skips them
+# and installs exactly the locked versions (the lockfile stays unchanged).
+npm install --no-audit --no-fund
 
 npm run build
