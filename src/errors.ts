@@ -4,6 +4,7 @@
 export type ErrorReason =
   | "CONTAINER_NOT_FOUND"
   | "IMAGE_NOT_FOUND"
+  | "ARTIFACT_NOT_FOUND"
   | "NAME_IN_USE"
   | "CONTAINER_STATE_INVALID"
   | "CONTAINER_ALREADY_STOPPED"
@@ -19,6 +20,7 @@ export type ErrorReason =
   | "DEADLINE_EXCEEDED"
   | "UNAVAILABLE"
   // A stream's client fell too far behind; its stream was ended to bound memory.
+  // Also a per-container quota reached (the artifact count).
   | "RESOURCE_EXHAUSTED";
 
 export class HullError extends Error {
