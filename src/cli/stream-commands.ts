@@ -6,6 +6,8 @@ import { registerEventsCommands } from "./events-cmd.js";
 import { registerLogsCommands } from "./logs-cmd.js";
 import { registerExecCommands } from "./exec-cmd.js";
 import { registerAttachCommands } from "./attach-cmd.js";
+import { registerStorageCommands } from "./storage-cmd.js";
+import { registerImageCommands } from "./image-cmd.js";
 
 export function registerStreamCommands(program: Command, session: Session): void {
   // Areas add one call each, e.g. registerLogsCommands(program, session).
@@ -15,4 +17,6 @@ export function registerStreamCommands(program: Command, session: Session): void
   registerLogsCommands(program, session);
   registerExecCommands(program, session);
   registerAttachCommands(program, session);
+  registerStorageCommands(program, session);
+  registerImageCommands(program, session);
 }

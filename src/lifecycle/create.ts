@@ -7,6 +7,8 @@ import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { validateConfig } from "./validate-config.js";
+import { applyImageDefaults, imageStoreOf } from "../storage/images.js";
+import { overlayDirs } from "../storage/overlay.js";
 
 const ADJECTIVES = ["brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "tender", "witty"];
 const NOUNS = ["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton", "kernighan", "pike", "wirth", "backus", "mccarthy", "shannon"];
@@ -28,14 +30,27 @@ async function generateName(engine: Engine): Promise<string> {
   return `hull_${randomBytes(6).toString("hex")}`;
 }
 
-export async function createContainer(engine: Engine, config: ContainerConfig): Promise<ContainerRecord> {
-  await validateConfig(config);
+/** What a restore from a checkpoint archive fixes in advance (see lifecycle/checkpoint.ts). */
+export interface CreateOverrides {
+  /** Keep this id (the archived container's) instead of a random one. */
+  id?: string;
+  /** A root filesystem already laid down (in the container's dir): used, and validated, instead of config.rootfs_path. */
+  rootfs?: string;
+  restartCount?: number;
+}
+
+export async function createContainer(engine: Engine, requested: ContainerConfig, overrides: CreateOverrides = {}): Promise<ContainerRecord> {
+  // An image's config fills in what the request leaves empty (Podman's rules).
+  const usesImage = requested.image !== "" && requested.rootfsPath === "" && overrides.rootfs === undefined;
+  const image = usesImage ? (await imageStoreOf(engine)).resolve(requested.image) : undefined;
+  const config = image ? applyImageDefaults(requested, image) : requested;
+  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);
     if (!dependencyIds.includes(depId)) dependencyIds.push(depId);
   }
-  const id = randomBytes(32).toString("hex");
+  const id = overrides.id ?? randomBytes(32).toString("hex");
   const name = config.name || (await generateName(engine));
   const dir = engine.containerDir(id);
   const rec: ContainerRecord = {
@@ -51,16 +66,17 @@ export async function createContainer(engine: Engine, config: ContainerConfig): 
     createdAt: new Date().toISOString(),
     startedAt: "",
     finishedAt: "",
-    restartCount: 0,
+    restartCount: overrides.restartCount ?? 0,
     stoppedByUser: false,
     stateReason: "",
     oomKilled: false,
     mountCount: 0,
-    rootfs: config.rootfsPath,
+    rootfs: overrides.rootfs ?? (image ? overlayDirs(dir).merged : config.rootfsPath),
     bundlePath: engine.bundlePath(id),
     logPath: join(dir, "ctr.log"),
     execSessions: [],
     revision: 0,
+    ...(image ? { imageId: image.id } : {}),
   };
   await mkdir(dir, { recursive: true, mode: 0o700 });
   try {

@@ -13,6 +13,7 @@ import { startConmon } from "../oci/conmon.js";
 import { removeExitFile } from "../oci/exits.js";
 import { parseSignal } from "../oci/signals.js";
 import type { Engine } from "./engine.js";
+import { mountRootfs, unmountRootfs } from "../storage/rootfs.js";
 
 const S = ContainerState;
 
@@ -25,6 +26,8 @@ export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { k
     await engine.runtime.delete(rec.id, true);
   }
   const bundle = engine.bundlePath(rec.id);
+  // An image container's overlay goes up before anything reads its files.
+  if (rec.imageId !== undefined) await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
   const spec = generateSpec({
     id: rec.id,
@@ -154,6 +157,8 @@ async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<Con
     finishedAt: rec.finishedAt || new Date().toISOString(),
   });
   await engine.event("cleanup", saved);
+  // The runtime no longer holds the overlay; MountContainer's users may.
+  if (saved.imageId !== undefined) await unmountRootfs(engine, saved);
   return saved;
 }
 

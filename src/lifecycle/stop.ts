@@ -10,6 +10,7 @@ import { checkOperation } from "../statemachine/states.js";
 import { parseSignal } from "../oci/signals.js";
 import { readExitFile, removeExitFile } from "../oci/exits.js";
 import type { Engine } from "./engine.js";
+import { unmountImageRootfs } from "../storage/overlay.js";
 import { startLocked } from "./operations.js";
 
 const S = ContainerState;
@@ -172,6 +173,8 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
     const { paths } = engine.deps;
     await rm(engine.bundlePath(id), { recursive: true, force: true });
     await rm(join(paths.persistDir, id), { recursive: true, force: true });
+    // Unmounted whatever its mount count: rm must not descend into the image's files.
+    if (rec.imageId !== undefined) await unmountImageRootfs(engine, rec);
     await rm(engine.containerDir(id), { recursive: true, force: true });
     await removeExitFile(paths.exitDir, id);
     await engine.store.deleteContainer(id);

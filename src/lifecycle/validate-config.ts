@@ -4,7 +4,7 @@
 import { stat } from "node:fs/promises";
 import { isAbsolute, normalize } from "node:path";
 import type { ContainerConfig } from "../gen/hull/v1/container.js";
-import { HullError, invalidArgument } from "../errors.js";
+import { invalidArgument } from "../errors.js";
 import { parseSignal } from "../oci/signals.js";
 
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -47,14 +47,14 @@ export async function validateConfig(config: ContainerConfig): Promise<void> {
   if (config.image === "" && config.rootfsPath === "") {
     throw invalidArgument("rootfs_path", "a container needs an image or a rootfs_path");
   }
-  if (config.image !== "") {
-    throw new HullError("IMAGE_NOT_FOUND", `image "${config.image}" not found: this hulld has no image store yet (images come with the image service); use rootfs_path`, { image: config.image });
+  // An image is looked up in the image store by createContainer, which applies its defaults before calling this.
+  if (config.image === "") {
+    checkContainerPath("rootfs_path", config.rootfsPath);
+    const st = await stat(config.rootfsPath).catch(() => undefined);
+    if (!st) throw invalidArgument("rootfs_path", `"${config.rootfsPath}" does not exist`);
+    if (!st.isDirectory()) throw invalidArgument("rootfs_path", `"${config.rootfsPath}" is not a directory`);
+    if (normalize(config.rootfsPath) === "/") throw invalidArgument("rootfs_path", "the host's / cannot be a container's root filesystem");
   }
-  checkContainerPath("rootfs_path", config.rootfsPath);
-  const st = await stat(config.rootfsPath).catch(() => undefined);
-  if (!st) throw invalidArgument("rootfs_path", `"${config.rootfsPath}" does not exist`);
-  if (!st.isDirectory()) throw invalidArgument("rootfs_path", `"${config.rootfsPath}" is not a directory`);
-  if (normalize(config.rootfsPath) === "/") throw invalidArgument("rootfs_path", "the host's / cannot be a container's root filesystem");
 
   if (config.command.length === 0) throw invalidArgument("command", "a command is required");
   if (config.command.length > MAX_ARGS) throw invalidArgument("command", `more than ${MAX_ARGS} arguments`);

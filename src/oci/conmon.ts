@@ -43,6 +43,12 @@ export interface ConmonOptions {
   conmonBinary?: string;
   /** hull's (pino's) level; mapped onto conmon's. */
   logLevel?: string;
+  /**
+   * Restore from a CRIU image instead of creating: conmon then runs
+   * `RUNTIME restore --detach --image-path DIR --work-path BUNDLE [opts]`
+   * and the container is running when the sync pipe answers.
+   */
+  restore?: { imagePath: string; runtimeOpts: string[] };
 }
 
 export interface ConmonResult {
@@ -95,6 +101,10 @@ function conmonArgs(o: ConmonOptions): string[] {
     "--log-level", conmonLevel(o.logLevel),
   ];
   if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
+  if (o.restore) {
+    args.push("--restore", o.restore.imagePath);
+    for (const opt of o.restore.runtimeOpts) args.push("--runtime-opt", opt);
+  }
   if (o.tty) args.push("-t");
   // With a tty conmon writes attach input to the terminal whatever -i says;
   // -i would only make it close the terminal's input for good when any one
@@ -216,7 +226,7 @@ export async function startConmon(opts: ConmonOptions): Promise<ConmonResult> {
 async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
   const binary = resolveBinary(opts.conmonBinary ?? "conmon", "conmon");
   const b = opts.bundlePath;
-  const label = `${opts.runtime.name} create ${opts.id}`;
+  const label = `${opts.runtime.name} ${opts.restore ? "restore" : "create"} ${opts.id}`;
   await Promise.all([
     mkdir(opts.exitDir, { recursive: true, mode: 0o700 }),
     mkdir(opts.persistDir, { recursive: true, mode: 0o700 }),

@@ -1,18 +1,174 @@
-// hull.v1.ImageService: the image store (import, pull, list, inspect, remove).
+// hull.v1.ImageService: the image store (import, list, inspect, remove).
+// PullImage (registries) comes later and still answers UNIMPLEMENTED.
+import { createWriteStream } from "node:fs";
+import { rm } from "node:fs/promises";
+import type { ServerReadableStream, sendUnaryData } from "@grpc/grpc-js";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Logger } from "pino";
-import type { ImageServiceServer } from "../gen/hull/v1/image.js";
+import type { Image, ImageServiceServer, ImportImageRequest, ImportImageResponse, ImportImageSource } from "../gen/hull/v1/image.js";
 import type { Engine } from "../lifecycle/engine.js";
-import { notYetError, notYetServerStream, notYetUnary } from "./rpc.js";
+import { removeContainer } from "../lifecycle/stop.js";
+import { HullError, invalidArgument } from "../errors.js";
+import type { ImageRecord } from "../storage/image-store.js";
+import { imageStoreOf } from "../storage/images.js";
+import { importImage, spoolPath } from "../storage/oci-import.js";
+import { normalizeReference } from "../storage/reference.js";
+import { RpcWrapper, notYetServerStream } from "./rpc.js";
+import { asHullError, toServiceError } from "./status.js";
+
+/** Largest streamed import accepted (spooled to disk first). */
+const MAX_STREAM_BYTES = 16 * 1024 * 1024 * 1024;
+
+export function toImage(img: ImageRecord): Image {
+  return {
+    id: img.id,
+    tags: [...img.tags],
+    digest: img.digest,
+    sizeBytes: img.sizeBytes,
+    createdAt: new Date(img.createdAt),
+    layerDigests: img.layers.map((l) => l.digest),
+    entrypoint: [...img.entrypoint],
+    cmd: [...img.cmd],
+    env: [...img.env],
+    workingDir: img.workingDir,
+    user: img.user,
+    labels: { ...img.labels },
+    architecture: img.architecture,
+    os: img.os,
+  };
+}
+
+/**
+ * Reads the first message (the source) and, when it names no path, spools
+ * the chunks that follow to a file; returns the source and the file to import.
+ */
+async function receiveImport(engine: Engine, call: ServerReadableStream<ImportImageRequest, ImportImageResponse>): Promise<{ src: ImportImageSource; path: string; spooled: boolean }> {
+  let src: ImportImageSource | undefined;
+  let spool: string | undefined;
+  let out: ReturnType<typeof createWriteStream> | undefined;
+  let received = 0;
+  let writeErr: Error | undefined;
+  try {
+    for await (const raw of call) {
+      const msg = (raw as ImportImageRequest).message;
+      if (!src) {
+        if (msg?.$case !== "source") throw invalidArgument("source", "the first message must be the source");
+        src = msg.value;
+        if (src.path === "") {
+          spool = await spoolPath(await imageStoreOf(engine));
+          out = createWriteStream(spool, { mode: 0o600 });
+          // Kept and rethrown: an unhandled stream error would take the daemon down.
+          out.on("error", (err) => {
+            writeErr = err;
+          });
+        }
+        continue;
+      }
+      if (msg?.$case !== "chunk") throw invalidArgument("source", "sent twice");
+      if (!out) throw invalidArgument("chunk", "chunks were sent although source.path names the image");
+      received += msg.value.length;
+      if (received > MAX_STREAM_BYTES) throw invalidArgument("chunk", `more than ${MAX_STREAM_BYTES} bytes`);
+      if (src.sizeBytes > 0 && received > src.sizeBytes) throw invalidArgument("chunk", `more bytes than source.size_bytes (${src.sizeBytes})`);
+      if (writeErr) throw writeErr;
+      if (!out.write(msg.value)) await new Promise<void>((resolve) => {
+          out?.once("drain", () => resolve());
+          out?.once("error", () => resolve());
+        });
+    }
+    if (!src) throw invalidArgument("source", "no source message was sent");
+    if (out) {
+      const w = out;
+      await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      if (received === 0) throw invalidArgument("chunk", "no image bytes were sent and source.path is empty");
+      if (src.sizeBytes > 0 && received !== src.sizeBytes) throw invalidArgument("source.size_bytes", `${src.sizeBytes} announced, ${received} received`);
+    }
+    return { src, path: spool ?? src.path, spooled: spool !== undefined };
+  } catch (err) {
+    out?.destroy();
+    if (spool) await rm(spool, { force: true });
+    throw err;
+  }
+}
+
+function importHandler(engine: Engine, log: Logger): ImageServiceServer["importImage"] {
+  return (call, callback: sendUnaryData<ImportImageResponse>) => {
+    void trace.getTracer("hull").startActiveSpan("hull.v1.ImageService/ImportImage", async (span) => {
+      span.setAttribute("rpc.system", "grpc");
+      span.setAttribute("rpc.method", "ImportImage");
+      try {
+        const { src, path, spooled } = await receiveImport(engine, call);
+        try {
+          const store = await imageStoreOf(engine);
+          const img = await importImage(store, path, src.format, src.reference);
+          log.info({ image: img.id, tags: img.tags }, "image imported");
+          callback(null, { image: toImage(img) });
+        } finally {
+          if (spooled) await rm(path, { force: true });
+        }
+      } catch (err) {
+        const e = asHullError(err);
+        span.recordException(e);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
+        if (e.reason === "INTERNAL") log.error({ err }, "ImportImage failed");
+        callback(toServiceError(e), null);
+      } finally {
+        span.end();
+      }
+    });
+  };
+}
+
+function tagOf(ref: string): string | undefined {
+  try {
+    return normalizeReference(ref);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes an image; force removes the containers using it first, as `podman rmi -f`. */
+async function removeImage(engine: Engine, ref: string, force: boolean): Promise<{ id: string; removedLayers: string[] }> {
+  const store = await imageStoreOf(engine);
+  const img = store.resolve(ref);
+  // One of several tags: only the tag goes, as podman rmi does.
+  const tag = tagOf(ref);
+  if (!force && tag !== undefined && img.tags.includes(tag) && img.tags.length > 1) {
+    await store.lock.runExclusive(() => store.untag(img.id, tag));
+    return { id: img.id, removedLayers: [] };
+  }
+  const users = async (): Promise<string[]> => (await engine.store.listContainers()).filter((c) => c.imageId === img.id).map((c) => c.id);
+  const using = await users();
+  if (using.length > 0 && !force) {
+    throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} is in use by container(s) ${using.map((c) => c.slice(0, 12)).join(", ")}: remove them first or force`, {
+      image: img.id,
+      containers: using.join(","),
+    });
+  }
+  for (const id of using) await removeContainer(engine, id, true, 0);
+  return store.lock.runExclusive(async () => {
+    const still = await users();
+    if (still.length > 0) throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} gained container(s) ${still.map((c) => c.slice(0, 12)).join(", ")} while it was being removed`, { image: img.id });
+    return { id: img.id, removedLayers: await store.delete(img.id) };
+  });
+}
 
 export function imageService(engine: Engine, log: Logger): ImageServiceServer {
-  void engine;
-  void log;
-  const area = "images (the image store)";
+  const rpc = new RpcWrapper("hull.v1.ImageService", log);
   return {
-    importImage: (_call, callback) => callback(notYetError(area), null),
-    pullImage: notYetServerStream(area),
-    listImages: notYetUnary(area),
-    inspectImage: notYetUnary(area),
-    removeImage: notYetUnary(area),
+    importImage: importHandler(engine, log),
+    pullImage: notYetServerStream("images (pulling from a registry)"),
+    listImages: rpc.unary("ListImages", async (req) => {
+      const store = await imageStoreOf(engine);
+      return { images: store.list(req.reference).map(toImage) };
+    }),
+    inspectImage: rpc.unary("InspectImage", async (req) => {
+      if (req.reference === "") throw invalidArgument("reference", "must not be empty");
+      const store = await imageStoreOf(engine);
+      return { image: toImage(store.resolve(req.reference)) };
+    }),
+    removeImage: rpc.unary("RemoveImage", async (req) => {
+      if (req.reference === "") throw invalidArgument("reference", "must not be empty");
+      return removeImage(engine, req.reference, req.force);
+    }),
   };
 }

@@ -1,14 +1,44 @@
 // MountContainer, UnmountContainer and ExportContainer: the container's root filesystem on the host.
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../lifecycle/engine.js";
-import { notYetServerStream, notYetUnary, type RpcWrapper } from "./rpc.js";
+import { checkOperation } from "../statemachine/states.js";
+import { drainedOrAborted, exportTree } from "../storage/export.js";
+import { mountLocked, unmountLocked } from "../storage/mount.js";
+import { withRootfs } from "../storage/rootfs.js";
+import { toContainer } from "./convert.js";
+import { requireId } from "./lifecycle-handlers.js";
+import type { RpcWrapper } from "./rpc.js";
 
 export function mountHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "mountContainer" | "unmountContainer" | "exportContainer"> {
-  void engine;
-  void rpc;
   return {
-    mountContainer: notYetUnary("storage (mount)"),
-    unmountContainer: notYetUnary("storage (unmount)"),
-    exportContainer: notYetServerStream("storage (export)"),
+    mountContainer: rpc.unary("MountContainer", async (req) => {
+      const { rec, path } = await engine.locked(requireId(req.id), "mount", (r) => mountLocked(engine, r));
+      return { container: toContainer(rec), path };
+    }),
+    unmountContainer: rpc.unary("UnmountContainer", async (req) => ({
+      container: toContainer(await engine.locked(requireId(req.id), "unmount", (r) => unmountLocked(engine, r, req.force))),
+    })),
+    exportContainer: rpc.serverStream("ExportContainer", async (call, ctx) => {
+      const ref = requireId(call.request.id);
+      const log = engine.deps.log.child({ op: "export" });
+      await withRootfs(
+        engine,
+        ref,
+        "export",
+        (rec) => checkOperation(rec.id, rec.state, "export"),
+        async (path, rec) => {
+          log.debug({ container: rec.id, path }, "exporting");
+          // The tar is streamed without the lock: an export of a big tree must not block the container's other calls.
+          await exportTree(
+            path,
+            async (chunk) => {
+              if (!call.write({ chunk })) await drainedOrAborted(call, ctx.signal);
+            },
+            ctx.signal,
+            log,
+          );
+        },
+      );
+    }),
   };
 }

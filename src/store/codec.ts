@@ -14,6 +14,9 @@ export const EVT_PREFIX = "evt/";
 /** dep/<dependency id>/<dependent id>: who depends on whom, without a scan. */
 export const DEP_PREFIX = "dep/";
 
+/** img/<image id>: image records, owned by src/storage/image-store.ts. */
+export const IMG_PREFIX = "img/";
+
 export const ctrKey = (id: string): string => CTR_PREFIX + id;
 export const nameKey = (name: string): string => NAME_PREFIX + name;
 export const depKey = (dependency: string, dependent: string): string => `${DEP_PREFIX}${dependency}/${dependent}`;
@@ -80,6 +83,7 @@ export function decodeRecord(v: unknown): ContainerRecord {
     logPath: str(v.logPath),
     execSessions: Array.isArray(v.execSessions) ? v.execSessions.map(decodeExec) : [],
     revision: num(v.revision),
+    ...(typeof v.imageId === "string" && v.imageId !== "" ? { imageId: v.imageId } : {}),
   };
 }
 

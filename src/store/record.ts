@@ -39,6 +39,8 @@ export interface ContainerRecord {
   bundlePath: string;
   logPath: string;
   execSessions: ExecSessionRecord[];
+  /** The image ("sha256:...") the root filesystem is built from; absent for rootfs_path containers. */
+  imageId?: string;
   /** Bumped on every save; lets readers notice a concurrent change. */
   revision: number;
 }

@@ -17,6 +17,7 @@ import {
   ctrKey,
   depKey,
   DEP_PREFIX,
+  IMG_PREFIX,
   decodeEvent,
   decodeRecord,
   encodeEvent,
@@ -271,6 +272,26 @@ export class StateStore {
       }
       return out;
     });
+  }
+
+  /** Every stored image record (key prefix img/), as the image store wrote them. */
+  listImageRecords(): Promise<unknown[]> {
+    return this.run("listImageRecords", undefined, "listing images", async () => {
+      const entries = await this.db.iterator(prefixRange(IMG_PREFIX)).all();
+      return entries.map(([, value]) => value);
+    });
+  }
+
+  /** Writes and deletes image records (keyed by image id) in one batch. */
+  writeImageRecords(puts: { id: string; value: unknown }[], deletes: string[]): Promise<void> {
+    return this.run("writeImageRecords", undefined, "saving images", () =>
+      this.writes.runExclusive(async () => {
+        await this.db.batch([
+          ...puts.map((p): Op => ({ type: "put", key: IMG_PREFIX + p.id, value: p.value })),
+          ...deletes.map((id): Op => ({ type: "del", key: IMG_PREFIX + id })),
+        ]);
+      }),
+    );
   }
 
   // Span + closed check + error context for every public method.
