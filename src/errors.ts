@@ -19,6 +19,8 @@ export type ErrorReason =
   | "NOT_IMPLEMENTED"
   | "DEADLINE_EXCEEDED"
   | "UNAVAILABLE"
+  // A registry refused the credentials (or wanted some and none were given).
+  | "REGISTRY_AUTH_FAILED"
   // A stream's client fell too far behind; its stream was ended to bound memory.
   // Also a per-container quota reached (the artifact count).
   | "RESOURCE_EXHAUSTED";

@@ -1,10 +1,10 @@
-// `hull image import|ls|inspect|rm`: the ImageService from the command line,
+// `hull image import|pull|ls|inspect|rm`: the ImageService from the command line,
 // output shaped like podman's (`podman images`, `podman image inspect`).
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";
-import { Image, ImageServiceClient, type ImportImageResponse } from "../gen/hull/v1/image.js";
+import { Image, ImageServiceClient, type ImportImageResponse, type PullImageResponse } from "../gen/hull/v1/image.js";
 import { unary } from "./client.js";
 import type { Session } from "./session.js";
 
@@ -88,6 +88,37 @@ export function registerImageCommands(program: Command, session: Session): void 
                 call.end();
               });
         process.stdout.write(`${res.image?.id ?? ""}\n`);
+      } catch (err) {
+        session.report(err);
+      }
+    });
+
+  image
+    .command("pull")
+    .description("pull an image from a registry (host[:port]/name[:tag|@digest])")
+    .argument("<reference>", "e.g. localhost:5000/busybox:latest")
+    .option("--insecure", "allow plain HTTP to the registry")
+    .option("--creds <user:pass>", "registry credentials")
+    .action(async (reference: string, opts: { insecure?: boolean; creds?: string }) => {
+      const client = await imageClient(session);
+      const colon = opts.creds?.indexOf(":") ?? -1;
+      const username = opts.creds === undefined ? "" : colon < 0 ? opts.creds : opts.creds.slice(0, colon);
+      const password = opts.creds === undefined || colon < 0 ? "" : opts.creds.slice(colon + 1);
+      try {
+        const id = await new Promise<string>((resolve, reject) => {
+          let imageId = "";
+          const call = client.pullImage({ reference, username, password, insecure: opts.insecure ?? false });
+          call.on("data", (res: PullImageResponse) => {
+            const m = res.message;
+            if (m?.$case === "progress") {
+              const p = m.value;
+              process.stdout.write(`${p.digest.slice(7, 19)}: ${p.complete ? "complete" : "downloading"} ${humanSize(p.bytesDone)}/${humanSize(p.bytesTotal)}\n`);
+            } else if (m?.$case === "image") imageId = m.value.id;
+          });
+          call.on("error", reject);
+          call.on("end", () => resolve(imageId));
+        });
+        process.stdout.write(`${id}\n`);
       } catch (err) {
         session.report(err);
       }

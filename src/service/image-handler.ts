@@ -1,5 +1,5 @@
 // hull.v1.ImageService: the image store (import, list, inspect, remove).
-// PullImage (registries) comes later and still answers UNIMPLEMENTED.
+// PullImage fetches from an OCI distribution registry (src/storage/registry.ts).
 import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { ServerReadableStream, sendUnaryData } from "@grpc/grpc-js";
@@ -13,7 +13,8 @@ import type { ImageRecord } from "../storage/image-store.js";
 import { imageStoreOf } from "../storage/images.js";
 import { importImage, spoolPath } from "../storage/oci-import.js";
 import { normalizeReference } from "../storage/reference.js";
-import { RpcWrapper, notYetServerStream } from "./rpc.js";
+import { pullImage } from "../storage/registry.js";
+import { RpcWrapper } from "./rpc.js";
 import { asHullError, toServiceError } from "./status.js";
 
 /** Largest streamed import accepted (spooled to disk first). */
@@ -156,7 +157,15 @@ export function imageService(engine: Engine, log: Logger): ImageServiceServer {
   const rpc = new RpcWrapper("hull.v1.ImageService", log);
   return {
     importImage: importHandler(engine, log),
-    pullImage: notYetServerStream("images (pulling from a registry)"),
+    pullImage: rpc.serverStream("PullImage", async (call, ctx) => {
+      const req = call.request;
+      const store = await imageStoreOf(engine);
+      const img = await pullImage(store, req.reference, { username: req.username, password: req.password, insecure: req.insecure, signal: ctx.signal }, (p) => {
+        if (!ctx.signal.aborted) call.write({ message: { $case: "progress", value: p } });
+      });
+      log.info({ image: img.id, tags: img.tags, reference: req.reference }, "image pulled");
+      call.write({ message: { $case: "image", value: toImage(img) } });
+    }),
     listImages: rpc.unary("ListImages", async (req) => {
       const store = await imageStoreOf(engine);
       return { images: store.list(req.reference).map(toImage) };

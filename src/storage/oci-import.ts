@@ -18,17 +18,17 @@ import { normalizeReference } from "./reference.js";
 export type ImportFormat = "oci-layout" | "rootfs-tar";
 
 const MAX_JSON = 4 * 1024 * 1024;
-const MT_INDEX = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
+export const MT_INDEX = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 const LAYOUT_ENTRY = /^(?:\.\/)?(oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/;
 
-interface Descriptor {
+export interface Descriptor {
   mediaType?: string;
   digest: string;
   size: number;
   platform?: { architecture?: string; os?: string };
 }
 
-function descriptor(v: unknown, field: string): Descriptor {
+export function descriptor(v: unknown, field: string): Descriptor {
   const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
   if (typeof o.digest !== "string") throw invalidArgument(field, "descriptor has no digest");
   digestHex(o.digest, `${field}.digest`);
@@ -36,7 +36,7 @@ function descriptor(v: unknown, field: string): Descriptor {
   return o as unknown as Descriptor;
 }
 
-async function readJsonBlob(store: ImageStore, d: Descriptor, field: string): Promise<Record<string, unknown>> {
+export async function readJsonBlob(store: ImageStore, d: Descriptor, field: string): Promise<Record<string, unknown>> {
   if (d.size > MAX_JSON) throw invalidArgument(field, `${d.size} bytes is too large for a JSON document`);
   const text = await readFile(store.blobs.path(d.digest), "utf8");
   try {
@@ -97,7 +97,7 @@ async function unpackLayoutTar(path: string, dir: string): Promise<void> {
   await Promise.all([pipeline(createReadStream(path), ex), consume]);
 }
 
-function pickManifest(index: Record<string, unknown>): Descriptor {
+export function pickManifest(index: Record<string, unknown>): Descriptor {
   const manifests = Array.isArray(index.manifests) ? index.manifests.map((m, i) => descriptor(m, `index.json manifests[${i}]`)) : [];
   if (manifests.length === 0) throw invalidArgument("index.json", "lists no manifests");
   const amd64 = manifests.find((m) => m.platform?.architecture === "amd64" && (m.platform.os ?? "linux") === "linux");
@@ -107,7 +107,7 @@ function pickManifest(index: Record<string, unknown>): Descriptor {
 }
 
 /** Runs fn under the store's lock; on failure, collects whatever it left. */
-async function guardedImport(store: ImageStore, fn: () => Promise<ImageRecord>): Promise<ImageRecord> {
+export async function guardedImport(store: ImageStore, fn: () => Promise<ImageRecord>): Promise<ImageRecord> {
   return store.lock.runExclusive(async () => {
     try {
       return await fn();
@@ -118,7 +118,7 @@ async function guardedImport(store: ImageStore, fn: () => Promise<ImageRecord>):
   });
 }
 
-function recordFromConfig(cfg: Record<string, unknown>, configDigest: string, manifestDigest: string, layers: LayerRef[], tags: string[], size: number): ImageRecord {
+export function recordFromConfig(cfg: Record<string, unknown>, configDigest: string, manifestDigest: string, layers: LayerRef[], tags: string[], size: number): ImageRecord {
   const c = (typeof cfg.config === "object" && cfg.config !== null ? cfg.config : {}) as Record<string, unknown>;
   const labels: Record<string, string> = {};
   if (typeof c.Labels === "object" && c.Labels !== null) {
