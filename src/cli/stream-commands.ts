@@ -8,6 +8,7 @@ import { registerExecCommands } from "./exec-cmd.js";
 import { registerAttachCommands } from "./attach-cmd.js";
 import { registerStorageCommands } from "./storage-cmd.js";
 import { registerImageCommands } from "./image-cmd.js";
+import { registerSystemCommands } from "./system-cmd.js";
 
 export function registerStreamCommands(program: Command, session: Session): void {
   // Areas add one call each, e.g. registerLogsCommands(program, session).
@@ -19,4 +20,5 @@ export function registerStreamCommands(program: Command, session: Session): void
   registerAttachCommands(program, session);
   registerStorageCommands(program, session);
   registerImageCommands(program, session);
+  registerSystemCommands(program, session);
 }

@@ -11,6 +11,7 @@ import { parseSignal } from "../oci/signals.js";
 import { readExitFile, removeExitFile } from "../oci/exits.js";
 import type { Engine } from "./engine.js";
 import { unmountImageRootfs } from "../storage/overlay.js";
+import { exportsReading } from "../storage/rootfs.js";
 import { startLocked } from "./operations.js";
 
 const S = ContainerState;
@@ -144,6 +145,24 @@ export async function restartContainer(engine: Engine, ref: string, timeoutSecon
 }
 
 /** Removes a container, its runtime container and every file hull keeps for it. */
+/**
+ * An image container's files (upper dir, overlay mount) go with it, so an
+ * export reading them would end in a cut-off archive: refuse instead of
+ * waiting (a stalled reader could hold a removal for ever), forced or not.
+ * Exports take their hold under the container's lock, so checked under it
+ * this cannot miss one. A host-directory rootfs is the user's and stays, so
+ * its exports do not hold up removal.
+ */
+function refuseWhileExporting(engine: Engine, rec: ContainerRecord): void {
+  const n = exportsReading(engine, rec.id);
+  if (rec.imageId === undefined || n === 0) return;
+  throw new HullError(
+    "CONTAINER_STATE_INVALID",
+    `container ${rec.id.slice(0, 12)} cannot be removed while ${n} export${n === 1 ? "" : "s"} of its root filesystem ${n === 1 ? "is" : "are"} in progress`,
+    { container: rec.id, operation: "remove", exports: String(n) },
+  );
+}
+
 export async function removeContainer(engine: Engine, ref: string, force: boolean, timeoutSeconds?: number): Promise<string> {
   const id = await engine.resolve(ref);
   const dependents = await engine.store.findDependents(id);
@@ -157,6 +176,8 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   const operation = force ? "force-remove" : "remove";
   const live = await engine.withLock(id, "remove", async (rec) => {
     checkOperation(rec.id, rec.state, operation);
+    // Before stopping it: a refused removal must leave the container as it was.
+    refuseWhileExporting(engine, rec);
     return [S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_PAUSED, S.CONTAINER_STATE_STOPPING].includes(rec.state);
   });
   if (live) {
@@ -168,6 +189,7 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   }
   await engine.withLock(id, "remove", async (rec) => {
     checkOperation(rec.id, rec.state, operation);
+    refuseWhileExporting(engine, rec);
     const removing = await engine.save({ ...rec, state: S.CONTAINER_STATE_REMOVING });
     if (await engine.runtime.exists(id)) await engine.runtime.delete(id, true);
     const { paths } = engine.deps;
