@@ -11,16 +11,11 @@ import { join } from "node:path";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { generateSpec } from "../oci/spec.js";
-import { resolveUser } from "../oci/hostinfo.js";
-import { writeBundle } from "../oci/bundle.js";
-import { startConmon } from "../oci/conmon.js";
-import { removeExitFile } from "../oci/exits.js";
 import { runtimeCheckpoint } from "../oci/criu.js";
 import { extractCheckpointArchive, readCheckpointManifest, writeCheckpointArchive } from "../storage/checkpoint.js";
 import type { Engine } from "./engine.js";
 import { createContainer } from "./create.js";
-import { checkDependenciesRunning } from "./operations.js";
+import { checkDependenciesRunning, launchMonitor } from "./operations.js";
 import { exitWaiter, KILL_GRACE_MS, removeContainer } from "./stop.js";
 
 const S = ContainerState;
@@ -210,29 +205,9 @@ export async function createFromArchive(
 /** Like initLocked + start, but the runtime restores the processes from dir. */
 async function restoreLocked(engine: Engine, rec: ContainerRecord, dir: string, req: RestoreRequest): Promise<ContainerRecord> {
   await checkDependenciesRunning(engine, rec);
-  const { paths, hostLimits } = engine.deps;
-  const bundle = engine.bundlePath(rec.id);
-  const user = await resolveUser(rec.rootfs, rec.config.user);
-  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath: `/hull/${rec.id}` });
-  await writeBundle(bundle, spec);
-  await removeExitFile(paths.exitDir, rec.id);
-  await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
-  await mkdir(join(paths.persistDir, rec.id), { recursive: true, mode: 0o700 });
-  if (await engine.runtime.exists(rec.id)) await engine.runtime.delete(rec.id, true);
-  const { pid, conmonPid } = await startConmon({
-    id: rec.id,
-    name: rec.name,
-    bundlePath: bundle,
-    runtime: engine.runtime,
-    exitDir: paths.exitDir,
-    persistDir: join(paths.persistDir, rec.id),
-    logPath: rec.logPath,
-    logMaxSizeBytes: rec.config.logMaxSizeBytes,
-    tty: rec.config.tty,
-    stdin: rec.config.stdin,
-    socketDir: paths.socketDir,
-    conmonBinary: engine.deps.conmonBinary,
-    restore: { imagePath: dir, runtimeOpts: req.tcpEstablished ? ["--tcp-established"] : [] },
+  const { pid, conmonPid, bundle } = await launchMonitor(engine, rec, {
+    imagePath: dir,
+    runtimeOpts: req.tcpEstablished ? ["--tcp-established"] : [],
   });
   const saved = await engine.save({
     ...rec,

@@ -9,7 +9,7 @@ import { checkOperation, stateName } from "../statemachine/states.js";
 import { generateSpec } from "../oci/spec.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { writeBundle } from "../oci/bundle.js";
-import { startConmon } from "../oci/conmon.js";
+import { startConmon, type ConmonOptions } from "../oci/conmon.js";
 import { removeExitFile } from "../oci/exits.js";
 import { parseSignal } from "../oci/signals.js";
 import type { Engine } from "./engine.js";
@@ -17,26 +17,22 @@ import { mountRootfs, unmountRootfs } from "../storage/rootfs.js";
 
 const S = ContainerState;
 
-/** Creates the runtime container under conmon: CONFIGURED/STOPPED/EXITED → CREATED. */
-export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
-  checkOperation(rec.id, rec.state, "init");
+/**
+ * Writes the bundle and starts conmon, which creates the runtime container
+ * (or, with restore, has the runtime restore it from a CRIU image).
+ * Shared by init and restore so both prepare a container the same way.
+ */
+export async function launchMonitor(
+  engine: Engine,
+  rec: ContainerRecord,
+  restore?: ConmonOptions["restore"],
+): Promise<{ pid: number; conmonPid: number; bundle: string }> {
   const { paths, hostLimits } = engine.deps;
-  if (rec.state === S.CONTAINER_STATE_STOPPED) {
-    // The old runtime container still exists: the seed's cleanup-then-reinit.
-    await engine.runtime.delete(rec.id, true);
-  }
   const bundle = engine.bundlePath(rec.id);
   // An image container's overlay goes up before anything reads its files.
   if (rec.imageId !== undefined) await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
-  const spec = generateSpec({
-    id: rec.id,
-    config: rec.config,
-    rootfs: rec.rootfs,
-    user,
-    hostLimits,
-    cgroupsPath: `/hull/${rec.id}`,
-  });
+  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath: `/hull/${rec.id}` });
   await writeBundle(bundle, spec);
   await removeExitFile(paths.exitDir, rec.id);
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
@@ -56,7 +52,19 @@ export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { k
     stdin: rec.config.stdin,
     socketDir: paths.socketDir,
     conmonBinary: engine.deps.conmonBinary,
+    ...(restore ? { restore } : {}),
   });
+  return { pid, conmonPid, bundle };
+}
+
+/** Creates the runtime container under conmon: CONFIGURED/STOPPED/EXITED → CREATED. */
+export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
+  checkOperation(rec.id, rec.state, "init");
+  if (rec.state === S.CONTAINER_STATE_STOPPED) {
+    // The old runtime container still exists: the seed's cleanup-then-reinit.
+    await engine.runtime.delete(rec.id, true);
+  }
+  const { pid, conmonPid, bundle } = await launchMonitor(engine, rec);
   const saved = await engine.save({
     ...rec,
     state: S.CONTAINER_STATE_CREATED,
