@@ -10,6 +10,8 @@ missing=()
 command -v runc >/dev/null 2>&1 || missing+=(runc)
 command -v conmon >/dev/null 2>&1 || missing+=(conmon)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+# setfattr marks opaque directories of image layers for overlayfs.
+command -v setfattr >/dev/null 2>&1 || missing+=(attr)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -20,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
   # Always the full set: they are small, and a half-installed set is what broke.
-  apt-get install -y runc conmon busybox-static
+  apt-get install -y runc conmon busybox-static attr
 fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses

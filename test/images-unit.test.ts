@@ -6,6 +6,8 @@ import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { existsSync } from "node:fs";
+import { execa } from "execa";
 import { normalizeReference } from "../src/storage/reference.js";
 import { extractLayer, safeParts } from "../src/storage/layer-extract.js";
 import { applyImageDefaults } from "../src/storage/images.js";
@@ -74,10 +76,13 @@ describe("layer extraction", () => {
     }
   });
 
-  it("fails clearly on an opaque directory marker", async () => {
-    const r = await extractInto([{ name: "d/", type: "directory" }, { name: "d/.wh..wh..opq" }]);
-    assert.ok(r.err);
-    assert.match(r.err.message, /opaque directory/);
+  it("turns an opaque directory marker into overlayfs' opaque xattr", async () => {
+    const r = await extractInto([{ name: "d/", type: "directory" }, { name: "d/.wh..wh..opq" }, { name: "d/kept" }]);
+    assert.equal(r.err, undefined);
+    const { stdout } = await execa("getfattr", ["--only-values", "-n", "trusted.overlay.opaque", join(r.dir, "d")]);
+    assert.equal(stdout, "y");
+    assert.equal(existsSync(join(r.dir, "d", ".wh..wh..opq")), false, "the marker itself is not extracted");
+    assert.equal(existsSync(join(r.dir, "d", "kept")), true);
     await rm(join(r.dir, ".."), { recursive: true, force: true });
   });
 });

@@ -15,6 +15,21 @@ const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
 
 /** Entry name → path components inside the layer; refuses anything that could escape. */
+
+/**
+ * OCI's opaque marker becomes overlayfs' trusted.overlay.opaque xattr on the
+ * directory (lower layers' entries under it are hidden). Node has no
+ * setxattr, so Debian's setfattr (package attr, installed by setup.sh) sets it.
+ */
+async function markOpaque(dir: string, name: string): Promise<void> {
+  try {
+    await execa("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", dir]);
+  } catch (err) {
+    const missing = err instanceof Error && "code" in err && (err as { code?: unknown }).code === "ENOENT";
+    const why = missing ? "setfattr is not installed (Debian package attr)" : err instanceof Error ? err.message : String(err);
+    throw new HullError("INVALID_ARGUMENT", `layer has an opaque directory marker "${name}" that cannot be applied: ${why}`, { field: "layer" });
+  }
+}
 export function safeParts(name: string, field = "layer entry"): string[] {
   if (name.includes("\0")) throw invalidArgument(field, "name contains a NUL byte");
   if (name.startsWith("/")) throw invalidArgument(field, `"${name.slice(0, 120)}" is an absolute path`);
@@ -81,9 +96,8 @@ export async function extractLayer(tarStream: Readable, root: string): Promise<E
       const base = parts[parts.length - 1];
       if (base === OPAQUE) {
         entry.resume();
-        // Needs the trusted.overlay.opaque xattr: Node has no setxattr and
-        // setfattr (Debian's attr) is not installed here.
-        throw new HullError("INVALID_ARGUMENT", `layer has an opaque directory marker "${h.name}", which this hulld cannot represent (no xattr support: install Debian's attr)`, { field: "layer" });
+        await markOpaque(parent, h.name);
+        continue;
       }
       const target = base.startsWith(WHITEOUT) ? join(parent, base.slice(WHITEOUT.length)) : join(parent, base);
       const existing = await lstatOrUndefined(target);
