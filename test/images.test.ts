@@ -3,8 +3,8 @@
 // overlay root filesystems that share its layers; removal frees them.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { runHull } from "./helpers/cli.js";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { cp, mkdtemp, readFile, readdir, stat, writeFile, access } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,22 +16,8 @@ import { must, removeAll, uniqueName } from "./helpers/fixtures.js";
 import { imageApi, makeTar, sha256, writeLayout, type ImageApi } from "./helpers/images.js";
 
 const run = promisify(execFile);
-const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
 
-/** Runs the hull CLI; stdin from a file when given. */
-function hull(socket: string, args: string[], stdinFile?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HULL, "--socket", socket, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    if (stdinFile) void readFile(stdinFile).then((b) => child.stdin.end(b), reject);
-    else child.stdin.end();
-  });
-}
+const hull = runHull;
 
 async function listTree(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true }).catch(() => [] as string[]);

@@ -5,8 +5,8 @@
 // are UNAUTHENTICATED; `hull image pull` prints progress.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { runHull } from "./helpers/cli.js";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { mkdtemp, readFile, readdir } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
@@ -22,21 +22,10 @@ import { imageApi, makeTar, sha256, type ImageApi } from "./helpers/images.js";
 import { startRegistry, type TestRegistry } from "./helpers/registry.js";
 
 const run = promisify(execFile);
-const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 
-function hull(socket: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HULL, "--socket", socket, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const hull = runHull;
 
 function pull(c: ImageServiceClient, req: Partial<PullImageRequest>): Promise<{ progress: PullProgress[]; image: Image }> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,6 @@
 // Wraps every RPC: a tracing span (rpc.method, hull.container.id), the
 // domain-error → status mapping, and an AbortSignal for cancelled calls.
 import type {
-  ServiceError,
   handleUnaryCall,
   ServerUnaryCall,
   sendUnaryData,
@@ -12,7 +11,6 @@ import type {
 } from "@grpc/grpc-js";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
-import { HullError } from "../errors.js";
 import { asHullError, toServiceError } from "./status.js";
 
 export interface CallContext {
@@ -112,21 +110,4 @@ export class RpcWrapper {
       }
     });
   }
-}
-
-/** Handlers for RPCs a later piece of work implements: a clear UNIMPLEMENTED. */
-export function notYetUnary<Req, Res>(area: string): handleUnaryCall<Req, Res> {
-  return (_call, callback) => callback(notYetError(area), null);
-}
-
-export function notYetError(area: string): Partial<ServiceError> {
-  return toServiceError(new HullError("NOT_IMPLEMENTED", `${area}: not yet implemented in this hulld`));
-}
-
-export function notYetServerStream<Req, Res>(area: string): handleServerStreamingCall<Req, Res> {
-  return (call) => call.emit("error", notYetError(area));
-}
-
-export function notYetBidi<Req, Res>(area: string): handleBidiStreamingCall<Req, Res> {
-  return (call) => call.emit("error", notYetError(area));
 }
