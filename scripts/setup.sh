@@ -12,6 +12,11 @@ command -v conmon >/dev/null 2>&1 || missing+=(conmon)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 # setfattr marks opaque directories of image layers for overlayfs.
 command -v setfattr >/dev/null 2>&1 || missing+=(attr)
+# Image tests and the image benchmark: a real OCI registry on loopback, skopeo
+# to push to it (and as the benchmark's reference, with umoci).
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -21,8 +26,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
+  # docker-registry's package would start its own service on :5000; tests
+  # start their own registry on a free loopback port instead.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   # Always the full set: they are small, and a half-installed set is what broke.
-  apt-get install -y runc conmon busybox-static attr
+  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci
 fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses

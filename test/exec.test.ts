@@ -85,7 +85,7 @@ class ExecCall {
 function storedEvents(client: ContainerServiceClient, id: string): Promise<Event[]> {
   return new Promise((resolve, reject) => {
     const events: Event[] = [];
-    const sub = client.events({ containers: [id], types: ["exec_start", "exec_exit"], since: new Date(0), until: new Date() });
+    const sub = client.events({ containers: [id], types: ["exec_start", "exec_exit"], since: new Date(0), until: new Date(), images: [] });
     sub.on("data", (res: EventsResponse) => res.event && events.push(res.event));
     sub.on("error", reject);
     sub.on("end", () => resolve(events));

@@ -267,7 +267,42 @@ export interface Resources {
   cpuShares: number;
   cpuQuotaUs: number;
   cpuPeriodUs: number;
+  /** 0 means the default limit (2048, as Podman); a negative value means no limit. */
   pidsLimit: number;
+}
+
+/**
+ * How a container is confined. Every unset field takes the safe default, as
+ * Podman's: its default capability set, no_new_privileges, hull's default
+ * seccomp profile, masked and read-only /proc paths, hulld's user namespace.
+ */
+export interface SecurityOptions {
+  /** Added to the default capability set ("CAP_NET_RAW" or "NET_RAW"). */
+  capAdd: string[];
+  /** Removed from it; "ALL" drops every capability. */
+  capDrop: string[];
+  /**
+   * Let processes gain privileges (setuid binaries, file capabilities); by
+   * default no_new_privileges is set.
+   */
+  allowNewPrivileges: boolean;
+  /**
+   * "" = hull's default profile, "unconfined" = no seccomp filter, or an
+   * absolute host path to a JSON profile in the OCI/Docker format.
+   */
+  seccompProfile: string;
+  userNamespace?: UserNamespace | undefined;
+}
+
+export interface UserNamespace {
+  /**
+   * "" or "host": hulld's user namespace. "private": a new user namespace in
+   * which container ids 0..size-1 are host ids host_id..host_id+size-1.
+   */
+  mode: string;
+  hostId: number;
+  /** 0 means 65536. */
+  size: number;
 }
 
 export interface ContainerConfig {
@@ -305,6 +340,7 @@ export interface ContainerConfig {
   /** "host" (the default: no network namespace) or "none" (a new, empty one). */
   networkMode: string;
   readOnlyRootfs: boolean;
+  security?: SecurityOptions | undefined;
 }
 
 export interface ContainerConfig_LabelsEntry {
@@ -768,7 +804,8 @@ export interface Event {
   /**
    * "create", "init", "start", "attach", "stop", "kill", "pause", "unpause",
    * "mount", "unmount", "exit", "restart", "cleanup", "remove", "exec_start",
-   * "exec_exit", "sync", "state".
+   * "exec_exit", "sync", "state"; for images (container_id empty, image_id
+   * set): "image_import", "image_pull", "image_tag", "image_remove".
    */
   type: string;
   containerId: string;
@@ -776,6 +813,7 @@ export interface Event {
   attributes: { [key: string]: string };
   state: ContainerState;
   sequence: number;
+  imageId: string;
 }
 
 export interface Event_AttributesEntry {
@@ -793,7 +831,14 @@ export interface EventsRequest {
     | Date
     | undefined;
   /** Stop after this time (a replay-only request when in the past). */
-  until?: Date | undefined;
+  until?:
+    | Date
+    | undefined;
+  /**
+   * Image ids, id prefixes or references; none = all images. With both
+   * containers and images given, an event matching either is sent.
+   */
+  images: string[];
 }
 
 export interface EventsResponse {
@@ -1159,6 +1204,266 @@ export const Resources: MessageFns<Resources> = {
   },
 };
 
+function createBaseSecurityOptions(): SecurityOptions {
+  return { capAdd: [], capDrop: [], allowNewPrivileges: false, seccompProfile: "", userNamespace: undefined };
+}
+
+export const SecurityOptions: MessageFns<SecurityOptions> = {
+  encode(message: SecurityOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.capAdd) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.capDrop) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.allowNewPrivileges !== false) {
+      writer.uint32(24).bool(message.allowNewPrivileges);
+    }
+    if (message.seccompProfile !== "") {
+      writer.uint32(34).string(message.seccompProfile);
+    }
+    if (message.userNamespace !== undefined) {
+      UserNamespace.encode(message.userNamespace, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecurityOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecurityOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.capAdd.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.capDrop.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allowNewPrivileges = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.seccompProfile = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.userNamespace = UserNamespace.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecurityOptions {
+    return {
+      capAdd: globalThis.Array.isArray(object?.capAdd)
+        ? object.capAdd.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_add)
+        ? object.cap_add.map((e: any) => globalThis.String(e))
+        : [],
+      capDrop: globalThis.Array.isArray(object?.capDrop)
+        ? object.capDrop.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_drop)
+        ? object.cap_drop.map((e: any) => globalThis.String(e))
+        : [],
+      allowNewPrivileges: isSet(object.allowNewPrivileges)
+        ? globalThis.Boolean(object.allowNewPrivileges)
+        : isSet(object.allow_new_privileges)
+        ? globalThis.Boolean(object.allow_new_privileges)
+        : false,
+      seccompProfile: isSet(object.seccompProfile)
+        ? globalThis.String(object.seccompProfile)
+        : isSet(object.seccomp_profile)
+        ? globalThis.String(object.seccomp_profile)
+        : "",
+      userNamespace: isSet(object.userNamespace)
+        ? UserNamespace.fromJSON(object.userNamespace)
+        : isSet(object.user_namespace)
+        ? UserNamespace.fromJSON(object.user_namespace)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SecurityOptions): unknown {
+    const obj: any = {};
+    if (message.capAdd?.length) {
+      obj.capAdd = message.capAdd;
+    }
+    if (message.capDrop?.length) {
+      obj.capDrop = message.capDrop;
+    }
+    if (message.allowNewPrivileges !== false) {
+      obj.allowNewPrivileges = message.allowNewPrivileges;
+    }
+    if (message.seccompProfile !== "") {
+      obj.seccompProfile = message.seccompProfile;
+    }
+    if (message.userNamespace !== undefined) {
+      obj.userNamespace = UserNamespace.toJSON(message.userNamespace);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SecurityOptions>, I>>(base?: I): SecurityOptions {
+    return SecurityOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SecurityOptions>, I>>(object: I): SecurityOptions {
+    const message = createBaseSecurityOptions();
+    message.capAdd = object.capAdd?.map((e) => e) || [];
+    message.capDrop = object.capDrop?.map((e) => e) || [];
+    message.allowNewPrivileges = object.allowNewPrivileges ?? false;
+    message.seccompProfile = object.seccompProfile ?? "";
+    message.userNamespace = (object.userNamespace !== undefined && object.userNamespace !== null)
+      ? UserNamespace.fromPartial(object.userNamespace)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUserNamespace(): UserNamespace {
+  return { mode: "", hostId: 0, size: 0 };
+}
+
+export const UserNamespace: MessageFns<UserNamespace> = {
+  encode(message: UserNamespace, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mode !== "") {
+      writer.uint32(10).string(message.mode);
+    }
+    if (message.hostId !== 0) {
+      writer.uint32(16).uint32(message.hostId);
+    }
+    if (message.size !== 0) {
+      writer.uint32(24).uint32(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UserNamespace {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUserNamespace();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.mode = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.hostId = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.size = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UserNamespace {
+    return {
+      mode: isSet(object.mode) ? globalThis.String(object.mode) : "",
+      hostId: isSet(object.hostId)
+        ? globalThis.Number(object.hostId)
+        : isSet(object.host_id)
+        ? globalThis.Number(object.host_id)
+        : 0,
+      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+    };
+  },
+
+  toJSON(message: UserNamespace): unknown {
+    const obj: any = {};
+    if (message.mode !== "") {
+      obj.mode = message.mode;
+    }
+    if (message.hostId !== 0) {
+      obj.hostId = Math.round(message.hostId);
+    }
+    if (message.size !== 0) {
+      obj.size = Math.round(message.size);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UserNamespace>, I>>(base?: I): UserNamespace {
+    return UserNamespace.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UserNamespace>, I>>(object: I): UserNamespace {
+    const message = createBaseUserNamespace();
+    message.mode = object.mode ?? "";
+    message.hostId = object.hostId ?? 0;
+    message.size = object.size ?? 0;
+    return message;
+  },
+};
+
 function createBaseContainerConfig(): ContainerConfig {
   return {
     name: "",
@@ -1182,6 +1487,7 @@ function createBaseContainerConfig(): ContainerConfig {
     logMaxSizeBytes: 0,
     networkMode: "",
     readOnlyRootfs: false,
+    security: undefined,
   };
 }
 
@@ -1249,6 +1555,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     }
     if (message.readOnlyRootfs !== false) {
       writer.uint32(168).bool(message.readOnlyRootfs);
+    }
+    if (message.security !== undefined) {
+      SecurityOptions.encode(message.security, writer.uint32(178).fork()).join();
     }
     return writer;
   },
@@ -1440,6 +1749,14 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
             message.readOnlyRootfs = reader.bool();
             continue;
           }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.security = SecurityOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1539,6 +1856,7 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
         : isSet(object.read_only_rootfs)
         ? globalThis.Boolean(object.read_only_rootfs)
         : false,
+      security: isSet(object.security) ? SecurityOptions.fromJSON(object.security) : undefined,
     };
   },
 
@@ -1619,6 +1937,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     if (message.readOnlyRootfs !== false) {
       obj.readOnlyRootfs = message.readOnlyRootfs;
     }
+    if (message.security !== undefined) {
+      obj.security = SecurityOptions.toJSON(message.security);
+    }
     return obj;
   },
 
@@ -1668,6 +1989,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     message.logMaxSizeBytes = object.logMaxSizeBytes ?? 0;
     message.networkMode = object.networkMode ?? "";
     message.readOnlyRootfs = object.readOnlyRootfs ?? false;
+    message.security = (object.security !== undefined && object.security !== null)
+      ? SecurityOptions.fromPartial(object.security)
+      : undefined;
     return message;
   },
 };
@@ -8762,7 +9086,16 @@ export const ExecSyncResponse: MessageFns<ExecSyncResponse> = {
 };
 
 function createBaseEvent(): Event {
-  return { time: undefined, type: "", containerId: "", containerName: "", attributes: {}, state: 0, sequence: 0 };
+  return {
+    time: undefined,
+    type: "",
+    containerId: "",
+    containerName: "",
+    attributes: {},
+    state: 0,
+    sequence: 0,
+    imageId: "",
+  };
 }
 
 export const Event: MessageFns<Event> = {
@@ -8787,6 +9120,9 @@ export const Event: MessageFns<Event> = {
     }
     if (message.sequence !== 0) {
       writer.uint32(56).uint64(message.sequence);
+    }
+    if (message.imageId !== "") {
+      writer.uint32(66).string(message.imageId);
     }
     return writer;
   },
@@ -8863,6 +9199,14 @@ export const Event: MessageFns<Event> = {
             message.sequence = longToNumber(reader.uint64());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.imageId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8905,6 +9249,11 @@ export const Event: MessageFns<Event> = {
         : {},
       state: isSet(object.state) ? containerStateFromJSON(object.state) : 0,
       sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      imageId: isSet(object.imageId)
+        ? globalThis.String(object.imageId)
+        : isSet(object.image_id)
+        ? globalThis.String(object.image_id)
+        : "",
     };
   },
 
@@ -8937,6 +9286,9 @@ export const Event: MessageFns<Event> = {
     if (message.sequence !== 0) {
       obj.sequence = Math.round(message.sequence);
     }
+    if (message.imageId !== "") {
+      obj.imageId = message.imageId;
+    }
     return obj;
   },
 
@@ -8960,6 +9312,7 @@ export const Event: MessageFns<Event> = {
     );
     message.state = object.state ?? 0;
     message.sequence = object.sequence ?? 0;
+    message.imageId = object.imageId ?? "";
     return message;
   },
 };
@@ -9050,7 +9403,7 @@ export const Event_AttributesEntry: MessageFns<Event_AttributesEntry> = {
 };
 
 function createBaseEventsRequest(): EventsRequest {
-  return { containers: [], types: [], since: undefined, until: undefined };
+  return { containers: [], types: [], since: undefined, until: undefined, images: [] };
 }
 
 export const EventsRequest: MessageFns<EventsRequest> = {
@@ -9066,6 +9419,9 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     }
     if (message.until !== undefined) {
       Timestamp.encode(toTimestamp(message.until), writer.uint32(34).fork()).join();
+    }
+    for (const v of message.images) {
+      writer.uint32(42).string(v!);
     }
     return writer;
   },
@@ -9115,6 +9471,14 @@ export const EventsRequest: MessageFns<EventsRequest> = {
             message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.images.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9135,6 +9499,7 @@ export const EventsRequest: MessageFns<EventsRequest> = {
       types: globalThis.Array.isArray(object?.types) ? object.types.map((e: any) => globalThis.String(e)) : [],
       since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
       until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      images: globalThis.Array.isArray(object?.images) ? object.images.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -9152,6 +9517,9 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     if (message.until !== undefined) {
       obj.until = message.until.toISOString();
     }
+    if (message.images?.length) {
+      obj.images = message.images;
+    }
     return obj;
   },
 
@@ -9164,6 +9532,7 @@ export const EventsRequest: MessageFns<EventsRequest> = {
     message.types = object.types?.map((e) => e) || [];
     message.since = object.since ?? undefined;
     message.until = object.until ?? undefined;
+    message.images = object.images?.map((e) => e) || [];
     return message;
   },
 };
