@@ -1,6 +1,7 @@
 // `hull create`: podman-create-like flags mapped onto ContainerConfig.
 import { Command, Option } from "commander";
-import { ContainerConfig, type Resources } from "../gen/hull/v1/container.js";
+import { resolve } from "node:path";
+import { ContainerConfig, type Resources, type SecurityOptions } from "../gen/hull/v1/container.js";
 import {
   UsageError,
   collect,
@@ -36,6 +37,10 @@ export interface CreateOptions {
   network?: string;
   readOnly?: boolean;
   logMaxSize?: string;
+  capAdd: string[];
+  capDrop: string[];
+  securityOpt: string[];
+  userns?: string;
 }
 
 /** Declares create's options on `cmd`; the caller adds the action. */
@@ -60,7 +65,16 @@ export function defineCreate(cmd: Command): Command {
     .option("--annotation <KEY=VALUE>", "annotation (repeatable)", collect, [])
     .option("-v, --volume <SRC:DST[:OPTS]>", "bind mount a host path (repeatable; OPTS e.g. ro)", collect, [])
     .option("-m, --memory <bytes>", "memory limit, e.g. 64m, 1g")
-    .option("--pids-limit <n>", "maximum number of processes")
+    .option("--pids-limit <n>", "maximum number of processes (default 2048; 0 or -1: no limit)")
+    .option("--cap-add <cap>", "add a capability, e.g. NET_RAW or ALL (repeatable, or comma-separated)", collect, [])
+    .option("--cap-drop <cap>", "drop a capability from the default set, or ALL (repeatable, or comma-separated)", collect, [])
+    .option(
+      "--security-opt <opt>",
+      "no-new-privileges[=true|false], seccomp=unconfined or seccomp=PROFILE.json (repeatable)",
+      collect,
+      [],
+    )
+    .option("--userns <mode>", "user namespace: host (default) or private:HOSTID[:SIZE] (SIZE default 65536)")
     .option("--network <mode>", "host (default) or none")
     .option("--read-only", "mount the root filesystem read-only")
     .option("--log-max-size <bytes>", "bound the container's log file, e.g. 10m")
@@ -81,7 +95,8 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
 
   const resources: Resources = { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
   if (opts.memory !== undefined) resources.memoryLimitBytes = parseBytes("--memory", opts.memory);
-  if (opts.pidsLimit !== undefined) resources.pidsLimit = parseInteger("--pids-limit", opts.pidsLimit, -1);
+  // As containers.conf: 0 is "no limit" on the command line; in the API 0 asks for the default.
+  if (opts.pidsLimit !== undefined) resources.pidsLimit = parseInteger("--pids-limit", opts.pidsLimit, -1) || -1;
   const hasResources = opts.memory !== undefined || opts.pidsLimit !== undefined;
 
   return ContainerConfig.fromPartial({
@@ -106,5 +121,53 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
     logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),
     networkMode: opts.network === undefined ? "" : parseNetwork(opts.network),
     readOnlyRootfs: opts.readOnly === true,
+    security: buildSecurity(opts),
   });
+}
+
+const splitList = (values: string[]): string[] => values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+
+/**
+ * --cap-add/--cap-drop/--security-opt/--userns into SecurityOptions; undefined
+ * when none is given. Capability names are the daemon's to check.
+ */
+export function buildSecurity(opts: Pick<CreateOptions, "capAdd" | "capDrop" | "securityOpt" | "userns">, cwd = process.cwd()): SecurityOptions | undefined {
+  const security: SecurityOptions = {
+    capAdd: splitList(opts.capAdd ?? []),
+    capDrop: splitList(opts.capDrop ?? []),
+    allowNewPrivileges: false,
+    seccompProfile: "",
+    userNamespace: undefined,
+  };
+  for (const opt of opts.securityOpt ?? []) {
+    // podman takes KEY=VALUE and the older KEY:VALUE alike.
+    const sep = opt.search(/[=:]/);
+    const key = sep < 0 ? opt : opt.slice(0, sep);
+    const value = sep < 0 ? undefined : opt.slice(sep + 1);
+    if (key === "no-new-privileges") {
+      if (value !== undefined && value !== "true" && value !== "false") throw new UsageError(`--security-opt: "${opt}" takes true or false`);
+      security.allowNewPrivileges = value === "false";
+    } else if (key === "seccomp" && value !== undefined && value !== "") {
+      // A relative profile path means the CLI's cwd, as --volume's sources do.
+      security.seccompProfile = value === "unconfined" ? value : resolve(cwd, value);
+    } else {
+      throw new UsageError(`--security-opt: "${opt}" is not one of no-new-privileges[=true|false], seccomp=unconfined, seccomp=PROFILE`);
+    }
+  }
+  if (opts.userns !== undefined) security.userNamespace = parseUserns(opts.userns);
+  const given = security.capAdd.length > 0 || security.capDrop.length > 0 || (opts.securityOpt ?? []).length > 0 || opts.userns !== undefined;
+  return given ? security : undefined;
+}
+
+/** "host", "private:100000" or "private:100000:65536". */
+export function parseUserns(value: string): NonNullable<SecurityOptions["userNamespace"]> {
+  if (value === "host") return { mode: "host", hostId: 0, size: 0 };
+  const [mode, hostId, size, ...rest] = value.split(":");
+  if (mode !== "private" || hostId === undefined || rest.length > 0) {
+    throw new UsageError(`--userns: "${value}" is not host or private:HOSTID[:SIZE]`);
+  }
+  const id = parseInteger("--userns host id", hostId);
+  const n = size === undefined ? 0 : parseInteger("--userns size", size, 1);
+  if (id > 0xffffffff || n > 0xffffffff) throw new UsageError(`--userns: "${value}" does not fit 32-bit ids`);
+  return { mode: "private", hostId: id, size: n };
 }

@@ -1,8 +1,14 @@
 // OCI runtime-spec generation: turns a hull ContainerConfig into the
 // config.json runc/crun run. Pure: no I/O, so every rule here is unit-tested.
 // Defaults follow Podman's (containers/common) so containers behave alike.
-import type { ContainerConfig, Mount } from "../gen/hull/v1/container.js";
-import { validateMountShape } from "./validate.js";
+import type { ContainerConfig, Mount, SecurityOptions } from "../gen/hull/v1/container.js";
+import { HullError } from "../errors.js";
+import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "./validate.js";
+import {
+  ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS,
+  READONLY_PATHS, RELABEL_OPTIONS,
+} from "./spec-defaults.js";
+import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
 // ---- The subset of runtime-spec 1.0 hull writes -------------------------
 
@@ -72,8 +78,17 @@ export interface OciResources {
   pids?: { limit: number };
 }
 
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface OciLinux {
   namespaces: OciNamespace[];
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
+  seccomp?: OciSeccomp;
   resources?: OciResources;
   cgroupsPath?: string;
   maskedPaths?: string[];
@@ -111,30 +126,18 @@ export interface SpecInput {
   user: ResolvedUser;
   hostLimits: HostLimits;
   cgroupsPath: string;
+  /**
+   * The profile file config.security.seccomp_profile names, read by the caller
+   * (loadSeccompProfile): this module does no I/O. Required when a path is set.
+   */
+  seccompProfile?: SeccompProfile | undefined;
 }
 
 // ---- Defaults ---------------------------------------------------------------
 
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-// Podman's defaults; the host's hard limit caps them because setrlimit in the
-// container fails when asked for more (nofile hard is 20000 on some hosts).
-export const DEFAULT_NOFILE = 1048576;
-export const DEFAULT_NPROC = 4194304;
-
-export const DEFAULT_CAPABILITIES: readonly string[] = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE",
-  "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT",
-];
-
-export const MASKED_PATHS: readonly string[] = [
-  "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/selinux", "/sys/dev/block",
-];
-
-export const READONLY_PATHS: readonly string[] = [
-  "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-];
+export {
+  DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS, READONLY_PATHS,
+} from "./spec-defaults.js";
 
 function standardMounts(): OciMount[] {
   return [
@@ -167,7 +170,7 @@ function defaultDeviceRules(): OciDeviceCgroup[] {
   ];
 }
 
-// ---- Generation -----------------------------------------------------------
+// ---- Generation ----------------------------------------------------------
 
 /** Merges KEY=VALUE lists; a later key replaces the value but keeps the first position. */
 export function mergeEnv(...lists: string[][]): string[] {
@@ -183,30 +186,64 @@ export function mergeEnv(...lists: string[][]): string[] {
   return [...byKey.values()];
 }
 
+/**
+ * The capability set, merged as Podman's (containers/common MergeCapabilities):
+ * drop ALL starts from nothing and keeps only what is added; add ALL grants
+ * every capability but those dropped; otherwise default + add - drop.
+ */
+export function containerCapabilities(security: SecurityOptions | undefined): string[] {
+  const norm = (names: readonly string[]): string[] => names.map((n) => normaliseCapability(n) ?? n);
+  const add = norm(security?.capAdd ?? []);
+  const drop = norm(security?.capDrop ?? []);
+  const base = drop.includes("ALL") ? [] : add.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
+  const added = add.includes("ALL") ? [...ALL_CAPABILITIES] : add;
+  const out = new Set([...base, ...added]);
+  if (!drop.includes("ALL")) for (const c of drop) out.delete(c);
+  // Sorted, as Podman's: the same request always reads the same in the spec.
+  return [...out].filter((c) => ALL_CAPABILITIES.includes(c)).sort();
+}
+
 function userMount(m: Mount, index: number): OciMount {
   validateMountShape(m, index);
   const type = m.type === "" ? "bind" : m.type;
+  // z/Z ask for SELinux relabelling; there are no labels to set here.
+  const given = m.options.filter((o) => !RELABEL_OPTIONS.has(o));
   if (type === "bind") {
-    const opts = m.options.filter((o) => o !== "bind" && o !== "rbind");
+    const opts = given.filter((o) => o !== "bind" && o !== "rbind");
     // rprivate keeps container mount events from propagating back to the host.
     if (!opts.some((o) => /^r?(shared|slave|private|unbindable)$/.test(o))) opts.push("rprivate");
     return { destination: m.destination, type: "bind", source: m.source, options: ["rbind", ...opts] };
   }
   if (type === "tmpfs") {
-    return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: m.options.length > 0 ? [...m.options] : ["nosuid", "nodev", "mode=1777"] };
+    return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: given.length > 0 ? given : ["nosuid", "nodev", "mode=1777"] };
   }
-  return { destination: m.destination, type: "proc", source: "proc", options: m.options.length > 0 ? [...m.options] : ["nosuid", "noexec", "nodev"] };
+  return { destination: m.destination, type: "proc", source: "proc", options: given.length > 0 ? given : ["nosuid", "noexec", "nodev"] };
 }
 
 // As Podman does: a user mount on a standard destination (say /dev/shm) replaces it.
-function withUserMounts(user: OciMount[]): OciMount[] {
+function withUserMounts(standard: OciMount[], user: OciMount[]): OciMount[] {
   const taken = new Set(user.map((m) => m.destination.replace(/\/+$/, "")));
-  return [...standardMounts().filter((m) => !taken.has(m.destination)), ...user];
+  return [...standard.filter((m) => !taken.has(m.destination)), ...user];
+}
+
+/**
+ * The kernel lets a user namespace mount sysfs only inside a network
+ * namespace it owns; sharing the host's network, the container gets the
+ * host's /sys read-only instead, as Podman does (runc 1.1.5 has no fallback).
+ */
+function sysfsForUserNamespace(mounts: OciMount[], ownNetwork: boolean): OciMount[] {
+  if (ownNetwork) return mounts;
+  return mounts.map((m) => m.destination === "/sys" && m.type === "sysfs"
+    ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
+    : m);
 }
 
 function resources(config: ContainerConfig): OciResources {
   const out: OciResources = { devices: defaultDeviceRules() };
   const r = config.resources;
+  // 0 (or no Resources) is Podman's default limit: a fork bomb stays inside; -1 is runc's "max".
+  const pids = r?.pidsLimit ?? 0;
+  out.pids = { limit: pids === 0 ? DEFAULT_PIDS_LIMIT : pids < 0 ? -1 : pids };
   if (!r) return out;
   if (r.memoryLimitBytes > 0) out.memory = { limit: r.memoryLimitBytes };
   const cpu: NonNullable<OciResources["cpu"]> = {};
@@ -215,57 +252,94 @@ function resources(config: ContainerConfig): OciResources {
   if (r.cpuQuotaUs !== 0) cpu.quota = r.cpuQuotaUs;
   if (r.cpuPeriodUs > 0) cpu.period = r.cpuPeriodUs;
   if (Object.keys(cpu).length > 0) out.cpu = cpu;
-  if (r.pidsLimit !== 0) out.pids = { limit: r.pidsLimit };
   return out;
 }
 
-/** Builds the OCI spec runc 1.1.5 accepts for one container. */
-export function generateSpec(input: SpecInput): OciSpec {
-  const { config, user } = input;
-  const hostname = config.hostname !== "" ? config.hostname : input.id.slice(0, 12);
-  const nofile = Math.min(DEFAULT_NOFILE, input.hostLimits.nofileHard);
-  const nproc = Math.min(DEFAULT_NPROC, input.hostLimits.nprocHard);
-  const caps = [...DEFAULT_CAPABILITIES];
+function seccomp(input: SpecInput, caps: readonly string[]): OciSeccomp | undefined {
+  const name = input.config.security?.seccompProfile ?? "";
+  if (name === "unconfined") return undefined;
+  if (name === "") return resolveSeccomp(defaultSeccompProfile(), caps);
+  if (!input.seccompProfile) {
+    throw new HullError("INTERNAL", `container ${input.id}: seccomp profile "${name}" was not loaded before generating the spec`);
+  }
+  return resolveSeccomp(input.seccompProfile, caps);
+}
 
-  const namespaces: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
-  // "host" and "" share the host's network; "none" gets an empty namespace (lo only).
-  if (config.networkMode === "none") namespaces.push({ type: "network" });
-
+/**
+ * The process part of the spec, shared by the container's own process and its
+ * exec sessions so both get exactly the same privileges.
+ */
+function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: HostLimits, hostname: string, caps: string[]): OciProcess {
+  const nofile = Math.min(DEFAULT_NOFILE, hostLimits.nofileHard);
+  const nproc = Math.min(DEFAULT_NPROC, hostLimits.nprocHard);
   const env = mergeEnv(
     [`PATH=${DEFAULT_PATH}`],
     config.tty ? ["TERM=xterm"] : [],
     [`HOSTNAME=${hostname}`, `HOME=${user.home}`],
     config.env,
   );
+  return {
+    terminal: config.tty,
+    user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 ? { additionalGids: [...user.additionalGids] } : {}) },
+    args: [...config.command],
+    env,
+    cwd: config.workingDir !== "" ? config.workingDir : "/",
+    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    rlimits: [
+      { type: "RLIMIT_NOFILE", hard: nofile, soft: nofile },
+      { type: "RLIMIT_NPROC", hard: nproc, soft: nproc },
+    ],
+    // Setuid binaries and file capabilities cannot raise privileges unless asked for.
+    noNewPrivileges: config.security?.allowNewPrivileges !== true,
+  };
+}
 
-  const spec: OciSpec = {
+function hostnameOf(id: string, config: ContainerConfig): string {
+  return config.hostname !== "" ? config.hostname : id.slice(0, 12);
+}
+
+/** Builds the OCI spec runc 1.1.5 accepts for one container. */
+export function generateSpec(input: SpecInput): OciSpec {
+  const { config } = input;
+  validateSecurityShape(config.security);
+  const hostname = hostnameOf(input.id, config);
+  const caps = containerCapabilities(config.security);
+
+  // Always a PID namespace: the container sees its own processes only, its command as PID 1.
+  const namespaces: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
+  // "host" and "" share the host's network; "none" gets an empty namespace (lo only).
+  if (config.networkMode === "none") namespaces.push({ type: "network" });
+
+  const linux: OciLinux = {
+    namespaces,
+    resources: resources(config),
+    cgroupsPath: input.cgroupsPath,
+    maskedPaths: [...MASKED_PATHS],
+    readonlyPaths: [...READONLY_PATHS],
+  };
+  const mapping = userNamespaceMapping(config.security?.userNamespace);
+  if (mapping) {
+    // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
+    // and writes the maps. The rootfs is used as it is (no chown, no idmapped
+    // mount): files owned by host ids outside the range show as the overflow
+    // id (nobody) and container root cannot write them; world-readable and
+    // -executable files (a busybox rootfs) work.
+    namespaces.push({ type: "user" });
+    linux.uidMappings = [{ containerID: 0, hostID: mapping.hostId, size: mapping.size }];
+    linux.gidMappings = [{ containerID: 0, hostID: mapping.hostId, size: mapping.size }];
+  }
+  const filter = seccomp(input, caps);
+  if (filter) linux.seccomp = filter;
+
+  return {
     ociVersion: "1.0.2",
-    process: {
-      terminal: config.tty,
-      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 ? { additionalGids: [...user.additionalGids] } : {}) },
-      args: [...config.command],
-      env,
-      cwd: config.workingDir !== "" ? config.workingDir : "/",
-      capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
-      rlimits: [
-        { type: "RLIMIT_NOFILE", hard: nofile, soft: nofile },
-        { type: "RLIMIT_NPROC", hard: nproc, soft: nproc },
-      ],
-      noNewPrivileges: true,
-    },
+    process: buildProcess(config, input.user, input.hostLimits, hostname, caps),
     root: { path: input.rootfs, readonly: config.readOnlyRootfs },
     hostname,
-    mounts: withUserMounts(config.mounts.map(userMount)),
-    linux: {
-      namespaces,
-      resources: resources(config),
-      cgroupsPath: input.cgroupsPath,
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
-    },
+    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), config.networkMode === "none") : standardMounts(), config.mounts.map(userMount)),
+    linux,
     annotations: { ...config.annotations },
   };
-  return spec;
 }
 
 // ---- Exec processes ---------------------------------------------------------
@@ -289,7 +363,8 @@ export interface ExecProcessInput {
 /**
  * The process.json `runc exec --process` runs: built by the same rules as the
  * container's own process (capabilities, rlimits, no_new_privs, PATH/HOSTNAME/
- * HOME/TERM defaults), so an exec has exactly the container's privileges.
+ * HOME/TERM defaults), so an exec has exactly the container's privileges. The
+ * seccomp filter, namespaces and masked paths runc takes from the container.
  */
 export function generateExecProcess(input: ExecProcessInput): OciProcess {
   const config: ContainerConfig = {
@@ -299,7 +374,7 @@ export function generateExecProcess(input: ExecProcessInput): OciProcess {
     workingDir: input.workingDir !== "" ? input.workingDir : input.config.workingDir,
     tty: input.tty,
   };
-  const { process } = generateSpec({ id: input.id, config, rootfs: "/", user: input.user, hostLimits: input.hostLimits, cgroupsPath: "" });
+  const process = buildProcess(config, input.user, input.hostLimits, hostnameOf(input.id, config), containerCapabilities(config.security));
   if (input.tty && input.consoleSize && input.consoleSize.height > 0 && input.consoleSize.width > 0) {
     process.consoleSize = { height: input.consoleSize.height, width: input.consoleSize.width };
   }
