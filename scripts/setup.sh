@@ -17,6 +17,8 @@ command -v setfattr >/dev/null 2>&1 || missing+=(attr)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v umoci >/dev/null 2>&1 || missing+=(umoci)
+# hulld learns unix peers' pid/uid/gid from `ss -xpn` (sock_diag).
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -33,7 +35,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   # Always the full set: they are small, and a half-installed set is what broke.
-  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci
+  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci iproute2
 fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses

@@ -12,6 +12,9 @@ import { Engine, enginePaths } from "./lifecycle/engine.js";
 import { handleExit, recoverAll } from "./lifecycle/exit-handler.js";
 import { startServer } from "./service/server.js";
 import { startHttpAttach } from "./service/http-attach.js";
+import { prepareSocketDir, resolveSocketGroup, setSocketOwnership } from "./service/socket-access.js";
+import { serverCredentials, type TcpListenerConfig } from "./service/tls.js";
+import type { TransportLimits } from "./service/server.js";
 
 export interface DaemonOptions {
   socket: string;
@@ -23,11 +26,18 @@ export interface DaemonOptions {
   /** Optional unix socket for Docker-style HTTP attach. */
   httpSocket?: string;
   conmon?: string;
+  /** Group (name or gid) owning the unix sockets, 0660; default root (0). */
+  socketGroup?: string;
+  /** Also serve on TCP, mutual TLS only (validated by tcpListenerFrom). */
+  tcp?: TcpListenerConfig;
+  limits?: Partial<TransportLimits>;
 }
 
 export interface Daemon {
   engine: Engine;
   server: Server;
+  /** "host:port" of the TLS listener, when --listen-tcp was given (port 0 resolved). */
+  tcpAddress?: string;
   close(): Promise<void>;
 }
 
@@ -37,6 +47,11 @@ const SHUTDOWN_GRACE_MS = 5000;
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { log } = opts;
   const paths = enginePaths(opts.root, opts.runRoot);
+  // Configuration mistakes surface before any state is touched.
+  const socketGroup = opts.socketGroup === undefined ? undefined : await resolveSocketGroup(opts.socketGroup);
+  await prepareSocketDir(opts.socket, socketGroup, log);
+  if (opts.httpSocket) await prepareSocketDir(opts.httpSocket, socketGroup, log);
+  const tcp = opts.tcp ? { host: opts.tcp.host, port: opts.tcp.port, credentials: await serverCredentials(opts.tcp) } : undefined;
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   await mkdir(paths.runRoot, { recursive: true, mode: 0o700 });
   for (const dir of [paths.exitDir, paths.persistDir, paths.bundlesDir, paths.socketDir, paths.containersDir, paths.runtimeRoot]) {
@@ -55,25 +70,28 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     await exits.start({ emitExisting: false });
     await recoverAll(engine);
-    const { server, health } = await startServer(engine, opts.socket, log);
-    const http = opts.httpSocket ? await startHttpAttach(engine, opts.httpSocket, log) : undefined;
-    log.info({ socket: opts.socket, httpSocket: opts.httpSocket, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath }, "hulld serving");
+    const running = await startServer(engine, { socket: opts.socket, socketGroup, tcp, limits: opts.limits, log });
+    const { server, health } = running;
+    let http: Awaited<ReturnType<typeof startHttpAttach>> | undefined;
+    try {
+      http = opts.httpSocket ? await startHttpAttach(engine, opts.httpSocket, log) : undefined;
+      if (opts.httpSocket) await setSocketOwnership(opts.httpSocket, socketGroup);
+    } catch (err) {
+      http?.close();
+      await running.shutdown(0);
+      throw err;
+    }
+    log.info(
+      { socket: opts.socket, socketGroup: socketGroup?.name, httpSocket: opts.httpSocket, tcp: running.tcpAddress, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath },
+      "hulld serving",
+    );
     return {
       engine,
       server,
+      tcpAddress: running.tcpAddress,
       async close() {
         health.setStatus("", "NOT_SERVING");
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            // Long waits (WaitContainer, streams) would hold shutdown forever.
-            server.forceShutdown();
-            resolve();
-          }, SHUTDOWN_GRACE_MS);
-          server.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
+        await running.shutdown(SHUTDOWN_GRACE_MS);
         if (http) {
           http.closeAllConnections();
           await new Promise<void>((resolve) => http.close(() => resolve()));

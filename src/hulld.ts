@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // hulld: the container daemon. Flags override env vars override defaults.
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 import { resolve } from "node:path";
 import { startDaemon } from "./daemon.js";
 import { setupTracing } from "./tracing.js";
+import { DEFAULT_LIMITS } from "./service/server.js";
+import { tcpListenerFrom } from "./service/tls.js";
 
 interface Flags {
   socket: string;
@@ -14,10 +16,24 @@ interface Flags {
   conmon?: string;
   httpSocket?: string;
   logLevel: string;
+  socketGroup?: string;
+  listenTcp?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+  maxMessageBytes: number;
+  maxSendMessageBytes: number;
+  maxConcurrentStreams: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError("expected a positive integer");
+  return n;
 }
 
 const program = new Command("hulld")
-  .description("hull container daemon: hull.v1.ContainerService over gRPC on a unix socket")
+  .description("hull container daemon: hull.v1.ContainerService over gRPC on a unix socket (and TCP with mutual TLS)")
   .addOption(new Option("--socket <path>", "unix socket to serve on").env("HULL_SOCKET").default("/run/hull/hull.sock"))
   .addOption(new Option("--root <dir>", "state root: store, container dirs").env("HULL_ROOT").default("/var/lib/hull"))
   .addOption(new Option("--run-root <dir>", "run root: bundles, exit files, sockets").env("HULL_RUN_ROOT").default("/run/hull"))
@@ -27,11 +43,27 @@ const program = new Command("hulld")
     new Option("--log-level <level>", "log level").env("HULL_LOG_LEVEL").default("info").choices(["trace", "debug", "info", "warn", "error", "fatal"]),
   )
   .addOption(new Option("--http-socket <path>", "also serve Docker-style HTTP attach on this unix socket").env("HULL_HTTP_SOCKET"))
+  .addOption(new Option("--socket-group <name|gid>", "group owning the unix sockets (mode 0660); default root").env("HULL_SOCKET_GROUP"))
+  .addOption(new Option("--listen-tcp <host:port>", "also serve on TCP; needs --tls-cert, --tls-key and --tls-client-ca").env("HULL_LISTEN_TCP"))
+  .addOption(new Option("--tls-cert <file>", "TCP listener: server certificate chain (PEM)").env("HULL_TLS_CERT"))
+  .addOption(new Option("--tls-key <file>", "TCP listener: server private key (PEM)").env("HULL_TLS_KEY"))
+  .addOption(new Option("--tls-client-ca <file>", "TCP listener: CA (PEM) that must have signed every client's certificate").env("HULL_TLS_CLIENT_CA"))
+  .addOption(
+    new Option("--max-message-bytes <n>", "largest message hulld accepts").env("HULL_MAX_MESSAGE_BYTES").argParser(positiveInt).default(DEFAULT_LIMITS.maxReceiveMessageBytes),
+  )
+  .addOption(
+    new Option("--max-send-message-bytes <n>", "largest message hulld sends").env("HULL_MAX_SEND_MESSAGE_BYTES").argParser(positiveInt).default(DEFAULT_LIMITS.maxSendMessageBytes),
+  )
+  .addOption(
+    new Option("--max-concurrent-streams <n>", "concurrent calls per connection").env("HULL_MAX_CONCURRENT_STREAMS").argParser(positiveInt).default(DEFAULT_LIMITS.maxConcurrentStreams),
+  )
   .showHelpAfterError();
 
 async function main(): Promise<void> {
   program.parse();
   const flags = program.opts<Flags>();
+  // Checked before anything else: a TCP listener without mutual TLS never starts.
+  const tcp = tcpListenerFrom(flags);
   const log = pino({ name: "hulld", level: flags.logLevel }, pino.destination(2));
   const tracing = await setupTracing(log);
   const socket = resolve(flags.socket);
@@ -42,9 +74,13 @@ async function main(): Promise<void> {
     runtime: flags.runtime,
     conmon: flags.conmon,
     httpSocket: flags.httpSocket ? resolve(flags.httpSocket) : undefined,
+    socketGroup: flags.socketGroup,
+    tcp,
+    limits: { maxReceiveMessageBytes: flags.maxMessageBytes, maxSendMessageBytes: flags.maxSendMessageBytes, maxConcurrentStreams: flags.maxConcurrentStreams },
     log,
   });
-  process.stdout.write(`hulld listening on ${socket}\n`);
+  const tcpNote = daemon.tcpAddress ? ` and tcp ${daemon.tcpAddress} (TLS, client certificate required)` : "";
+  process.stdout.write(`hulld listening on ${socket}${tcpNote}\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -7,7 +7,7 @@ import { credentials } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
-import { ContainerConfig, ContainerServiceClient, type CreateContainerResponse, type WaitContainerResponse } from "../src/gen/hull/v1/container.js";
+import { ContainerConfig, ContainerServiceClient, ListContainersRequest, type CreateContainerResponse, type WaitContainerResponse } from "../src/gen/hull/v1/container.js";
 import { startDaemon, type Daemon } from "../src/daemon.js";
 import { otlpConfigured } from "../src/tracing.js";
 import { buildBusyboxRootfs } from "./helpers/rootfs.js";
@@ -87,6 +87,22 @@ describe("tracing", () => {
     for (const span of spans.filter((s) => s.name.startsWith("oci."))) {
       assert.equal(span.attributes["hull.container.id"], id);
     }
+  });
+
+  it("names the caller on every RPC span: this process's pid, uid and gid over the unix socket", async () => {
+    exporter.reset();
+    await new Promise<void>((resolve, reject) => client.listContainers(ListContainersRequest.fromPartial({}), (err) => (err ? reject(err) : resolve())));
+    // The span ends just after the reply (it may wait briefly for the peer lookup).
+    let span: ReadableSpan | undefined;
+    for (let i = 0; i < 100 && !span; i++) {
+      span = exporter.getFinishedSpans().find((s) => s.name === "hull.v1.ContainerService/ListContainers");
+      if (!span) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(span, "a ListContainers span");
+    assert.equal(span.attributes["net.transport"], "unix");
+    assert.equal(span.attributes["hull.peer.pid"], process.pid);
+    assert.equal(span.attributes["hull.peer.uid"], process.getuid?.());
+    assert.equal(span.attributes["hull.peer.gid"], process.getgid?.());
   });
 });
 

@@ -1,5 +1,7 @@
-// Wraps every RPC: a tracing span (rpc.method, hull.container.id), the
-// domain-error → status mapping, and an AbortSignal for cancelled calls.
+// Wraps every RPC: a tracing span (rpc.method, hull.container.id, the caller:
+// see peer.ts), the refusal of requests that did not decode (see
+// validation/wire.ts), the domain-error → status mapping, and an AbortSignal
+// for cancelled calls.
 import type {
   handleUnaryCall,
   ServerUnaryCall,
@@ -12,6 +14,8 @@ import type {
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { asHullError, toServiceError } from "./status.js";
+import { recordPeer } from "./peer.js";
+import { rejectUndecodable } from "../validation/wire.js";
 
 export interface CallContext {
   /** Aborted when the client cancels or the deadline passes. */
@@ -45,6 +49,8 @@ export class RpcWrapper {
         const id = containerIdOf(call.request);
         if (id) span.setAttribute("hull.container.id", id);
         try {
+          await recordPeer(span, call);
+          rejectUndecodable(call.request);
           const response = await fn(call.request, { signal: abort.signal, span });
           callback(null, response);
         } catch (err) {
@@ -68,7 +74,10 @@ export class RpcWrapper {
    */
   serverStream<Req, Res>(method: string, fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>): handleServerStreamingCall<Req, Res> {
     return (call) => {
-      this.stream(method, call, containerIdOf(call.request), (ctx) => fn(call, ctx));
+      this.stream(method, call, containerIdOf(call.request), (ctx) => {
+        rejectUndecodable(call.request);
+        return fn(call, ctx);
+      });
     };
   }
 
@@ -96,6 +105,7 @@ export class RpcWrapper {
       span.setAttribute("rpc.method", method);
       if (id) span.setAttribute("hull.container.id", id);
       try {
+        await recordPeer(span, call);
         await run({ signal: abort.signal, span });
         if (!call.writableEnded && !abort.signal.aborted) call.end();
       } catch (err) {

@@ -1,13 +1,14 @@
-// The gRPC server on a unix socket: ContainerService, ImageService, health
-// and reflection (so grpcurl / buf curl need nothing but the socket).
+// The gRPC server: ContainerService, ImageService, health and reflection (so
+// grpcurl / buf curl need nothing but the socket), on a unix socket (0660,
+// group configurable) and optionally on TCP with mutual TLS.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { createConnection } from "node:net";
-import { chmod, mkdir, stat, unlink } from "node:fs/promises";
+import { createConnection, createServer as createNetServer, type Server as NetServer } from "node:net";
+import { mkdir, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { ContainerServiceService } from "../gen/hull/v1/container.js";
@@ -17,6 +18,10 @@ import { imageService } from "./image-handler.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { containerService } from "./container-service.js";
+import { adoptUnixConnection, UnixPeerResolver } from "./peer.js";
+import { setSocketOwnership, type SocketGroup } from "./socket-access.js";
+import { bindAddress } from "./tls.js";
+import { tolerantDefinition } from "../validation/wire.js";
 
 /**
  * Reflection serves the real descriptor files (with their imports), taken
@@ -32,7 +37,8 @@ function reflectionDefinition(): PackageDefinition {
 
 /** Refuses to take over a socket another live process still serves. */
 export async function claimSocketPath(socket: string): Promise<void> {
-  await mkdir(dirname(socket), { recursive: true, mode: 0o750 });
+  // Normally a no-op: prepareSocketDir (socket-access.ts) made the directory with the right mode and group.
+  await mkdir(dirname(socket), { recursive: true, mode: 0o700 });
   const exists = await stat(socket).then(() => true, () => false);
   if (!exists) return;
   const live = await new Promise<boolean>((resolve) => {
@@ -47,32 +53,140 @@ export async function claimSocketPath(socket: string): Promise<void> {
   await unlink(socket);
 }
 
+/** Transport limits; see DEFAULT_LIMITS for the reasoning behind each default. */
+export interface TransportLimits {
+  maxReceiveMessageBytes: number;
+  maxSendMessageBytes: number;
+  maxConcurrentStreams: number;
+}
+
+export const DEFAULT_LIMITS: TransportLimits = {
+  // The largest legitimate requests are 1 MiB: an artifact (MAX_ARTIFACT_BYTES)
+  // and an image import chunk (the CLI sends 1 MiB). 16 MiB leaves room for
+  // big container configs while bounding what one message can make hulld buffer.
+  maxReceiveMessageBytes: 16 * 1024 * 1024,
+  // Replies can be large (a list of 10k containers with full configs, 16 MiB
+  // of exec output per stream); the CLI accepts 256 MiB.
+  maxSendMessageBytes: 256 * 1024 * 1024,
+  // Per connection: attach, logs -f and events streams are long-lived, but
+  // hundreds on one connection means a runaway client.
+  maxConcurrentStreams: 256,
+};
+
+/**
+ * Server-side keepalive: ping an idle connection every 5 minutes and drop it
+ * when no answer comes within 20 s, so a vanished TCP client's streams (events,
+ * logs -f, attach) are released instead of being held forever.
+ */
+const KEEPALIVE = { "grpc.keepalive_time_ms": 5 * 60_000, "grpc.keepalive_timeout_ms": 20_000 };
+
+export interface ServerOptions {
+  socket: string;
+  socketGroup?: SocketGroup;
+  /** The TLS listener; credentials from serverCredentials() (tls.ts). */
+  tcp?: { host: string; port: number; credentials: ServerCredentials };
+  limits?: Partial<TransportLimits>;
+  log: Logger;
+}
+
 export interface RunningServer {
   server: Server;
   health: HealthImplementation;
+  /** "host:port" the TCP listener is bound to, when there is one. */
+  tcpAddress?: string;
+  /** Stops accepting, lets calls finish for up to graceMs, then cuts the rest. */
+  shutdown(graceMs: number): Promise<void>;
 }
 
-export async function startServer(engine: Engine, socket: string, log: Logger): Promise<RunningServer> {
-  const server = new Server({
-    "grpc.max_receive_message_length": 16 * 1024 * 1024,
-    "grpc.max_concurrent_streams": 256,
-  });
-  server.addService(ContainerServiceService, containerService(engine, log));
-  server.addService(ImageServiceService, imageService(engine, log));
-  const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
-  health.addToServer(server);
-  new ReflectionService(reflectionDefinition()).addToServer(server);
+function checkLimit(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new HullError("INVALID_ARGUMENT", `${name} must be a positive integer, got ${value}`);
+  return value;
+}
 
+/**
+ * The unix listener is hulld's own net.Server: each accepted connection is
+ * registered for its peer's credentials (src/service/peer.ts), then handed to
+ * grpc-js, synchronously, before any byte is read.
+ */
+async function listenUnix(server: Server, socket: string, log: Logger): Promise<NetServer> {
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const resolver = new UnixPeerResolver(log);
+  const listener = createNetServer((conn) => {
+    try {
+      adoptUnixConnection(conn, socket, resolver);
+    } catch (err) {
+      log.warn({ err, socket }, "cannot identify the peer of a unix connection");
+    }
+    injector.injectConnection(conn);
+  });
   await claimSocketPath(socket);
-  // The socket is born 0660 (never briefly world-writable), then chmod makes it explicit.
+  // The socket is born 0660 (never briefly world-writable), then chmod/chown make it explicit.
   const previous = process.umask(0o117);
   try {
-    await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(socket, () => {
+        listener.off("error", reject);
+        resolve();
+      });
     });
   } finally {
     process.umask(previous);
   }
-  await chmod(socket, 0o660);
-  return { server, health };
+  listener.on("error", (err) => log.error({ err, socket }, "unix listener failed"));
+  return listener;
+}
+
+export async function startServer(engine: Engine, opts: ServerOptions): Promise<RunningServer> {
+  const { log } = opts;
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const server = new Server({
+    "grpc.max_receive_message_length": checkLimit("max receive message bytes", limits.maxReceiveMessageBytes),
+    "grpc.max_send_message_length": checkLimit("max send message bytes", limits.maxSendMessageBytes),
+    "grpc.max_concurrent_streams": checkLimit("max concurrent streams", limits.maxConcurrentStreams),
+    ...KEEPALIVE,
+  });
+  server.addService(tolerantDefinition(ContainerServiceService), containerService(engine, log));
+  server.addService(tolerantDefinition(ImageServiceService), imageService(engine, log));
+  const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
+  health.addToServer(server);
+  new ReflectionService(reflectionDefinition()).addToServer(server);
+
+  const listener = await listenUnix(server, opts.socket, log);
+  let tcpAddress: string | undefined;
+  try {
+    await setSocketOwnership(opts.socket, opts.socketGroup);
+    if (opts.tcp) {
+      const { host, port, credentials } = opts.tcp;
+      const bound = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(bindAddress(host, port), credentials, (err, p) =>
+          err ? reject(new HullError("UNAVAILABLE", `cannot listen on --listen-tcp ${bindAddress(host, port)}: ${err.message}`, {}, { cause: err })) : resolve(p),
+        );
+      });
+      tcpAddress = bindAddress(host, bound);
+    }
+  } catch (err) {
+    listener.close();
+    server.forceShutdown();
+    throw err;
+  }
+  return {
+    server,
+    health,
+    tcpAddress,
+    async shutdown(graceMs: number) {
+      listener.close();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          // Long waits (WaitContainer, streams) would hold shutdown forever.
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
 }
