@@ -44,7 +44,7 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
   const usesImage = requested.image !== "" && requested.rootfsPath === "" && overrides.rootfs === undefined;
   const image = usesImage ? (await imageStoreOf(engine)).resolve(requested.image) : undefined;
   const config = image ? applyImageDefaults(requested, image) : requested;
-  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config);
+  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.deps.paths.root, engine.deps.paths.runRoot]);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);

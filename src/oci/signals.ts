@@ -38,18 +38,19 @@ function parseRealtime(name: string): number | undefined {
 
 /**
  * Parses "SIGTERM", "TERM", "term", "15", "SIGRTMIN+3", "RTMAX-1" into a
- * signal number in 1..64; anything else is INVALID_ARGUMENT on field "signal".
+ * signal number in 1..64; anything else is INVALID_ARGUMENT on `field`.
  */
-export function parseSignal(input: string): number {
+export function parseSignal(input: string, field = "signal"): number {
+  const quoted = JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input);
   if (/^[0-9]+$/.test(input)) {
     const n = Number(input);
     if (n >= 1 && n <= MAX_SIGNAL) return n;
-    throw invalidArgument("signal", `${input} is not a signal number (1..${MAX_SIGNAL})`);
+    throw invalidArgument(field, `${quoted} is not a signal number (1..${MAX_SIGNAL})`);
   }
   let name = input.toUpperCase();
   if (name.startsWith("SIG")) name = name.slice(3);
   const n = BY_NAME.get(name) ?? parseRealtime(name);
-  if (n === undefined) throw invalidArgument("signal", `"${input.slice(0, 40)}" is not a known signal name or number`);
+  if (n === undefined) throw invalidArgument(field, `${quoted} is not a known signal name or number`);
   return n;
 }
 

@@ -4,49 +4,43 @@
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { checkOperation } from "../statemachine/states.js";
+import { deleteArtifact, getArtifact, listArtifacts, putArtifact } from "../storage/artifacts.js";
 import {
-  deleteArtifact,
-  getArtifact,
-  listArtifacts,
-  putArtifact,
-  validateArtifactData,
-  validateArtifactName,
-} from "../storage/artifacts.js";
-import { requireId } from "./lifecycle-handlers.js";
+  validateDeleteArtifactRequest,
+  validateGetArtifactRequest,
+  validateListArtifactsRequest,
+  validatePutArtifactRequest,
+} from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
 export function artifactHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "putArtifact" | "getArtifact" | "deleteArtifact" | "listArtifacts"> {
   return {
     putArtifact: rpc.unary("PutArtifact", async (req) => {
-      const ref = requireId(req.id);
-      validateArtifactName(req.name);
-      validateArtifactData(req.data);
-      const artifact = await engine.locked(ref, "artifact", async (rec) => {
+      validatePutArtifactRequest(req);
+      const artifact = await engine.locked(req.id, "artifact", async (rec) => {
         checkOperation(rec.id, rec.state, "artifact");
         return putArtifact(engine.containerDir(rec.id), req.name, req.data);
       });
       return { artifact };
     }),
     getArtifact: rpc.unary("GetArtifact", async (req) => {
-      const ref = requireId(req.id);
-      validateArtifactName(req.name);
-      return engine.locked(ref, "artifact", async (rec) => {
+      validateGetArtifactRequest(req);
+      return engine.locked(req.id, "artifact", async (rec) => {
         checkOperation(rec.id, rec.state, "artifact");
         return getArtifact(engine.containerDir(rec.id), req.name);
       });
     }),
     deleteArtifact: rpc.unary("DeleteArtifact", async (req) => {
-      const ref = requireId(req.id);
-      validateArtifactName(req.name);
-      await engine.locked(ref, "artifact", async (rec) => {
+      validateDeleteArtifactRequest(req);
+      await engine.locked(req.id, "artifact", async (rec) => {
         checkOperation(rec.id, rec.state, "artifact");
         await deleteArtifact(engine.containerDir(rec.id), req.name);
       });
       return {};
     }),
     listArtifacts: rpc.unary("ListArtifacts", async (req) => {
-      const ref = requireId(req.id);
-      const artifacts = await engine.locked(ref, "artifact", async (rec) => {
+      validateListArtifactsRequest(req);
+      const artifacts = await engine.locked(req.id, "artifact", async (rec) => {
         checkOperation(rec.id, rec.state, "artifact");
         return listArtifacts(engine.containerDir(rec.id));
       });

@@ -6,7 +6,7 @@ import type { Engine } from "../lifecycle/engine.js";
 import { attachContainer } from "../lifecycle/attach.js";
 import { resizeTerminal } from "../lifecycle/resize.js";
 import { toContainer } from "./convert.js";
-import { requireId } from "./lifecycle-handlers.js";
+import { validateAttachOpen, validateResizeRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
 // Client messages buffered before the call is paused (stdin waits for the container).
@@ -52,11 +52,26 @@ export function clientMessages<Req, Res>(call: ServerDuplexStream<Req, Res>): As
   };
 }
 
+/** The messages with the first one, when it opens the attach, validated before the attach reads it. */
+function withValidatedOpen(messages: AsyncIterator<AttachContainerRequest>): AsyncIterator<AttachContainerRequest> {
+  let first = true;
+  return {
+    async next(): Promise<IteratorResult<AttachContainerRequest>> {
+      const r = await messages.next();
+      if (first && !r.done) {
+        first = false;
+        if (r.value.message?.$case === "open") validateAttachOpen(r.value.message.value);
+      }
+      return r;
+    },
+  };
+}
+
 export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "attachContainer" | "resizeTerminal"> {
   return {
     attachContainer: rpc.bidi<AttachContainerRequest, AttachContainerResponse>("AttachContainer", (call, ctx) =>
       attachContainer(engine, {
-        messages: clientMessages(call),
+        messages: withValidatedOpen(clientMessages(call)),
         write: (msg, done) => {
           // A write after the call ended (the client went away) is dropped with it.
           if (call.writableEnded || call.destroyed) return done();
@@ -68,7 +83,8 @@ export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerS
       }),
     ),
     resizeTerminal: rpc.unary("ResizeTerminal", async (req) => {
-      await resizeTerminal(engine, requireId(req.id), req.size);
+      validateResizeRequest(req);
+      await resizeTerminal(engine, req.id, req.size);
       return {};
     }),
   };

@@ -11,12 +11,11 @@ import { cleanupLocked, killLocked, pauseLocked, startLocked, unpauseLocked, ini
 import { DEFAULT_STOP_TIMEOUT, KILL_GRACE_MS, beginStop, escalateStop, exitWaiter } from "../lifecycle/stop.js";
 import { syncWithRuntime } from "../lifecycle/sync.js";
 import { toContainer } from "./convert.js";
-import { requireId } from "./lifecycle-handlers.js";
+import { validateBatchRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 import { toRpcStatus } from "./status.js";
 
 const S = ContainerState;
-const MAX_OPERATIONS = 64;
 
 /** Stop while holding the lock (the batch owns it); the exit is read from the watcher. */
 async function stopHoldingLock(engine: Engine, rec: ContainerRecord, timeoutSeconds: number | undefined): Promise<ContainerRecord> {
@@ -70,15 +69,9 @@ async function runOne(engine: Engine, rec: ContainerRecord, op: BatchOperation):
 export function batchHandler(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "batch"> {
   return {
     batch: rpc.unary("Batch", async (req) => {
-      if (req.operations.length === 0) throw invalidArgument("operations", "at least one operation is required");
-      if (req.operations.length > MAX_OPERATIONS) throw invalidArgument("operations", `at most ${MAX_OPERATIONS}`);
-      req.operations.forEach((op, i) => {
-        if (op.kind === BatchOperationKind.BATCH_OPERATION_KIND_UNSPECIFIED || BatchOperationKind[op.kind] === undefined) {
-          throw invalidArgument(`operations[${i}].kind`, "unknown or unspecified");
-        }
-      });
+      validateBatchRequest(req);
       const results: BatchResult[] = [];
-      await engine.locked(requireId(req.id), "batch", async (first) => {
+      await engine.locked(req.id, "batch", async (first) => {
         let rec = first;
         for (const op of req.operations) {
           try {

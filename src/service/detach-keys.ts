@@ -1,30 +1,6 @@
-// Detach keys as Docker and Podman spell them: a comma-separated list of
-// single characters or "ctrl-X" (X one of a-z @ [ \ ] ^ _), default
-// "ctrl-p,ctrl-q". Pure, so the parsing and the matching across chunk
-// boundaries are unit-tested.
-import { invalidArgument } from "../errors.js";
-
-export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
-
-/** The byte sequence for a detach-keys spec; "" means the default. */
-export function parseDetachKeys(spec: string, field = "detach_keys"): Buffer {
-  const text = spec === "" ? DEFAULT_DETACH_KEYS : spec;
-  const out: number[] = [];
-  for (const part of text.split(",")) {
-    const key = part.toLowerCase();
-    if (key.startsWith("ctrl-") && key.length === 6) {
-      const c = key.charCodeAt(5);
-      if (c >= 0x61 && c <= 0x7a) out.push(c - 0x60);
-      else if (c >= 0x40 && c <= 0x5f) out.push(c - 0x40); // @ [ \ ] ^ _
-      else throw invalidArgument(field, `"${part}" is not ctrl- followed by a-z, @, [, \\, ], ^ or _`);
-    } else if (part.length === 1 && part.charCodeAt(0) < 0x80) {
-      out.push(part.charCodeAt(0));
-    } else {
-      throw invalidArgument(field, `"${part.slice(0, 20)}" is neither one character nor ctrl-X`);
-    }
-  }
-  return Buffer.from(out);
-}
+// The detach-key matcher for exec streams. The keys' spelling ("ctrl-p,ctrl-q",
+// "none") has one parser, shared with attach: src/lifecycle/detach-keys.ts.
+export { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../lifecycle/detach-keys.js";
 
 /**
  * Finds the detach sequence in a stream of input chunks. Bytes that might

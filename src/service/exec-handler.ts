@@ -23,32 +23,21 @@ import {
   type ExecOpen,
   type ExecSyncRequest,
   type ExecSyncResponse,
-  type TerminalSize,
 } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { startExec, type ExecRequest, type ExecSession } from "../lifecycle/exec.js";
-import { validateProcessFields } from "../lifecycle/validate-config.js";
 import { ExecCommandError, TIMED_OUT_MESSAGE } from "../oci/exec.js";
 import type { OutputStreamName } from "../oci/attach.js";
 import { DetachMatcher, parseDetachKeys } from "./detach-keys.js";
-import { requireId } from "./lifecycle-handlers.js";
+import { validateExecOpen, validateExecSyncRequest } from "../validation/requests.js";
+import { checkTerminalSize } from "../validation/rules.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
 
 export const MAX_SYNC_OUTPUT = 16 * 1024 * 1024;
 export const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
-// conmon parses --timeout as a C int.
-const MAX_TIMEOUT_SECONDS = 2 ** 31 - 1;
-const MAX_TERMINAL_DIMENSION = 0xffff;
-
-function checkSize(size: TerminalSize, field: string): void {
-  for (const [name, v] of [["height", size.height], ["width", size.width]] as const) {
-    if (!Number.isInteger(v) || v <= 0 || v > MAX_TERMINAL_DIMENSION) throw invalidArgument(`${field}.${name}`, `must be 1..${MAX_TERMINAL_DIMENSION}`);
-  }
-}
-
+/** The engine's request from the wire's (already validated) process fields. */
 function execRequest(r: { command: string[]; env: string[]; workingDir: string; user: string }, extra: Omit<ExecRequest, "command" | "env" | "workingDir" | "user">): ExecRequest {
-  validateProcessFields(r);
   return { command: r.command, env: r.env, workingDir: r.workingDir, user: r.user, ...extra };
 }
 
@@ -71,8 +60,8 @@ class Capped {
 }
 
 async function execSync(engine: Engine, req: ExecSyncRequest, ctx: CallContext): Promise<ExecSyncResponse> {
-  const id = requireId(req.id);
-  if (req.timeoutSeconds > MAX_TIMEOUT_SECONDS) throw invalidArgument("timeout_seconds", `at most ${MAX_TIMEOUT_SECONDS}`);
+  validateExecSyncRequest(req);
+  const id = req.id;
   const request = execRequest(req, { tty: false, stdin: false, timeoutSeconds: req.timeoutSeconds });
   const out = new Capped();
   const err = new Capped();
@@ -142,9 +131,9 @@ function frame(stream: OutputStreamName, data: Buffer): ExecContainerResponse {
 
 async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContainerRequest, ExecContainerResponse>, ctx: CallContext): Promise<void> {
   const open = await firstMessage(call, ctx.signal);
-  const id = requireId(open.id);
+  validateExecOpen(open);
+  const id = open.id;
   ctx.span.setAttribute("hull.container.id", id);
-  if (open.size && (open.size.height !== 0 || open.size.width !== 0)) checkSize(open.size, "size");
   const detach = open.tty && open.stdin ? new DetachMatcher(parseDetachKeys(open.detachKeys)) : undefined;
   const request = execRequest(open, { tty: open.tty, stdin: open.stdin, timeoutSeconds: 0, size: open.size });
 
@@ -219,7 +208,7 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
       case "resize": {
         if (!open.tty) return finish({ error: invalidArgument("resize", "the exec has no terminal") });
         try {
-          checkSize(m.value, "resize");
+          checkTerminalSize("resize", m.value);
         } catch (error) {
           return finish({ error });
         }

@@ -23,16 +23,14 @@ import {
   type ContainerServiceServer,
   type LogLine,
 } from "../gen/hull/v1/container.js";
-import { invalidArgument, wrapError } from "../errors.js";
+import { wrapError } from "../errors.js";
 import type { Engine } from "../lifecycle/engine.js";
 import { queryLogBatches, type LogEntry } from "../oci/logfile.js";
-import { requireId } from "./lifecycle-handlers.js";
+import { validateLogsRequest } from "../validation/requests.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
 
 const S = ContainerState;
 
-/** Above this a tail is not "the last few lines"; it also bounds the reader's per-line bookkeeping. */
-export const MAX_TAIL = 1_000_000;
 /** Lines past `until` may still be on their way to the file when the clock passes it. */
 const UNTIL_GRACE_MS = 250;
 /** Responses stay near 64 KiB: one file read's worth of lines. */
@@ -50,21 +48,6 @@ const WRITING: ReadonlySet<ContainerState> = new Set([
   // Removal stops the container first; the follow ends when it is gone.
   S.CONTAINER_STATE_REMOVING,
 ]);
-
-function validTime(field: string, t: Date | undefined): Date | undefined {
-  if (t !== undefined && Number.isNaN(t.getTime())) throw invalidArgument(field, "out of range");
-  return t;
-}
-
-export function validateLogsRequest(req: ContainerLogsRequest): void {
-  requireId(req.id);
-  if (req.tail !== undefined && req.tail > MAX_TAIL) throw invalidArgument("tail", `${req.tail} is more than the ${MAX_TAIL} lines allowed`);
-  const since = validTime("since", req.since);
-  const until = validTime("until", req.until);
-  if (since && until && since.getTime() > until.getTime()) {
-    throw invalidArgument("since", `since (${since.toISOString()}) is after until (${until.toISOString()})`);
-  }
-}
 
 function selector(req: ContainerLogsRequest): (e: LogEntry) => boolean {
   const both = !req.stdout && !req.stderr;

@@ -6,20 +6,23 @@ import { drainedOrAborted, exportTree } from "../storage/export.js";
 import { mountLocked, unmountLocked } from "../storage/mount.js";
 import { withRootfs } from "../storage/rootfs.js";
 import { toContainer } from "./convert.js";
-import { requireId } from "./lifecycle-handlers.js";
+import { validateExportRequest, validateMountRequest, validateUnmountRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
 export function mountHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "mountContainer" | "unmountContainer" | "exportContainer"> {
   return {
     mountContainer: rpc.unary("MountContainer", async (req) => {
-      const { rec, path } = await engine.locked(requireId(req.id), "mount", (r) => mountLocked(engine, r));
+      validateMountRequest(req);
+      const { rec, path } = await engine.locked(req.id, "mount", (r) => mountLocked(engine, r));
       return { container: toContainer(rec), path };
     }),
-    unmountContainer: rpc.unary("UnmountContainer", async (req) => ({
-      container: toContainer(await engine.locked(requireId(req.id), "unmount", (r) => unmountLocked(engine, r, req.force))),
-    })),
+    unmountContainer: rpc.unary("UnmountContainer", async (req) => {
+      validateUnmountRequest(req);
+      return { container: toContainer(await engine.locked(req.id, "unmount", (r) => unmountLocked(engine, r, req.force))) };
+    }),
     exportContainer: rpc.serverStream("ExportContainer", async (call, ctx) => {
-      const ref = requireId(call.request.id);
+      validateExportRequest(call.request);
+      const ref = call.request.id;
       const log = engine.deps.log.child({ op: "export" });
       await withRootfs(
         engine,

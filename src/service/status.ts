@@ -38,11 +38,20 @@ export function asHullError(err: unknown): HullError {
   return new HullError("INTERNAL", message, {}, { cause: err });
 }
 
+/** Longest message and metadata value sent: trailers are HTTP/2 headers, and one that echoes a 1 MiB input wedges the client's connection. */
+const MAX_MESSAGE = 2048;
+const MAX_METADATA_VALUE = 512;
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
+}
+
 /** The google.rpc.Status for an error, as Batch results and trailers carry it. */
 export function toRpcStatus(err: unknown): Status {
   const e = asHullError(err);
-  const info = ErrorInfo.encode({ reason: e.reason, domain: ERROR_DOMAIN, metadata: e.metadata }).finish();
-  return { code: STATUS_OF_REASON[e.reason], message: e.message, details: [{ typeUrl: ERROR_INFO_TYPE, value: Buffer.from(info) }] };
+  const metadata = Object.fromEntries(Object.entries(e.metadata).map(([k, v]) => [cut(k, MAX_METADATA_VALUE), cut(v, MAX_METADATA_VALUE)]));
+  const info = ErrorInfo.encode({ reason: e.reason, domain: ERROR_DOMAIN, metadata }).finish();
+  return { code: STATUS_OF_REASON[e.reason], message: cut(e.message, MAX_MESSAGE), details: [{ typeUrl: ERROR_INFO_TYPE, value: Buffer.from(info) }] };
 }
 
 export function toServiceError(err: unknown): Partial<ServiceError> {

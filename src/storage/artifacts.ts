@@ -12,13 +12,14 @@ import { constants, type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HullError, invalidArgument } from "../errors.js";
+import { MAX_FILE_NAME_BYTES, checkFileName } from "../validation/rules.js";
 
 /** Largest artifact accepted: artifacts are small blobs, and Get holds one in memory. */
 export const MAX_ARTIFACT_BYTES = 1024 * 1024;
 /** Most artifacts one container may hold. */
 export const MAX_ARTIFACTS_PER_CONTAINER = 256;
 /** NAME_MAX on Linux file systems. */
-export const MAX_ARTIFACT_NAME_BYTES = 255;
+export const MAX_ARTIFACT_NAME_BYTES = MAX_FILE_NAME_BYTES;
 
 export const ARTIFACTS_SUBDIR = "artifacts";
 // Temporary files are written beside the artifact dir rather than in it: every
@@ -42,16 +43,9 @@ function shown(name: string): string {
   return quoted.length > 80 ? `${quoted.slice(0, 64)}…" (${Buffer.byteLength(name, "utf8")} bytes)` : quoted;
 }
 
-/** Throws INVALID_ARGUMENT (field "name") for anything but a plain file name. */
+/** Throws INVALID_ARGUMENT (field "name") for anything but a plain file name (the rule is in src/validation). */
 export function validateArtifactName(name: string): void {
-  if (name === "") throw invalidArgument("name", "an artifact name is required");
-  if (name.includes("/")) throw invalidArgument("name", `artifact name ${shown(name)} contains "/": names are plain file names`);
-  if (name.includes("\0")) throw invalidArgument("name", `artifact name ${shown(name)} contains a NUL byte`);
-  if (name === "." || name === "..") throw invalidArgument("name", `artifact name ${shown(name)} is not a file name`);
-  const bytes = Buffer.byteLength(name, "utf8");
-  if (bytes > MAX_ARTIFACT_NAME_BYTES) {
-    throw invalidArgument("name", `artifact name ${shown(name)} is ${bytes} bytes long; the limit is ${MAX_ARTIFACT_NAME_BYTES} bytes (UTF-8)`);
-  }
+  checkFileName("name", name);
 }
 
 /** Throws INVALID_ARGUMENT (field "data") for data over MAX_ARTIFACT_BYTES. */

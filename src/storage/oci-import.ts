@@ -10,7 +10,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
 import tar from "tar-stream";
-import { invalidArgument } from "../errors.js";
+import { HullError, invalidArgument } from "../errors.js";
 import { digestHex } from "./blobs.js";
 import type { ImageRecord, ImageStore, LayerRef } from "./image-store.js";
 import { normalizeReference } from "./reference.js";
@@ -76,7 +76,7 @@ export async function detectFormat(path: string): Promise<ImportFormat> {
       entry.resume();
     }
   })();
-  await Promise.all([pipeline(createReadStream(path), ex), scan]);
+  await Promise.all([pipeline(createReadStream(path), ex), scan]).catch(notATar);
   return layout ? "oci-layout" : "rootfs-tar";
 }
 
@@ -94,7 +94,13 @@ async function unpackLayoutTar(path: string, dir: string): Promise<void> {
       await pipeline(entry, createWriteStream(join(dir, m[1]), { mode: 0o600 }));
     }
   })();
-  await Promise.all([pipeline(createReadStream(path), ex), consume]);
+  await Promise.all([pipeline(createReadStream(path), ex), consume]).catch(notATar);
+}
+
+/** tar-stream's parse errors mean the client's file is not a tar (INVALID_ARGUMENT); errno errors stay hulld's. */
+function notATar(err: unknown): never {
+  if (err instanceof HullError || typeof (err as NodeJS.ErrnoException).code === "string") throw err;
+  throw invalidArgument("source", `not a readable tar archive: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 export function pickManifest(index: Record<string, unknown>): Descriptor {
