@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { mkdtemp, rm, rmdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import Table from "cli-table3";
+import { log, stats, timed, type Stats } from "./measure.js";
 import type { ContainerServiceClient } from "../src/gen/hull/v1/container.js";
 import { ContainerConfig } from "../src/gen/hull/v1/container.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
@@ -37,29 +38,6 @@ const WARMUP = 5;
 const RUNC = process.env.BENCH_RUNC ?? "runc";
 const CGROUP_PARENT = "hull-bench";
 
-interface Stats {
-  n: number;
-  p50: number;
-  p95: number;
-  mean: number;
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const rank = (p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
-  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
-  return { n: sorted.length, p50: rank(0.5), p95: rank(0.95), mean };
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}
-
-function log(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
 
 /** Runs `fn(i)` for i in [0, count) with at most `limit` in flight. */
 async function pool(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { open, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Table from "cli-table3";
+import { log } from "./measure.js";
 import { ContainerConfig, type ContainerServiceClient, type ContainerLogsResponse } from "../src/gen/hull/v1/container.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
 import { generateSpec } from "../src/oci/spec.js";
@@ -18,10 +19,6 @@ import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
 const BYTES = Number(process.env.BENCH_BYTES ?? 1024 * 1024 * 1024);
 const LINE = "0123456789".repeat(10);
 const COMMAND = ["sh", "-c", `yes ${LINE} | head -c ${BYTES}`];
-
-function log(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
 
 async function seconds(fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();

@@ -8,17 +8,17 @@ import assert from "node:assert/strict";
 import { runHull } from "./helpers/cli.js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { gzipSync } from "node:zlib";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { ImageServiceClient, type PullImageRequest, type PullImageResponse, type PullProgress, type Image } from "../src/gen/hull/v1/image.js";
+import { ImageServiceClient } from "../src/gen/hull/v1/image.js";
 import { parseChallenge, parsePullReference } from "../src/storage/registry.js";
 import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError } from "./helpers/api.js";
 import { must, uniqueName } from "./helpers/fixtures.js";
-import { imageApi, makeTar, sha256, type ImageApi } from "./helpers/images.js";
+import { imageApi, listTree, makeTar, pull, sha256, type ImageApi } from "./helpers/images.js";
 import { startRegistry, type TestRegistry } from "./helpers/registry.js";
 
 const run = promisify(execFile);
@@ -26,24 +26,6 @@ const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 
 const hull = runHull;
-
-function pull(c: ImageServiceClient, req: Partial<PullImageRequest>): Promise<{ progress: PullProgress[]; image: Image }> {
-  return new Promise((resolve, reject) => {
-    const progress: PullProgress[] = [];
-    let image: Image | undefined;
-    const call = c.pullImage({ reference: "", username: "", password: "", insecure: true, ...req }, { deadline: new Date(Date.now() + 60_000) });
-    call.on("data", (res: PullImageResponse) => {
-      if (res.message?.$case === "progress") progress.push(res.message.value);
-      else if (res.message?.$case === "image") image = res.message.value;
-    });
-    call.on("error", reject);
-    call.on("end", () => (image ? resolve({ progress, image }) : reject(new Error("the stream ended without an image"))));
-  });
-}
-
-async function listTree(dir: string): Promise<string[]> {
-  return (await readdir(dir, { recursive: true }).catch(() => [] as string[])).sort();
-}
 
 /** Publishes an image behind an index under name:tag; returns its digests. */
 function publish(reg: TestRegistry, name: string, tag: string, layers: { blob: Buffer; diffId: string }[]): { layerDigests: string[]; configDigest: string; manifestDigest: string } {

@@ -1,6 +1,5 @@
 // `hull image import|pull|ls|inspect|rm`: the ImageService from the command line,
 // output shaped like podman's (`podman images`, `podman image inspect`).
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import type { Command } from "commander";
 import * as grpc from "@grpc/grpc-js";

@@ -15,6 +15,7 @@ import { HullError, wrapError } from "../errors.js";
 import { mayHaveExited } from "../statemachine/states.js";
 import { LockTable } from "./locks.js";
 import { StateBus } from "./bus.js";
+import { imageStoreOf } from "../storage/images.js";
 
 export interface EnginePaths {
   /** State root: the store and per-container persistent dirs (logs, artifacts). */
@@ -82,6 +83,11 @@ export class Engine {
 
   resolve(ref: string): Promise<string> {
     return this.store.resolveContainer(ref);
+  }
+
+  /** An image's id from its id, id prefix or reference (the Events filter takes images too). */
+  async resolveImage(ref: string): Promise<string> {
+    return (await imageStoreOf(this)).resolve(ref).id;
   }
 
   /**

@@ -1,12 +1,12 @@
-// What one Events call asks for, validated: the containers (resolved to ids
-// once, so a container removed mid-stream keeps matching its own events), the
-// event types and the time window.
+// What one Events call asks for, validated: the containers and images
+// (resolved to ids once, so one removed mid-stream keeps matching its own
+// events), the event types and the time window.
 import type { Event, EventsRequest } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { StateStore } from "../store/store.js";
 
-/** Every event type hulld emits: the list in the proto comment on Event.type. */
-export const EVENT_TYPES: readonly string[] = [
+/** Container event types: the first part of the list in the proto comment on Event.type. */
+export const CONTAINER_EVENT_TYPES: readonly string[] = [
   "create",
   "init",
   "start",
@@ -27,12 +27,25 @@ export const EVENT_TYPES: readonly string[] = [
   "state",
 ];
 
+/** Image event types (container_id empty, image_id set). */
+export const IMAGE_EVENT_TYPES: readonly string[] = ["image_import", "image_pull", "image_tag", "image_remove"];
+
+/** Every event type hulld emits. */
+export const EVENT_TYPES: readonly string[] = [...CONTAINER_EVENT_TYPES, ...IMAGE_EVENT_TYPES];
+
 const KNOWN_TYPES = new Set(EVENT_TYPES);
 const FULL_ID = /^[0-9a-f]{64}$/;
+const FULL_IMAGE_ID = /^(?:sha256:)?([0-9a-f]{64})$/;
 
 export interface EventFilter {
-  /** Empty = every container. */
+  /**
+   * Containers and images to match: an event of any of them is sent. Both
+   * empty = every event; only containers given = no image events, and the
+   * other way round.
+   */
   containerIds: ReadonlySet<string>;
+  /** Image ids ("sha256:<hex>"). */
+  imageIds: ReadonlySet<string>;
   /** Empty = every type. */
   types: ReadonlySet<string>;
   since?: Date;
@@ -41,7 +54,11 @@ export interface EventFilter {
 
 /** Type and container match; the time window is checked separately (inWindow). */
 export function matchesFilter(f: EventFilter, ev: Event): boolean {
-  if (f.containerIds.size > 0 && !f.containerIds.has(ev.containerId)) return false;
+  if (f.containerIds.size > 0 || f.imageIds.size > 0) {
+    const container = ev.containerId !== "" && f.containerIds.has(ev.containerId);
+    const image = ev.imageId !== "" && f.imageIds.has(ev.imageId);
+    if (!container && !image) return false;
+  }
   return f.types.size === 0 || f.types.has(ev.type);
 }
 
@@ -90,7 +107,28 @@ async function resolveRef(store: Resolver, ref: string, field: string): Promise<
   }
 }
 
-export async function buildEventFilter(store: Resolver, req: EventsRequest): Promise<EventFilter> {
+/** Image id for an id, id prefix or reference; IMAGE_NOT_FOUND for an unknown one. */
+export type ImageResolver = (ref: string) => Promise<string>;
+
+/** As resolveRef, for images: a removed image's full id is accepted while its events are stored. */
+async function resolveImageRef(store: Resolver, resolveImage: ImageResolver | undefined, ref: string, field: string): Promise<string> {
+  if (ref === "") throw invalidArgument(field, "an image id or reference is required");
+  try {
+    if (!resolveImage) throw new HullError("IMAGE_NOT_FOUND", `image "${ref}" not found (this server has no image store)`, { image: ref });
+    return await resolveImage(ref);
+  } catch (err) {
+    if (!(err instanceof HullError)) throw err;
+    const full = FULL_IMAGE_ID.exec(ref);
+    if (err.reason === "IMAGE_NOT_FOUND" && full) {
+      const id = `sha256:${full[1]}`;
+      const history = await store.readEvents();
+      if (history.some((ev) => ev.imageId === id)) return id;
+    }
+    throw err;
+  }
+}
+
+export async function buildEventFilter(store: Resolver, req: EventsRequest, resolveImage?: ImageResolver): Promise<EventFilter> {
   const types = checkTypes(req.types);
   const since = checkTime("since", req.since);
   const until = checkTime("until", req.until);
@@ -99,5 +137,7 @@ export async function buildEventFilter(store: Resolver, req: EventsRequest): Pro
   }
   const containerIds = new Set<string>();
   for (const [i, ref] of req.containers.entries()) containerIds.add(await resolveRef(store, ref, `containers[${i}]`));
-  return { containerIds, types, since, until };
+  const imageIds = new Set<string>();
+  for (const [i, ref] of req.images.entries()) imageIds.add(await resolveImageRef(store, resolveImage, ref, `images[${i}]`));
+  return { containerIds, imageIds, types, since, until };
 }

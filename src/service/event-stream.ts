@@ -17,6 +17,8 @@ import { inWindow, matchesFilter, type EventFilter } from "./event-filter.js";
 export interface EventSource {
   store: Pick<StateStore, "readEvents" | "resolveContainer">;
   bus: Pick<StateBus, "subscribeEvents">;
+  /** Resolves the `images` filter; without it every image given is IMAGE_NOT_FOUND. */
+  resolveImage?: (ref: string) => Promise<string>;
 }
 
 /** Live events a client may fall behind by before its stream is ended. */
@@ -146,7 +148,7 @@ export class EventPump {
     if (this.queue.length > this.maxBacklog) {
       this.failure = new HullError(
         "RESOURCE_EXHAUSTED",
-        `events: the client fell more than ${this.maxBacklog} events behind; the stream is ended (read faster, or filter by container or type)`,
+        `events: the client fell more than ${this.maxBacklog} events behind; the stream is ended (read faster, or filter by container, image or type)`,
         { backlog: String(this.queue.length) },
       );
       // Free the backlog and stop growing it now, not when the writer wakes.

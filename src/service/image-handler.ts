@@ -1,5 +1,7 @@
 // hull.v1.ImageService: the image store (import, list, inspect, remove).
 // PullImage fetches from an OCI distribution registry (src/storage/registry.ts).
+// Import, pull and remove are recorded as image events (tag moves by the
+// store itself, see imageStoreOf) before the call answers.
 import { createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import type { ServerReadableStream, sendUnaryData } from "@grpc/grpc-js";
@@ -10,12 +12,14 @@ import type { Engine } from "../lifecycle/engine.js";
 import { removeContainer } from "../lifecycle/stop.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { ImageRecord } from "../storage/image-store.js";
-import { imageStoreOf } from "../storage/images.js";
+import { imageEvent, imageStoreOf } from "../storage/images.js";
 import { importImage, spoolPath } from "../storage/oci-import.js";
 import { normalizeReference } from "../storage/reference.js";
 import { pullImage } from "../storage/registry.js";
 import { RpcWrapper } from "./rpc.js";
+import { recordPeer } from "./peer.js";
 import { asHullError, toServiceError } from "./status.js";
+import { validateImportSource, validateInspectImageRequest, validateListImagesRequest, validatePullRequest, validateRemoveImageRequest } from "../validation/image-requests.js";
 
 /** Largest streamed import accepted (spooled to disk first). */
 const MAX_STREAM_BYTES = 16 * 1024 * 1024 * 1024;
@@ -55,6 +59,7 @@ async function receiveImport(engine: Engine, call: ServerReadableStream<ImportIm
       if (!src) {
         if (msg?.$case !== "source") throw invalidArgument("source", "the first message must be the source");
         src = msg.value;
+        validateImportSource(src);
         if (src.path === "") {
           spool = await spoolPath(await imageStoreOf(engine));
           out = createWriteStream(spool, { mode: 0o600 });
@@ -96,12 +101,14 @@ function importHandler(engine: Engine, log: Logger): ImageServiceServer["importI
     void trace.getTracer("hull").startActiveSpan("hull.v1.ImageService/ImportImage", async (span) => {
       span.setAttribute("rpc.system", "grpc");
       span.setAttribute("rpc.method", "ImportImage");
+      const peerRecorded = recordPeer(span, call);
       try {
         const { src, path, spooled } = await receiveImport(engine, call);
         try {
           const store = await imageStoreOf(engine);
           const img = await importImage(store, path, src.format, src.reference);
           log.info({ image: img.id, tags: img.tags }, "image imported");
+          await imageEvent(engine, "image_import", img.id, eventAttributes({ reference: src.reference, name: tagOf(src.reference) ?? "", source: spooled ? "stream" : "path" }));
           callback(null, { image: toImage(img) });
         } finally {
           if (spooled) await rm(path, { force: true });
@@ -113,13 +120,20 @@ function importHandler(engine: Engine, log: Logger): ImageServiceServer["importI
         if (e.reason === "INTERNAL") log.error({ err }, "ImportImage failed");
         callback(toServiceError(e), null);
       } finally {
+        await peerRecorded;
         span.end();
       }
     });
   };
 }
 
+/** Attributes without the empty ones (an import without a reference has no name). */
+function eventAttributes(attrs: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== ""));
+}
+
 function tagOf(ref: string): string | undefined {
+  if (ref === "") return undefined;
   try {
     return normalizeReference(ref);
   } catch {
@@ -131,7 +145,7 @@ function tagOf(ref: string): string | undefined {
 async function removeImage(engine: Engine, ref: string, force: boolean): Promise<{ id: string; removedLayers: string[] }> {
   const store = await imageStoreOf(engine);
   const img = store.resolve(ref);
-  // One of several tags: only the tag goes, as podman rmi does.
+  // One of several tags: only the tag goes, as podman rmi does (the store reports it as image_tag).
   const tag = tagOf(ref);
   if (!force && tag !== undefined && img.tags.includes(tag) && img.tags.length > 1) {
     await store.lock.runExclusive(() => store.untag(img.id, tag));
@@ -149,7 +163,10 @@ async function removeImage(engine: Engine, ref: string, force: boolean): Promise
   return store.lock.runExclusive(async () => {
     const still = await users();
     if (still.length > 0) throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} gained container(s) ${still.map((c) => c.slice(0, 12)).join(", ")} while it was being removed`, { image: img.id });
-    return { id: img.id, removedLayers: await store.delete(img.id) };
+    const removedLayers = await store.delete(img.id);
+    const name = tag !== undefined && img.tags.includes(tag) ? tag : (img.tags[0] ?? "");
+    await imageEvent(engine, "image_remove", img.id, eventAttributes({ reference: ref, name, tags: img.tags.join(","), removedLayers: String(removedLayers.length) }));
+    return { id: img.id, removedLayers };
   });
 }
 
@@ -159,24 +176,27 @@ export function imageService(engine: Engine, log: Logger): ImageServiceServer {
     importImage: importHandler(engine, log),
     pullImage: rpc.serverStream("PullImage", async (call, ctx) => {
       const req = call.request;
+      validatePullRequest(req);
       const store = await imageStoreOf(engine);
       const img = await pullImage(store, req.reference, { username: req.username, password: req.password, insecure: req.insecure, signal: ctx.signal }, (p) => {
         if (!ctx.signal.aborted) call.write({ message: { $case: "progress", value: p } });
       });
       log.info({ image: img.id, tags: img.tags, reference: req.reference }, "image pulled");
+      await imageEvent(engine, "image_pull", img.id, eventAttributes({ reference: req.reference, name: tagOf(req.reference) ?? "", digest: img.digest }));
       call.write({ message: { $case: "image", value: toImage(img) } });
     }),
     listImages: rpc.unary("ListImages", async (req) => {
+      validateListImagesRequest(req);
       const store = await imageStoreOf(engine);
       return { images: store.list(req.reference).map(toImage) };
     }),
     inspectImage: rpc.unary("InspectImage", async (req) => {
-      if (req.reference === "") throw invalidArgument("reference", "must not be empty");
+      validateInspectImageRequest(req);
       const store = await imageStoreOf(engine);
       return { image: toImage(store.resolve(req.reference)) };
     }),
     removeImage: rpc.unary("RemoveImage", async (req) => {
-      if (req.reference === "") throw invalidArgument("reference", "must not be empty");
+      validateRemoveImageRequest(req);
       return removeImage(engine, req.reference, req.force);
     }),
   };

@@ -23,6 +23,14 @@ export interface LayerRef {
   size: number;
 }
 
+/** Tags a save took off an image: moved to another image, or untagged. */
+export interface TagsRemoved {
+  imageId: string;
+  removed: string[];
+  /** The tags the image keeps. */
+  tags: string[];
+}
+
 export interface ImageRecord {
   /** Config digest, "sha256:...". */
   id: string;
@@ -74,6 +82,8 @@ export class ImageStore {
   readonly layersDir: string;
   /** Serialises imports, removals and garbage collection. */
   readonly lock = new Mutex();
+  /** Told after each save that took tags off an image (the image_tag events); must not throw. */
+  onTagsRemoved: ((change: TagsRemoved) => void) | undefined;
 
   private constructor(
     root: string,
@@ -150,8 +160,11 @@ export class ImageStore {
       const gz = isGzip(await readHead(this.blobs.path(blobDigest), 2));
       const tap = new HashTap();
       const src = this.blobs.open(blobDigest);
-      const tarStream = gz ? src.pipe(createGunzip()).pipe(tap) : src.pipe(tap);
+      const gunzip = gz ? createGunzip() : undefined;
+      const tarStream = gunzip ? src.pipe(gunzip).pipe(tap) : src.pipe(tap);
       src.on("error", (err) => tarStream.destroy(err));
+      // pipe() does not forward a corrupt gzip stream's error: unhandled, it would end hulld.
+      gunzip?.on("error", (err) => tarStream.destroy(err));
       const res = await extractLayer(tarStream, tmp);
       const diffId = tap.digest();
       if (expectedDiffId !== undefined && diffId !== expectedDiffId) throw digestMismatch(expectedDiffId, diffId);
@@ -173,6 +186,7 @@ export class ImageStore {
     const next = { ...img, tags: img.tags.filter((t) => t !== tag) };
     await this.state.writeImageRecords([{ id, value: next }], []);
     this.images.set(id, next);
+    this.onTagsRemoved?.({ imageId: id, removed: [tag], tags: [...next.tags] });
   }
 
   /** Saves a new image, moving its tag from any image that had it. Caller holds the lock. */
@@ -186,7 +200,12 @@ export class ImageStore {
       if (kept.length !== other.tags.length) puts.push({ id: other.id, value: { ...other, tags: kept } });
     }
     await this.state.writeImageRecords(puts, []);
-    for (const p of puts) this.images.set(p.id, p.value);
+    for (const p of puts) {
+      const before = this.images.get(p.id);
+      this.images.set(p.id, p.value);
+      if (p.id === merged.id || !before) continue;
+      this.onTagsRemoved?.({ imageId: p.id, removed: before.tags.filter((t) => !p.value.tags.includes(t)), tags: [...p.value.tags] });
+    }
     return merged;
   }
 

@@ -1,14 +1,18 @@
 // A promise-based ImageService client for tests, and an OCI image layout
 // built in the test itself (layers made with tar-stream, digests computed here).
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gzipSync, constants as zlibConstants } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import tar from "tar-stream";
 import {
   ImageServiceClient,
   type Image,
   type ImportImageSource,
+  type PullImageRequest,
+  type PullImageResponse,
+  type PullProgress,
   type RemoveImageResponse,
 } from "../../src/gen/hull/v1/image.js";
 
@@ -59,7 +63,7 @@ export function imageApi(socket: string): ImageApi {
 export const sha256 = (b: Buffer): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 // Derived from pack.entry, so it holds whichever tar-stream typings are installed.
-export type TarEntry = Parameters<ReturnType<typeof tar.pack>["entry"]>[0] & { content?: string };
+export type TarEntry = Parameters<ReturnType<typeof tar.pack>["entry"]>[0] & { content?: string | Buffer };
 
 export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -81,19 +85,31 @@ export interface Layout {
   manifestDigest: string;
   layerDigests: string[];
   diffIds: string[];
+  /** Sum of the blob sizes (layers, config, manifest). */
+  bytes: number;
+}
+
+export interface LayoutOptions {
+  /** Store the layers gzip-compressed (fastest level), as registries serve them. */
+  gzip?: boolean;
+  /** An org.opencontainers.image.ref.name annotation, so `oci:DIR:NAME` (skopeo, umoci) finds it. */
+  refName?: string;
 }
 
 /** Writes an OCI image layout with the given (uncompressed) layers to dir. */
-export async function writeLayout(dir: string, layers: Buffer[], config: Record<string, unknown>): Promise<Layout> {
+export async function writeLayout(dir: string, layers: Buffer[], config: Record<string, unknown>, opts: LayoutOptions = {}): Promise<Layout> {
   const blobs = join(dir, "blobs", "sha256");
   await mkdir(blobs, { recursive: true });
+  let bytes = 0;
   const put = async (b: Buffer): Promise<string> => {
     const d = sha256(b);
     await writeFile(join(blobs, d.slice(7)), b);
+    bytes += b.length;
     return d;
   };
   const diffIds = layers.map(sha256);
-  const layerDigests = await Promise.all(layers.map(put));
+  const stored = opts.gzip ? layers.map((l) => gzipSync(l, { level: zlibConstants.Z_BEST_SPEED })) : layers;
+  const layerDigests = await Promise.all(stored.map(put));
   const cfg = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config, rootfs: { type: "layers", diff_ids: diffIds } }));
   const configDigest = await put(cfg);
   const manifest = Buffer.from(
@@ -101,15 +117,43 @@ export async function writeLayout(dir: string, layers: Buffer[], config: Record<
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: cfg.length },
-      layers: layers.map((l, i) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigests[i], size: l.length })),
+      layers: stored.map((l, i) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${opts.gzip ? "+gzip" : ""}`, digest: layerDigests[i], size: l.length })),
     }),
   );
   const manifestDigest = await put(manifest);
   const index = {
     schemaVersion: 2,
-    manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: manifestDigest, size: manifest.length, platform: { architecture: "amd64", os: "linux" } }],
+    manifests: [
+      {
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        digest: manifestDigest,
+        size: manifest.length,
+        platform: { architecture: "amd64", os: "linux" },
+        ...(opts.refName ? { annotations: { "org.opencontainers.image.ref.name": opts.refName } } : {}),
+      },
+    ],
   };
   await writeFile(join(dir, "index.json"), JSON.stringify(index));
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  return { dir, configDigest, manifestDigest, layerDigests, diffIds };
+  return { dir, configDigest, manifestDigest, layerDigests, diffIds, bytes };
+}
+
+/** PullImage, collecting the progress stream; resolves with the final image (plain HTTP unless `insecure: false`). */
+export function pull(c: ImageServiceClient, req: Partial<PullImageRequest>, deadlineMs = 120_000): Promise<{ progress: PullProgress[]; image: Image }> {
+  return new Promise((resolve, reject) => {
+    const progress: PullProgress[] = [];
+    let image: Image | undefined;
+    const call = c.pullImage({ reference: "", username: "", password: "", insecure: true, ...req }, { deadline: new Date(Date.now() + deadlineMs) });
+    call.on("data", (res: PullImageResponse) => {
+      if (res.message?.$case === "progress") progress.push(res.message.value);
+      else if (res.message?.$case === "image") image = res.message.value;
+    });
+    call.on("error", reject);
+    call.on("end", () => (image ? resolve({ progress, image }) : reject(new Error("the stream ended without an image"))));
+  });
+}
+
+/** Every path under dir (recursive, sorted); [] when dir is missing. */
+export async function listTree(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true }).catch(() => [] as string[])).sort();
 }
