@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { hulldArgs, pidAlive, runHulld } from "./helpers/daemon.js";
 import { daemonSuite } from "./helpers/suite.js";
 import type { Api } from "./helpers/api.js";
-import { S, SLEEP, assertState, createStarted, inspect, removeAll, until, waitExited } from "./helpers/fixtures.js";
+import { S, SLEEP, assertState, create, createStarted, inspect, must, removeAll, until, waitExited } from "./helpers/fixtures.js";
+import { runcState } from "./helpers/host-view.js";
 
 describe("daemon restart", () => {
   const s = daemonSuite();
@@ -71,6 +72,22 @@ describe("daemon restart", () => {
       assert.deepEqual((await api().listContainers({})).containers.filter((c) => c.id === long.id || c.id === brief.id), []);
     });
   }
+
+  it("a created container stays CREATED (same pid, runc agrees) across a SIGKILL of hulld, and starts after it", { timeout: 60_000 }, async () => {
+    const c = await create(api(), s.rootfs, ["sh", "-c", "echo hello; exit 6"]);
+    s.made.push(c.id);
+    const inited = must((await api().initContainer({ id: c.id })).container, "init");
+    assertState(inited, S.CONTAINER_STATE_CREATED);
+    await s.d.kill();
+    await s.d.restart();
+    const after = await inspect(api(), c.id);
+    assertState(after, S.CONTAINER_STATE_CREATED);
+    assert.equal(after.pid, inited.pid);
+    assert.equal((await runcState(s.d.runRoot, c.id))?.status, "created");
+    await api().startContainer({ id: c.id });
+    assert.equal((await api().waitContainer({ id: c.id })).exitCode, 6);
+    await removeAll(api(), [c.id]);
+  });
 
   it("an exited container keeps its record, exit code and config across a restart", async () => {
     const exited = await createStarted(api(), s.rootfs, ["sh", "-c", "exit 3"], { labels: { keep: "yes" } });

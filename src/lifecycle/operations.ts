@@ -7,6 +7,7 @@ import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import { checkOperation, stateName } from "../statemachine/states.js";
 import { generateSpec } from "../oci/spec.js";
+import { seccompProfileFor } from "../oci/seccomp.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { writeBundle } from "../oci/bundle.js";
 import { startConmon, type ConmonOptions } from "../oci/conmon.js";
@@ -14,8 +15,13 @@ import { removeExitFile } from "../oci/exits.js";
 import { parseSignal } from "../oci/signals.js";
 import type { Engine } from "./engine.js";
 import { mountRootfs, unmountRootfs } from "../storage/rootfs.js";
+import { exitWaiter } from "./stop.js";
+import { initIntent, saveWithIntent } from "./intents.js";
+import { undoInit } from "./repair.js";
 
 const S = ContainerState;
+/** How long cleanup waits for conmon to report the exit of a process delete --force killed. */
+const EXIT_AFTER_DELETE_MS = 5_000;
 
 /**
  * Writes the bundle and starts conmon, which creates the runtime container
@@ -32,7 +38,8 @@ export async function launchMonitor(
   // An image container's overlay goes up before anything reads its files.
   if (rec.imageId !== undefined) await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
-  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath: `/hull/${rec.id}` });
+  const seccompProfile = await seccompProfileFor(rec.config.security);
+  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath: `/hull/${rec.id}`, seccompProfile });
   await writeBundle(bundle, spec);
   await removeExitFile(paths.exitDir, rec.id);
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
@@ -60,12 +67,25 @@ export async function launchMonitor(
 /** Creates the runtime container under conmon: CONFIGURED/STOPPED/EXITED → CREATED. */
 export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
   checkOperation(rec.id, rec.state, "init");
-  if (rec.state === S.CONTAINER_STATE_STOPPED) {
-    // The old runtime container still exists: the seed's cleanup-then-reinit.
-    await engine.runtime.delete(rec.id, true);
+  // Before the runtime is touched: a crash from here to the CREATED save
+  // leaves a half-made runtime container that the next start deletes.
+  await engine.store.setIntent(rec.id, initIntent());
+  let launched: { pid: number; conmonPid: number; bundle: string };
+  try {
+    if (rec.state === S.CONTAINER_STATE_STOPPED) {
+      // The old runtime container still exists: the seed's cleanup-then-reinit.
+      await engine.runtime.delete(rec.id, true);
+    }
+    launched = await launchMonitor(engine, rec);
+  } catch (err) {
+    await undoInit(engine, rec).catch((undoErr: unknown) =>
+      // The intent stays: the next start of hulld repairs what this could not.
+      engine.deps.log.error({ err: undoErr, container: rec.id }, "undoing a failed init"),
+    );
+    throw err;
   }
-  const { pid, conmonPid, bundle } = await launchMonitor(engine, rec);
-  const saved = await engine.save({
+  const { pid, conmonPid, bundle } = launched;
+  const saved = await saveWithIntent(engine, {
     ...rec,
     state: S.CONTAINER_STATE_CREATED,
     pid,
@@ -77,7 +97,7 @@ export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { k
     stateReason: "",
     bundlePath: bundle,
     restartCount: opts.keepRestartCount ? rec.restartCount : 0,
-  });
+  }, null);
   await engine.event("init", saved);
   return saved;
 }
@@ -116,8 +136,25 @@ export async function startLocked(engine: Engine, rec: ContainerRecord, opts: { 
 export async function killLocked(engine: Engine, rec: ContainerRecord, signal: string): Promise<ContainerRecord> {
   const signo = parseSignal(signal === "" ? "SIGKILL" : signal);
   checkOperation(rec.id, rec.state, "kill");
-  await engine.runtime.kill(rec.id, signo, true);
-  const saved = await engine.save({ ...rec, stoppedByUser: true });
+  // Write-ahead: the "stopped by user" mark is saved before the signal, so a
+  // crash between the two cannot let a restart policy revive a killed container.
+  const markedHere = !rec.stoppedByUser;
+  if (markedHere) rec = await engine.save({ ...rec, stoppedByUser: true });
+  try {
+    await engine.runtime.kill(rec.id, signo, true);
+  } catch (err) {
+    // Nothing was signalled: the mark must not outlive the failed kill.
+    if (markedHere) {
+      const marked = rec;
+      await engine.save({ ...marked, stoppedByUser: false }).catch((saveErr: unknown) => {
+        engine.deps.log.error({ container: marked.id, err: saveErr }, "kill failed and its stopped-by-user mark could not be cleared");
+      });
+    }
+    throw err;
+  }
+  // runc's kill --all freezes, signals and thaws the cgroup: a paused container comes out running (or exiting).
+  const thawed = rec.state === S.CONTAINER_STATE_PAUSED && (await engine.runtime.state(rec.id))?.status !== "paused";
+  const saved = await engine.save({ ...rec, stoppedByUser: true, ...(thawed ? { state: S.CONTAINER_STATE_RUNNING } : {}) });
   await engine.event("kill", saved, { signal: String(signo) });
   return saved;
 }
@@ -157,13 +194,22 @@ export function shouldRestart(rec: ContainerRecord): boolean {
 
 /** Deletes the runtime container; STOPPED/CREATED/STOPPING → EXITED. */
 async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
-  await engine.runtime.delete(rec.id, true);
-  const saved = await engine.save({
+  // A stop in flight: delete --force kills the process, whose exit must still be recorded, not lost.
+  const waiter = rec.state === S.CONTAINER_STATE_STOPPING ? exitWaiter(engine, rec.id) : undefined;
+  try {
+    await engine.runtime.delete(rec.id, true);
+    const code = await waiter?.wait(EXIT_AFTER_DELETE_MS);
+    if (code !== undefined) rec = await engine.recordExit(rec, code);
+  } finally {
+    waiter?.cancel();
+  }
+  // The stop intent (if any) ends here: the process is gone and recorded.
+  const saved = await saveWithIntent(engine, {
     ...rec,
     state: S.CONTAINER_STATE_EXITED,
     pid: 0,
     finishedAt: rec.finishedAt || new Date().toISOString(),
-  });
+  }, null);
   await engine.event("cleanup", saved);
   // The runtime no longer holds the overlay; MountContainer's users may.
   if (saved.imageId !== undefined) await unmountRootfs(engine, saved);

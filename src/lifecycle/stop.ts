@@ -13,6 +13,7 @@ import type { Engine } from "./engine.js";
 import { unmountImageRootfs } from "../storage/overlay.js";
 import { exportsReading } from "../storage/rootfs.js";
 import { startLocked } from "./operations.js";
+import { removeIntent, saveWithIntent, stopIntent, stopRemainingMs } from "./intents.js";
 
 const S = ContainerState;
 const SIGKILL = 9;
@@ -82,16 +83,26 @@ async function signalProcess(engine: Engine, id: string, signal: number): Promis
 export async function beginStop(engine: Engine, rec: ContainerRecord, seconds: number): Promise<void> {
   // A created container's process is still runc's init: only SIGKILL ends it.
   const signal = seconds === 0 || rec.state === S.CONTAINER_STATE_CREATED ? SIGKILL : parseSignal(rec.config.stopSignal || "SIGTERM");
-  const saved = await engine.save({ ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true });
+  // The intent says when SIGKILL is due, so a hulld restarted mid-stop keeps the deadline.
+  const saved = await saveWithIntent(engine, { ...rec, state: S.CONTAINER_STATE_STOPPING, stoppedByUser: true }, stopIntent(signal === SIGKILL ? 0 : seconds));
   await engine.event("stop", saved, { signal: String(signal), timeout: String(seconds) });
   await signalProcess(engine, rec.id, signal);
-  // A frozen process cannot act on a signal: thaw it so the stop can land.
-  if (rec.state === S.CONTAINER_STATE_PAUSED) await engine.runtime.resume(rec.id);
+  // A frozen process cannot act on a signal: thaw it so the stop can land
+  // (runc thaws it itself for SIGKILL, and resuming then would fail).
+  if (rec.state === S.CONTAINER_STATE_PAUSED && (await engine.runtime.state(rec.id))?.status === "paused") await engine.runtime.resume(rec.id);
 }
 
 /** Sends SIGKILL to a container whose stop timed out. */
 export function escalateStop(engine: Engine, id: string): Promise<void> {
   return signalProcess(engine, id, SIGKILL);
+}
+
+/** A second stop with a shorter timeout moves the recorded SIGKILL deadline forward. */
+async function keepEarlierKill(engine: Engine, id: string, seconds: number): Promise<void> {
+  const current = stopRemainingMs(engine.store.getIntent(id));
+  if (current !== undefined && current <= seconds * 1000) return;
+  const intent = stopIntent(seconds);
+  await engine.store.setIntent(id, { ...intent, startedAt: engine.store.getIntent(id)?.startedAt ?? intent.startedAt });
 }
 
 /** The seed's StopWithTimeout. */
@@ -105,6 +116,7 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?
       if (rec.state === S.CONTAINER_STATE_STOPPING) {
         // Another stop already sent the stop signal; this one only escalates.
         if (seconds === 0) await signalProcess(engine, id, SIGKILL);
+        else await keepEarlierKill(engine, id, seconds);
         return seconds;
       }
       await beginStop(engine, rec, seconds);
@@ -135,7 +147,12 @@ export async function restartContainer(engine: Engine, ref: string, timeoutSecon
     return rec;
   });
   if (before.state === S.CONTAINER_STATE_RUNNING || before.state === S.CONTAINER_STATE_CREATED) {
-    await stopContainer(engine, id, timeoutSeconds);
+    try {
+      await stopContainer(engine, id, timeoutSeconds);
+    } catch (err) {
+      // It exited by itself since the look above: there is nothing to stop, only to start.
+      if (!(err instanceof HullError && err.reason === "CONTAINER_ALREADY_STOPPED")) throw err;
+    }
   }
   return engine.withLock(id, "restart", async (rec) => {
     const started = await startLocked(engine, rec);
@@ -174,34 +191,60 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
     );
   }
   const operation = force ? "force-remove" : "remove";
-  const live = await engine.withLock(id, "remove", async (rec) => {
-    checkOperation(rec.id, rec.state, operation);
-    // Before stopping it: a refused removal must leave the container as it was.
-    refuseWhileExporting(engine, rec);
-    return [S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_PAUSED, S.CONTAINER_STATE_STOPPING].includes(rec.state);
-  });
-  if (live) {
+  const isLive = (state: ContainerState): boolean =>
+    [S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_PAUSED, S.CONTAINER_STATE_STOPPING].includes(state);
+  const stop = async (): Promise<void> => {
     try {
       await stopContainer(engine, id, timeoutSeconds);
     } catch (err) {
       if (!(err instanceof HullError && err.reason === "CONTAINER_ALREADY_STOPPED")) throw err;
     }
-  }
-  await engine.withLock(id, "remove", async (rec) => {
+  };
+  const live = await engine.withLock(id, "remove", async (rec) => {
     checkOperation(rec.id, rec.state, operation);
+    // Before stopping it: a refused removal must leave the container as it was.
     refuseWhileExporting(engine, rec);
-    const removing = await engine.save({ ...rec, state: S.CONTAINER_STATE_REMOVING });
-    if (await engine.runtime.exists(id)) await engine.runtime.delete(id, true);
-    const { paths } = engine.deps;
-    await rm(engine.bundlePath(id), { recursive: true, force: true });
-    await rm(join(paths.persistDir, id), { recursive: true, force: true });
-    // Unmounted whatever its mount count: rm must not descend into the image's files.
-    if (rec.imageId !== undefined) await unmountImageRootfs(engine, rec);
-    await rm(engine.containerDir(id), { recursive: true, force: true });
-    await removeExitFile(paths.exitDir, id);
-    await engine.store.deleteContainer(id);
-    await engine.event("remove", removing);
-    engine.bus.removed(id);
+    return isLive(rec.state);
   });
-  return id;
+  if (live) await stop();
+  for (let attempt = 1; ; attempt++) {
+    const removed = await engine.withLock(id, "remove", async (rec) => {
+      checkOperation(rec.id, rec.state, operation);
+      refuseWhileExporting(engine, rec);
+      // Started again by another call since the look above: stop it again, so
+      // its exit is recorded rather than lost to delete --force.
+      if (isLive(rec.state) && attempt < REMOVE_STOP_ATTEMPTS) return false;
+      await removeLocked(engine, rec);
+      return true;
+    });
+    if (removed) return id;
+    await stop();
+  }
+}
+
+/** How often a forced removal stops a container that others keep starting before it deletes it as it is. */
+const REMOVE_STOP_ATTEMPTS = 5;
+
+/**
+ * Deletes the runtime container, every file hull keeps for the container and
+ * its record. The REMOVING save (with a remove intent, one batch) comes
+ * first: a hulld that dies midway finds it at start and finishes the job
+ * with this same function. Caller holds the lock; the process has exited.
+ */
+export async function removeLocked(engine: Engine, rec: ContainerRecord): Promise<void> {
+  const id = rec.id;
+  const removing = await saveWithIntent(engine, { ...rec, state: S.CONTAINER_STATE_REMOVING }, removeIntent());
+  if (await engine.runtime.exists(id)) await engine.runtime.delete(id, true);
+  const { paths } = engine.deps;
+  await rm(engine.bundlePath(id), { recursive: true, force: true });
+  // conmon's attach-socket links (the container's and its exec sessions') pointed into that bundle.
+  for (const name of [id, ...rec.execSessions.map((s) => s.id)]) await rm(join(paths.socketDir, name), { force: true });
+  await rm(join(paths.persistDir, id), { recursive: true, force: true });
+  // Unmounted whatever its mount count: rm must not descend into the image's files.
+  if (rec.imageId !== undefined) await unmountImageRootfs(engine, rec);
+  await rm(engine.containerDir(id), { recursive: true, force: true });
+  await removeExitFile(paths.exitDir, id);
+  await engine.store.deleteContainer(id);
+  await engine.event("remove", removing);
+  engine.bus.removed(id);
 }

@@ -44,3 +44,18 @@ export interface ContainerRecord {
   /** Bumped on every save; lets readers notice a concurrent change. */
   revision: number;
 }
+
+/**
+ * A write-ahead note that an operation spanning the store and the runtime
+ * has begun (stored under intent/<id>, beside the record). Written before the
+ * runtime is touched and cleared in the same batch as the operation's final
+ * save, so a hulld that finds one at start knows the operation was cut short.
+ */
+export interface OperationIntent {
+  /** init: conmon/runc create under way; stop: a stop is waiting to escalate; remove: removal under way. */
+  op: "init" | "stop" | "remove";
+  /** ISO-8601 time the operation began. */
+  startedAt: string;
+  /** stop only: ISO-8601 time at which SIGKILL is due ("" = never recorded). */
+  killAt?: string;
+}

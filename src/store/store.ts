@@ -7,7 +7,7 @@ import { Level, type BatchOperation } from "level";
 import { Mutex } from "async-mutex";
 import type { Event } from "../gen/hull/v1/container.js";
 import { HullError, containerNotFound, invalidArgument } from "../errors.js";
-import type { ContainerRecord } from "./record.js";
+import type { ContainerRecord, OperationIntent } from "./record.js";
 import {
   CTR_PREFIX,
   EVENT_SEQ_KEY,
@@ -43,6 +43,26 @@ type Db = Level<string, unknown>;
 type Op = BatchOperation<Db, string, unknown>;
 
 const DEFAULT_MAX_EVENTS = 10_000;
+/** intent/<id>: the write-ahead note of an operation in progress (see OperationIntent). */
+export const INTENT_PREFIX = "intent/";
+const intentKey = (id: string): string => INTENT_PREFIX + id;
+const INTENT_OPS: ReadonlySet<string> = new Set(["init", "stop", "remove"]);
+
+function decodeIntent(v: unknown): OperationIntent {
+  if (typeof v !== "object" || v === null) throw new Error("stored value is not an operation intent");
+  const o = v as Record<string, unknown>;
+  if (typeof o.op !== "string" || !INTENT_OPS.has(o.op)) throw new Error(`unknown operation intent ${JSON.stringify(o.op)}`);
+  return {
+    op: o.op as OperationIntent["op"],
+    startedAt: typeof o.startedAt === "string" ? o.startedAt : "",
+    ...(typeof o.killAt === "string" ? { killAt: o.killAt } : {}),
+  };
+}
+
+export interface SaveOptions {
+  /** An intent to store with the record in one batch; null deletes the container's intent in the same batch. */
+  intent?: OperationIntent | null;
+}
 const MAX_REF_LENGTH = 253;
 const REF_CHARS = /^[A-Za-z0-9_.-]+$/;
 const FULL_ID = /^[0-9a-f]{64}$/;
@@ -77,6 +97,8 @@ export class StateStore {
      * and every sync read memory instead of decoding JSON again.
      */
     private readonly records: Map<string, ContainerRecord>,
+    /** Every stored operation intent, by container id: a mirror like records. */
+    private readonly intents: Map<string, OperationIntent>,
   ) {}
 
   static async open(root: string, opts: StateStoreOptions = {}): Promise<StateStore> {
@@ -105,7 +127,9 @@ export class StateStore {
         const { first, last } = await eventBounds(db);
         const entries = await db.iterator(prefixRange(CTR_PREFIX)).all();
         const records = new Map(entries.map(([key, value]) => [key.slice(CTR_PREFIX.length), decodeStored(key, value, decodeRecord)] as const));
-        return new StateStore(db, root, maxEvents, last, first, records);
+        const intentEntries = await db.iterator(prefixRange(INTENT_PREFIX)).all();
+        const intents = new Map(intentEntries.map(([key, value]) => [key.slice(INTENT_PREFIX.length), decodeStored(key, value, decodeIntent)] as const));
+        return new StateStore(db, root, maxEvents, last, first, records, intents);
       } catch (err) {
         // Release the LOCK, or this process could never reopen the root.
         const primary = wrap(err, `opening state database ${path}`);
@@ -158,8 +182,12 @@ export class StateStore {
     return this.run("getContainer", id, "reading", () => this.read(id));
   }
 
-  /** Stores rec with the next revision; the container must still exist. */
-  saveContainer(rec: ContainerRecord): Promise<ContainerRecord> {
+  /**
+   * Stores rec with the next revision; the container must still exist.
+   * With opts.intent the container's operation intent is written or deleted
+   * in the same LevelDB batch.
+   */
+  saveContainer(rec: ContainerRecord, opts: SaveOptions = {}): Promise<ContainerRecord> {
     return this.run("saveContainer", rec.id, "saving", () =>
       this.writes.runExclusive(async () => {
         const stored = await this.read(rec.id);
@@ -172,8 +200,15 @@ export class StateStore {
         // Counting from the stored revision keeps it monotonic even if the
         // caller saved from a stale copy.
         const saved: ContainerRecord = { ...rec, revision: stored.revision + 1 };
-        await this.db.put(ctrKey(rec.id), encodeRecord(saved));
+        const ops: Op[] = [{ type: "put", key: ctrKey(rec.id), value: encodeRecord(saved) }];
+        if (opts.intent) ops.push({ type: "put", key: intentKey(rec.id), value: opts.intent });
+        // Deleting an intent that is not there is a no-op: skip the write.
+        else if (opts.intent === null && this.intents.has(rec.id)) ops.push({ type: "del", key: intentKey(rec.id) });
+        if (ops.length === 1) await this.db.put(ctrKey(rec.id), encodeRecord(saved));
+        else await this.db.batch(ops);
         this.records.set(rec.id, saved);
+        if (opts.intent) this.intents.set(rec.id, opts.intent);
+        else if (opts.intent === null) this.intents.delete(rec.id);
         return saved;
       }),
     );
@@ -187,10 +222,42 @@ export class StateStore {
         if (!stored) return;
         const ops: Op[] = [{ type: "del", key: ctrKey(id) }, ...stored.dependencyIds.map((dep): Op => ({ type: "del", key: depKey(dep, id) }))];
         if ((await this.db.get(nameKey(stored.name))) === id) ops.push({ type: "del", key: nameKey(stored.name) });
+        if (this.intents.has(id)) ops.push({ type: "del", key: intentKey(id) });
         await this.db.batch(ops);
         this.records.delete(id);
+        this.intents.delete(id);
       }),
     );
+  }
+
+  /**
+   * Writes (intent) or deletes (null) the container's operation intent on
+   * its own, for an operation whose first step is not a record save (init).
+   * Writing needs the container to exist; deleting does not (a stray intent).
+   */
+  setIntent(id: string, intent: OperationIntent | null): Promise<void> {
+    return this.run("setIntent", id, "recording the operation intent of", () =>
+      this.writes.runExclusive(async () => {
+        if (intent) {
+          if (!this.records.has(id)) throw new HullError("CONTAINER_NOT_FOUND", `container ${short(id)} was removed`, { container: id });
+          await this.db.put(intentKey(id), intent);
+          this.intents.set(id, intent);
+        } else if (this.intents.has(id)) {
+          await this.db.del(intentKey(id));
+          this.intents.delete(id);
+        }
+      }),
+    );
+  }
+
+  /** The container's operation intent, if one is stored. */
+  getIntent(id: string): OperationIntent | undefined {
+    return this.intents.get(id);
+  }
+
+  /** Every stored operation intent by container id (a copy). */
+  listIntents(): Map<string, OperationIntent> {
+    return new Map(this.intents);
   }
 
   /** Full id, then exact name, then unique id prefix (as docker and podman do). */
