@@ -146,6 +146,14 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
       output,
     }).catch(async (err: unknown) => {
       await removeExecFiles(dir, engine.deps.paths.socketDir, sessionId).catch(() => undefined);
+      // The process may have exited after the sync above, before its exit was handled: a refusal, not a runtime failure.
+      const now = await engine.runtime.state(current.id).catch(() => undefined);
+      if (now?.status !== "running") {
+        throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${current.id.slice(0, 12)}: its process has exited (runtime status ${now?.status ?? "missing"})`, {
+          container: current.id,
+          operation: "exec",
+        }, { cause: err });
+      }
       throw err;
     });
     try {

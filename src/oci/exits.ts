@@ -72,6 +72,7 @@ export class ExitWatcher extends EventEmitter {
   private readonly reported = new Map<string, string>();
   // Serialises the handling of one name: events come in bursts.
   private readonly inflight = new Map<string, Promise<void>>();
+  private stopping = false;
 
   constructor(exitDir: string) {
     super();
@@ -84,7 +85,10 @@ export class ExitWatcher extends EventEmitter {
    */
   async start(opts: { emitExisting?: boolean } = {}): Promise<void> {
     if (this.watcher) return;
+    this.stopping = false;
     await mkdir(this.exitDir, { recursive: true, mode: 0o700 });
+    // stop() came while the directory was made: a watcher made now would never be closed.
+    if (this.stopping) return;
     // Persistent: an awaited exit must keep the process alive; stop() releases it.
     const w = watch(this.exitDir, (_event, filename) => {
       if (filename === null) {
@@ -100,6 +104,7 @@ export class ExitWatcher extends EventEmitter {
   }
 
   stop(): void {
+    this.stopping = true;
     this.watcher?.close();
     this.watcher = undefined;
     this.reported.clear();
