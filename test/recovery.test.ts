@@ -193,4 +193,22 @@ describe("recovery at hulld start", () => {
     await withStore(async (store) => assert.equal(store.listIntents().size, 0, "no intent is left behind"));
     await s.d.restart();
   });
+
+  it("a stop whose container lost its conmon (killed behind hulld's back) ends with -1 and the reason, not a hang", { timeout: 60_000 }, async () => {
+    const c = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
+    assert.ok(c.conmonPid > 0 && pidAlive(c.conmonPid));
+    process.kill(c.conmonPid, "SIGKILL");
+    await until("conmon gone", async () => (pidAlive(c.conmonPid) ? undefined : true), 10_000);
+    // PID 1 `sleep` ignores SIGTERM: the stop escalates to SIGKILL, and no exit file ever comes.
+    const stopped = must((await api().stopContainer({ id: c.id, timeoutSeconds: 1 })).container, "stop");
+    assert.notEqual(stopped.state, S.CONTAINER_STATE_STOPPING);
+    await waitExited(api(), c.id);
+    const after = await inspect(api(), c.id);
+    assertState(after, S.CONTAINER_STATE_EXITED);
+    assert.equal(after.exitCode, -1);
+    assert.match(after.stateReason, /monitor \(conmon\) was gone/);
+    assert.equal(await runcState(s.d.runRoot, c.id), undefined, "cleanup deleted the runtime container");
+    await removeAll(api(), [c.id]);
+  });
 });

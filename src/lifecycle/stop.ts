@@ -14,12 +14,18 @@ import { unmountImageRootfs } from "../storage/overlay.js";
 import { exportsReading } from "../storage/rootfs.js";
 import { startLocked } from "./operations.js";
 import { removeIntent, saveWithIntent, stopIntent, stopRemainingMs } from "./intents.js";
+import { isAlive } from "./repair.js";
+import { vanished } from "./sync.js";
+import { handleExit } from "./exit-handler.js";
 
 const S = ContainerState;
 const SIGKILL = 9;
 export const DEFAULT_STOP_TIMEOUT = 10;
 /** How long a SIGKILLed process may take to be reaped before we call it stuck. */
 export const KILL_GRACE_MS = 30_000;
+
+/** How often a stop waiting after SIGKILL checks that conmon is still there to write the exit file. */
+const MONITOR_CHECK_MS = 1000;
 
 export interface ExitWaiter {
   /** Resolves with the exit code, or undefined after ms. */
@@ -127,8 +133,13 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?
       await engine.withLock(id, "stop", async (rec) => {
         if (rec.state === S.CONTAINER_STATE_STOPPING) await escalateStop(engine, id);
       });
-      code = await waiter.wait(KILL_GRACE_MS);
-      if (code === undefined) {
+      const deadline = Date.now() + KILL_GRACE_MS;
+      let settledWithoutMonitor = false;
+      while (code === undefined && !settledWithoutMonitor && Date.now() < deadline) {
+        code = await waiter.wait(Math.min(MONITOR_CHECK_MS, deadline - Date.now()));
+        if (code === undefined) settledWithoutMonitor = await recordExitWithoutMonitor(engine, id);
+      }
+      if (code === undefined && !settledWithoutMonitor) {
         throw new HullError("INTERNAL", `container ${id.slice(0, 12)} did not exit ${KILL_GRACE_MS / 1000}s after SIGKILL`, { container: id });
       }
     }
@@ -137,6 +148,29 @@ export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?
   }
   // The sync under the lock records the exit if the exit handler has not yet.
   return engine.withLock(id, "stop", async (rec) => rec);
+}
+
+/**
+ * A STOPPING container whose conmon is gone (killed behind hulld's back) gets
+ * no exit file. Once the runtime says its process is gone too, record the exit
+ * as libpod does when no exit file comes: -1, with the reason, then clean up.
+ * Returns whether the container is settled (no longer STOPPING).
+ */
+async function recordExitWithoutMonitor(engine: Engine, id: string): Promise<boolean> {
+  const rec = await engine.withLock(id, "stop", async (current) => {
+    if (current.state !== S.CONTAINER_STATE_STOPPING) return current;
+    if (current.conmonPid > 0 && (await isAlive(current.conmonPid))) return undefined;
+    const seen = await engine.runtime.state(id);
+    if (seen && seen.status !== "stopped") return undefined;
+    const reason = "its monitor (conmon) was gone, so nothing recorded the exit status";
+    engine.deps.log.warn({ container: id, runtimeStatus: seen?.status ?? "missing" }, `stopped container ${reason}`);
+    const saved = await engine.save(vanished(current, reason));
+    await engine.event("exit", saved, { exitCode: String(saved.exitCode), reason });
+    return saved;
+  });
+  if (rec === undefined) return false;
+  if (rec.state === S.CONTAINER_STATE_STOPPED) await handleExit(engine, id);
+  return true;
 }
 
 /** The seed's RestartWithTimeout: stop if running, then start again. */
