@@ -245,10 +245,16 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
     const removed = await engine.withLock(id, "remove", async (rec) => {
       checkOperation(rec.id, rec.state, operation);
       refuseWhileExporting(engine, rec);
-      // Started again by another call since the look above: stop it again, so
-      // its exit is recorded rather than lost to delete --force.
-      if (isLive(rec.state) && attempt < REMOVE_STOP_ATTEMPTS) return false;
-      await removeLocked(engine, rec);
+      let current = rec;
+      if (isLive(current.state)) {
+        // Started again by another call since the look above: stop it again
+        // without the lock (a graceful stop may take its whole timeout)...
+        if (attempt < REMOVE_STOP_ATTEMPTS) return false;
+        // ...unless others keep starting it: then end it here, where nobody
+        // can, so its exit is still recorded rather than lost to delete --force.
+        current = await killForRemovalLocked(engine, current);
+      }
+      await removeLocked(engine, current);
       return true;
     });
     if (removed) return id;
@@ -256,8 +262,22 @@ export async function removeContainer(engine: Engine, ref: string, force: boolea
   }
 }
 
-/** How often a forced removal stops a container that others keep starting before it deletes it as it is. */
-const REMOVE_STOP_ATTEMPTS = 5;
+/** How often a forced removal stops a container without its lock before it kills it under the lock. */
+const REMOVE_STOP_ATTEMPTS = 3;
+
+/** SIGKILL and the recorded exit, all under the container's lock (caller holds it). */
+async function killForRemovalLocked(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  const waiter = exitWaiter(engine, rec.id);
+  try {
+    await signalProcess(engine, rec.id, SIGKILL);
+    const code = await waiter.wait(KILL_GRACE_MS);
+    if (code !== undefined) return await engine.recordExit(rec, code);
+    engine.deps.log.warn({ container: rec.id }, `no exit status ${KILL_GRACE_MS / 1000}s after SIGKILL; removing the container as it is`);
+    return rec;
+  } finally {
+    waiter.cancel();
+  }
+}
 
 /**
  * Deletes the runtime container, every file hull keeps for the container and

@@ -216,17 +216,19 @@ describe(`concurrency stress (${stressScale()}: ${CLIENTS} clients, ${CONTAINERS
         throw err;
       });
       if (!c) continue;
+      let last = "";
       const agreed = await until(
         `${name}: hulld's state to agree with runc state`,
         async () => {
           const now = must((await s.api.inspectContainer({ id: c.id })).container, "inspect");
           const runc = await runcStatus(s.d.runRoot, c.id);
+          last = `hulld ${stateLabel(now.state)} (${now.stateReason || "no reason"}), runc ${runc}`;
           return RUNC_OF_STATE.get(now.state) === runc && now.state !== S.CONTAINER_STATE_STOPPED ? now : undefined;
         },
         20_000,
         200,
       ).catch((err: unknown) => {
-        run.failures.push(String(err instanceof Error ? err.message : err));
+        run.failures.push(`${String(err instanceof Error ? err.message : err)}: last seen ${last}`);
         return undefined;
       });
       if (agreed) finals.push(agreed);
