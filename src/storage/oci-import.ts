@@ -14,6 +14,7 @@ import { HullError, invalidArgument } from "../errors.js";
 import { digestHex } from "./blobs.js";
 import type { ImageRecord, ImageStore, LayerRef } from "./image-store.js";
 import { normalizeReference } from "./reference.js";
+import { storeLayers } from "./layer-fetch.js";
 
 export type ImportFormat = "oci-layout" | "rootfs-tar";
 
@@ -173,13 +174,7 @@ async function importLayoutDir(store: ImageStore, dir: string, tags: string[]): 
   const diffIds = strs(rootfs.diff_ids);
   const layerDescs = Array.isArray(manifest.layers) ? manifest.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)) : [];
   if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
-  // Every blob is verified before any layer is unpacked.
-  for (const l of layerDescs) await put(l);
-  const layers: LayerRef[] = [];
-  for (const [i, l] of layerDescs.entries()) {
-    const diffId = await store.ensureLayer(l.digest, diffIds[i]);
-    layers.push({ digest: l.digest, diffId, size: l.size });
-  }
+  const layers = await storeLayers(store, layerDescs, diffIds, put);
   const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
   return store.commit(recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, tags, size));
 }

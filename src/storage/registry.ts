@@ -6,7 +6,8 @@ import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import { HullError, invalidArgument } from "../errors.js";
 import { digestHex } from "./blobs.js";
-import type { ImageRecord, ImageStore, LayerRef } from "./image-store.js";
+import type { ImageRecord, ImageStore } from "./image-store.js";
+import { storeLayers } from "./layer-fetch.js";
 import { MT_INDEX, descriptor, guardedImport, pickManifest, readJsonBlob, recordFromConfig, type Descriptor } from "./oci-import.js";
 import { normalizeReference } from "./reference.js";
 
@@ -189,31 +190,6 @@ class ProgressTap extends Transform {
   }
 }
 
-/** Layers fetched at once: enough to fill a link, few enough not to swamp a registry (skopeo uses 6). */
-const LAYER_CONCURRENCY = 3;
-
-/** fn over items, at most `limit` at a time, results in input order; the first failure rejects (others still settle). */
-async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i], i);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (rejected) throw rejected.reason;
-  return results;
-}
-
 async function fetchBlob(client: RegistryClient, store: ImageStore, d: Descriptor, report?: (p: PullProgressUpdate) => void): Promise<void> {
   if (!(await store.blobs.has(d.digest))) {
     const res = await client.get(`blobs/${d.digest}`);
@@ -258,21 +234,7 @@ async function pullInto(store: ImageStore, client: RegistryClient, r: PullRefere
   const diffIds = Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids.filter((e): e is string => typeof e === "string") : [];
   const layerDescs = Array.isArray(m.json.layers) ? m.json.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)) : [];
   if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
-  // Layers download a few at a time and each is unpacked as soon as its blob
-  // is verified (as skopeo/containers-storage overlap them); a failure anywhere
-  // leaves nothing, since guardedImport's gc drops every blob and layer no
-  // image record names. A digest listed twice is fetched and unpacked once.
-  const unpacked = new Map<string, Promise<string>>();
-  const unpack = (l: Descriptor, diffId: string): Promise<string> => {
-    let p = unpacked.get(l.digest);
-    if (!p) {
-      p = fetchBlob(client, store, l, report).then(() => store.ensureLayer(l.digest, diffId));
-      unpacked.set(l.digest, p);
-    }
-    return p;
-  };
-  const diffIdsDone = await mapConcurrent(layerDescs, LAYER_CONCURRENCY, (l, i) => unpack(l, diffIds[i]));
-  const layers: LayerRef[] = layerDescs.map((l, i) => ({ digest: l.digest, diffId: diffIdsDone[i], size: l.size }));
+  const layers = await storeLayers(store, layerDescs, diffIds, (l) => fetchBlob(client, store, l, report));
   const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
   return store.commit(recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, r.tag ? [r.tag] : [], size));
 }
