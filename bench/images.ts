@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import Table from "cli-table3";
-import { log, stats, timed, type Stats } from "./measure.js";
+import { envInt, log, stats, timed, type Stats } from "./measure.js";
 import { ContainerConfig, ContainerState, type ContainerServiceClient } from "../src/gen/hull/v1/container.js";
 import { ImageServiceClient, type PullImageResponse } from "../src/gen/hull/v1/image.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
@@ -25,14 +25,6 @@ import { imageApi, makeTar, writeLayout, type ImageApi, type Layout } from "../t
 import { startDockerRegistry, type DockerRegistry } from "../test/helpers/docker-registry.js";
 
 const run = promisify(execFile);
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}="${raw}" is not a positive integer`);
-  return n;
-}
 
 const N = envInt("BENCH_N", 30);
 const REPS = envInt("BENCH_REPS", 5);

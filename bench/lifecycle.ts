@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { mkdtemp, rm, rmdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import Table from "cli-table3";
-import { log, stats, timed, type Stats } from "./measure.js";
+import { envInt, log, stats, timed, type Stats } from "./measure.js";
 import type { ContainerServiceClient } from "../src/gen/hull/v1/container.js";
 import { ContainerConfig } from "../src/gen/hull/v1/container.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
@@ -20,14 +20,6 @@ import { buildBusyboxRootfs } from "../test/helpers/rootfs.js";
 import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
 
 const run = promisify(execFile);
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}="${raw}" is not a positive integer`);
-  return n;
-}
 
 const N = envInt("BENCH_N", 100);
 const FILL = envInt("BENCH_FILL", 10_000);

@@ -25,3 +25,12 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
 export function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
 }
+
+/** A positive integer setting from the environment (BENCH_N and the like), or the fallback. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name}="${raw}" is not a positive integer`);
+  return n;
+}

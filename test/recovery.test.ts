@@ -4,23 +4,20 @@
 // hulld is finished; write-ahead intents left by a crash are repaired.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { StateStore } from "../src/store/store.js";
 import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError, errorInfo, type Api } from "./helpers/api.js";
-import { imageApi } from "./helpers/images.js";
+import { importRootfsImage } from "./helpers/images.js";
 import { pidAlive } from "./helpers/daemon.js";
 import { conmonsUnder, mountsUnder, runc, runcContainer, runcList, runcState } from "./helpers/host-view.js";
 import { IGNORE_TERM, S, SLEEP, assertState, create, createStarted, inspect, must, removeAll, uniqueName, until, waitExited } from "./helpers/fixtures.js";
 
-const run = promisify(execFile);
 const hexId = (): string => randomBytes(32).toString("hex");
 
 describe("recovery at hulld start", () => {
@@ -48,14 +45,7 @@ describe("recovery at hulld start", () => {
 
   it("removes a runtime container, conmon, overlay mount and dirs that have no record", { timeout: 120_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), "hull-recov-"));
-    const tarball = join(work, "rootfs.tar");
-    await run("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
-    const images = imageApi(s.d.socket);
-    try {
-      await images.importStream(await readFile(tarball), "recov");
-    } finally {
-      images.close();
-    }
+    await importRootfsImage(s.d.socket, s.rootfs, work, "recov");
     // A full container of hulld's own (conmon, bundle, overlay) whose record then goes.
     const full = must((await api().createContainer({ config: { name: uniqueName("orphan"), image: "recov", command: [...SLEEP] } })).container, "container");
     s.made.push(full.id);

@@ -3,19 +3,16 @@
 // finishes whole, and the removal succeeds once it has.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import type { ExportContainerResponse } from "../src/gen/hull/v1/container.js";
 import { daemonSuite } from "./helpers/suite.js";
 import { assertGrpcError } from "./helpers/api.js";
-import { imageApi } from "./helpers/images.js";
+import { importRootfsImage } from "./helpers/images.js";
 import { must, uniqueName, until, SLEEP } from "./helpers/fixtures.js";
 
-const run = promisify(execFile);
 const BIG = 24 * 1024 * 1024;
 
 describe("RemoveContainer while an export streams", () => {
@@ -27,14 +24,7 @@ describe("RemoveContainer while an export streams", () => {
     // A file far bigger than the HTTP/2 windows: the export stays in flight while the test does not read.
     await mkdir(join(s.rootfs, "data"), { recursive: true });
     await writeFile(join(s.rootfs, "data/huge.bin"), Buffer.alloc(BIG, 7));
-    const tarball = join(work, "rootfs.tar");
-    await run("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
-    const images = imageApi(s.d.socket);
-    try {
-      await images.importStream(await readFile(tarball), "rmexp");
-    } finally {
-      images.close();
-    }
+    await importRootfsImage(s.d.socket, s.rootfs, work, "rmexp");
     const c = must((await s.api.createContainer({ config: { name: uniqueName("rmexp"), image: "rmexp", command: [...SLEEP] } })).container, "container");
     s.made.push(c.id);
     const dir = join(s.d.root, "containers", c.id);

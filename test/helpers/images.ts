@@ -1,7 +1,9 @@
 // A promise-based ImageService client for tests, and an OCI image layout
 // built in the test itself (layers made with tar-stream, digests computed here).
 import { createHash } from "node:crypto";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { join } from "node:path";
 import { gzipSync, constants as zlibConstants } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
@@ -156,4 +158,17 @@ export function pull(c: ImageServiceClient, req: Partial<PullImageRequest>, dead
 /** Every path under dir (recursive, sorted); [] when dir is missing. */
 export async function listTree(dir: string): Promise<string[]> {
   return (await readdir(dir, { recursive: true }).catch(() => [] as string[])).sort();
+}
+
+/** Imports the rootfs dir as an image tagged ref (a rootfs tarball, as `podman import`), through a tar made in workDir. */
+export async function importRootfsImage(socket: string, rootfs: string, workDir: string, ref: string): Promise<void> {
+  const tarball = join(workDir, `rootfs-${ref.replace(/[^a-zA-Z0-9_.-]/g, "_")}.tar`);
+  await promisify(execFile)("tar", ["-C", rootfs, "-cf", tarball, "."]);
+  const images = imageApi(socket);
+  try {
+    await images.importStream(await readFile(tarball), ref);
+  } finally {
+    images.close();
+    await rm(tarball, { force: true });
+  }
 }

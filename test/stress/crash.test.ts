@@ -6,21 +6,18 @@
 // conmon, mount) is left without a record. Rounds: stressCount(6, 20).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { Container, ContainerConfig, DeepPartial } from "../../src/gen/hull/v1/container.js";
 import { daemonSuite } from "../helpers/suite.js";
 import { errorInfo, type Api } from "../helpers/api.js";
-import { imageApi } from "../helpers/images.js";
+import { importRootfsImage } from "../helpers/images.js";
 import { stressCount } from "../helpers/stress.js";
 import { S, sleep, stateLabel } from "../helpers/fixtures.js";
 import { conmonsUnder, mountsUnder, runcList, runcState } from "../helpers/host-view.js";
 
-const run = promisify(execFile);
 const CLIENTS = 8;
 const IMAGE_CLIENTS = 2;
 /** How long a disagreement between a record and runc may last (an exit being recorded) before it is a failure. */
@@ -233,14 +230,10 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
   it("survives SIGKILLs at random moments with every record true to runc and no orphans", { timeout: 30 * 60_000 }, async () => {
     rootfs = s.rootfs;
     const work = await mkdtemp(join(tmpdir(), "hull-crash-"));
-    const tarball = join(work, "rootfs.tar");
-    await run("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
-    const images = imageApi(s.d.socket);
     try {
-      await images.importStream(await readFile(tarball), "crash");
+      await importRootfsImage(s.d.socket, s.rootfs, work, "crash");
     } finally {
-      images.close();
-      await run("rm", ["-rf", work]);
+      await rm(work, { recursive: true, force: true });
     }
 
     const rounds = stressCount(6, 20);

@@ -5,21 +5,17 @@
 // store's keys (only the bounded event history may grow), and a flat RSS.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { ContainerLogsRequest, type ContainerServiceClient } from "../../src/gen/hull/v1/container.js";
 import { daemonSuite } from "../helpers/suite.js";
 import type { Api } from "../helpers/api.js";
-import { imageApi } from "../helpers/images.js";
+import { importRootfsImage } from "../helpers/images.js";
 import { S, must, uniqueName, until } from "../helpers/fixtures.js";
 import { stressCount, stressScale } from "../helpers/stress.js";
 import { MiB, fdDiff, hulldPid, listDiff, rssBytes, snapshot, storeKeyCounts, total, type Snapshot } from "../helpers/hygiene.js";
-
-const execFileP = promisify(execFile);
 
 const LIFECYCLES = stressCount(200, 1000);
 const CONCURRENCY = 4;
@@ -130,14 +126,7 @@ describe(`hygiene stress (${stressScale()}: ${LIFECYCLES} lifecycles, ${CONCURRE
 
   it("leaves fds, mounts, conmons, runtime containers, files and store keys as it found them, with flat memory", { timeout: 900_000 }, async () => {
     work = await mkdtemp(join(tmpdir(), "hull-hygiene-"));
-    const tarball = join(work, "rootfs.tar");
-    await execFileP("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
-    const images = imageApi(s.d.socket);
-    try {
-      await images.importStream(await readFile(tarball), IMAGE);
-    } finally {
-      images.close();
-    }
+    await importRootfsImage(s.d.socket, s.rootfs, work, IMAGE);
     const one = (i: number): Promise<void> => lifecycle(s.api, s.d.client, s.rootfs, i);
     // Warm up (lazy caches, first-use fds), then take the store's keys with hulld stopped.
     await runAll(0, WARMUP, one);
