@@ -2,33 +2,17 @@
 // what people and scripts see: stdout, stderr and podman's exit codes.
 import { describe, it, before } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { daemonSuite } from "./helpers/suite.js";
+import { runHull, type CliRun } from "./helpers/cli.js";
 
-const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
-const CLI_TIMEOUT_MS = 60_000;
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
+function hull(socket: string, ...args: string[]): Promise<CliRun> {
+  return runHull(socket, args);
 }
 
-/** Runs the built CLI; never throws on a non-zero exit, the tests check it. */
-function hull(socket: string, ...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [HULL, "--socket", socket, ...args], { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== "number") return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
-}
-
-function ok(r: Result, what: string): string {
+function ok(r: CliRun, what: string): string {
   assert.equal(r.code, 0, `${what}: exit ${r.code}, stderr: ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -64,7 +48,7 @@ describe("hull CLI", () => {
   let scratch: string;
   /** Removed through the CLI after the suite. */
   const made: string[] = [];
-  const run = (...args: string[]): Promise<Result> => hull(s.d.socket, ...args);
+  const run = (...args: string[]): Promise<CliRun> => hull(s.d.socket, ...args);
 
   before(async () => {
     scratch = await mkdtemp(join(tmpdir(), "hull-cli-"));

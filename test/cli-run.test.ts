@@ -4,28 +4,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { daemonSuite } from "./helpers/suite.js";
 import { S, assertState, inspect } from "./helpers/fixtures.js";
+import { HULL_CLI, runHull, type CliRun } from "./helpers/cli.js";
 
-const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
+const HULL = HULL_CLI;
 const CLI_TIMEOUT_MS = 60_000;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI with `input` on its stdin (none: /dev/null); never throws on a non-zero exit. */
-function hull(socket: string, args: string[], input?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, [HULL, "--socket", socket, ...args], { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== "number") return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-    child.stdin?.end(input ?? "");
-  });
+function hull(socket: string, args: string[], input?: string): Promise<CliRun> {
+  return runHull(socket, args, { input });
 }
 
 function shellQuote(s: string): string {
@@ -88,7 +75,7 @@ describe("hull run / start -a / attach", () => {
       'while read x; do s=$(stty size); echo "size:$s"; [ "$s" = "33 77" ] && exit 4; done; exit 9'].map(shellQuote).join(" ");
     // The terminal's size is set before hull starts; after it, stty -a shows whether it was restored.
     const inner = `stty rows 33 cols 77; ${cmd}; echo "status:$?"; stty -a`;
-    const r = await new Promise<Result>((resolve, reject) => {
+    const r = await new Promise<CliRun>((resolve, reject) => {
       const child = execFile("script", ["-qec", inner, "/dev/null"], { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
         if (err && typeof err.code !== "number") return reject(err);
         resolve({ code: err ? Number(err.code) : 0, stdout, stderr });

@@ -8,30 +8,18 @@ import { lstat, mkdtemp, readFile, rm } from "node:fs/promises";
 import { promisify } from "node:util";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { probeCriu } from "../src/oci/criu.js";
 import { daemonSuite } from "./helpers/suite.js";
 import { create, createStarted, must, uniqueName, until, SLEEP } from "./helpers/fixtures.js";
 import { imageApi } from "./helpers/images.js";
 import { humanSize } from "../src/cli/system-cmd.js";
+import { HULL_CLI, runHull, type CliRun } from "./helpers/cli.js";
 
-const HULL = fileURLToPath(new URL("../src/cli/hull.js", import.meta.url));
+const HULL = HULL_CLI;
 const CLI_TIMEOUT_MS = 60_000;
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI; never throws on a non-zero exit, the tests check it. */
-function hull(socket: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [HULL, "--socket", socket, ...args], { timeout: CLI_TIMEOUT_MS, env }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== "number") return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
+function hull(socket: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<CliRun> {
+  return runHull(socket, args, { env });
 }
 
 describe("hull checkpoint / restore", () => {
@@ -92,7 +80,7 @@ describe("hull export to a pipe", () => {
     const c = await create(s.api, s.rootfs, SLEEP);
     s.made.push(c.id);
     const script = `set -o pipefail; "$0" "$1" --socket "$2" export "$3" | head -c 10 | wc -c`;
-    const r = await new Promise<Result>((resolve, reject) => {
+    const r = await new Promise<CliRun>((resolve, reject) => {
       execFile("bash", ["-c", script, process.execPath, HULL, s.d.socket, c.id], { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) => {
         if (err && typeof err.code !== "number") return reject(err);
         resolve({ code: err ? Number(err.code) : 0, stdout, stderr });

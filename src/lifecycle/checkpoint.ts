@@ -15,7 +15,7 @@ import { runtimeCheckpoint } from "../oci/criu.js";
 import { extractCheckpointArchive, readCheckpointManifest, writeCheckpointArchive } from "../storage/checkpoint.js";
 import type { Engine } from "./engine.js";
 import { createContainer } from "./create.js";
-import { checkDependenciesRunning, launchMonitor } from "./operations.js";
+import { checkDependenciesRunning, freshRun, launchMonitor } from "./operations.js";
 import { exitWaiter, KILL_GRACE_MS, removeContainer } from "./stop.js";
 
 const S = ContainerState;
@@ -205,23 +205,15 @@ export async function createFromArchive(
 /** Like initLocked + start, but the runtime restores the processes from dir. */
 async function restoreLocked(engine: Engine, rec: ContainerRecord, dir: string, req: RestoreRequest): Promise<ContainerRecord> {
   await checkDependenciesRunning(engine, rec);
-  const { pid, conmonPid, bundle } = await launchMonitor(engine, rec, {
+  const launched = await launchMonitor(engine, rec, {
     imagePath: dir,
     runtimeOpts: req.tcpEstablished ? ["--tcp-established"] : [],
   });
   const saved = await engine.save({
-    ...rec,
+    ...freshRun(rec, launched),
     state: S.CONTAINER_STATE_RUNNING,
-    pid,
-    conmonPid,
-    exitCode: 0,
-    exitSignal: 0,
-    oomKilled: false,
-    finishedAt: "",
     startedAt: new Date().toISOString(),
-    stateReason: "",
     stoppedByUser: false,
-    bundlePath: bundle,
   });
   if (!req.keep) await rm(dir, { recursive: true, force: true });
   await engine.event("restore", saved);

@@ -84,18 +84,9 @@ export async function initLocked(engine: Engine, rec: ContainerRecord, opts: { k
     );
     throw err;
   }
-  const { pid, conmonPid, bundle } = launched;
   const saved = await saveWithIntent(engine, {
-    ...rec,
+    ...freshRun(rec, launched),
     state: S.CONTAINER_STATE_CREATED,
-    pid,
-    conmonPid,
-    exitCode: 0,
-    exitSignal: 0,
-    oomKilled: false,
-    finishedAt: "",
-    stateReason: "",
-    bundlePath: bundle,
     restartCount: opts.keepRestartCount ? rec.restartCount : 0,
   }, null);
   await engine.event("init", saved);
@@ -131,6 +122,21 @@ export async function startLocked(engine: Engine, rec: ContainerRecord, opts: { 
   });
   await engine.event("start", saved);
   return saved;
+}
+
+/** The record of a container whose monitor and process were just launched: the last run's exit is gone. */
+export function freshRun(rec: ContainerRecord, launched: { pid: number; conmonPid: number; bundle: string }): ContainerRecord {
+  return {
+    ...rec,
+    pid: launched.pid,
+    conmonPid: launched.conmonPid,
+    exitCode: 0,
+    exitSignal: 0,
+    oomKilled: false,
+    finishedAt: "",
+    stateReason: "",
+    bundlePath: launched.bundle,
+  };
 }
 
 export async function killLocked(engine: Engine, rec: ContainerRecord, signal: string): Promise<ContainerRecord> {
