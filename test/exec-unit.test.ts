@@ -31,7 +31,9 @@ describe("exec: pure parts", () => {
     assert.equal(commandFailureCode('exec failed: unable to start container process: exec: "nope": executable file not found in $PATH'), 127);
     assert.equal(commandFailureCode('exec failed: unable to start container process: exec: "/no/such": stat /no/such: no such file or directory'), 127);
     assert.equal(commandFailureCode('exec failed: unable to start container process: exec: "/etc": permission denied'), 126);
-    assert.equal(commandFailureCode('chdir to cwd ("/nope") set in config.json failed: no such file or directory'), undefined);
+    assert.equal(commandFailureCode('chdir to cwd ("/nope") set in config.json failed: no such file or directory'), 127);
+    assert.equal(commandFailureCode('exec failed: unable to start container process: chdir to cwd ("/etc/passwd") set in config.json failed: not a directory'), 126);
+    assert.equal(commandFailureCode("exec failed: unable to start container process: some other failure"), undefined);
   });
 
   it("keeps running sessions and the last 10 ended ones", () => {

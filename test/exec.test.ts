@@ -154,6 +154,13 @@ describe("exec", () => {
     await assertGrpcError(api().execSync({ id: running, command: [] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "command");
     await assertGrpcError(api().execSync({ id: running, command: ["true"], env: ["NOEQUALS"] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "env[0]");
     await assertGrpcError(api().execSync({ id: running, command: ["true"], workingDir: "rel" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "working_dir");
+    // A working dir the container lacks is the command's failure, as in Podman: 127 missing, 126 not a directory.
+    const missingDir = await api().execSync({ id: running, command: ["true"], workingDir: "/no/such/dir" });
+    assert.equal(missingDir.exitCode, 127);
+    assert.match(missingDir.stderr.toString(), /no such file or directory/);
+    const fileAsDir = await api().execSync({ id: running, command: ["true"], workingDir: "/etc/passwd" });
+    assert.equal(fileAsDir.exitCode, 126);
+    assert.match(fileAsDir.stderr.toString(), /not a directory/);
     await assertGrpcError(api().execSync({ id: "", command: ["true"] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id");
     await assertGrpcError(api().execSync({ id: "no-such-container", command: ["true"] }), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
     const stopped = await create(api(), s.rootfs, ["true"]);

@@ -112,11 +112,14 @@ export class ExecCommandError extends HullError {
   }
 }
 
-/** Classifies the runtime's exec failure: missing program → 127, not executable → 126. */
+/** Classifies the runtime's exec failure: missing program or working dir → 127, not executable or not a dir → 126. */
 export function commandFailureCode(message: string): number | undefined {
   // runc: exec: "PROG": executable file not found in $PATH | stat PROG: no such file or directory | permission denied
   if (/executable file not found|exec: "[^"]*":.*no such file or directory/i.test(message)) return EXIT_NOT_FOUND;
   if (/exec: "[^"]*":.*(permission denied|is a directory|exec format error)/i.test(message)) return EXIT_CANNOT_INVOKE;
+  // A working directory the container lacks: Podman answers 127 ("attempted to invoke a command that was not found").
+  if (/chdir to cwd .*no such file or directory/i.test(message)) return EXIT_NOT_FOUND;
+  if (/chdir to cwd .*(not a directory|permission denied)/i.test(message)) return EXIT_CANNOT_INVOKE;
   return undefined;
 }
 
