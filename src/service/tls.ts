@@ -63,12 +63,13 @@ function flagName(key: "tlsCert" | "tlsKey" | "tlsClientCa"): string {
   return { tlsCert: "--tls-cert", tlsKey: "--tls-key", tlsClientCa: "--tls-client-ca" }[key];
 }
 
-async function readPem(flag: string, file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new HullError("INVALID_ARGUMENT", `${flag} ${file}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
-  }
+/** Reads the PEM files; every unreadable one is named, in the flags' order (not whichever read failed first). */
+async function readPems(files: ReadonlyArray<readonly [flag: string, file: string]>): Promise<Buffer[]> {
+  const read = await Promise.allSettled(files.map(([, file]) => readFile(file)));
+  const problems = read.flatMap((r, i) => (r.status === "rejected" ? [`${files[i][0]} ${files[i][1]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+  const first = read.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (first) throw new HullError("INVALID_ARGUMENT", problems.join("; "), {}, { cause: first.reason });
+  return read.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
 }
 
 /**
@@ -78,7 +79,7 @@ async function readPem(flag: string, file: string): Promise<Buffer> {
  * never completes the handshake.
  */
 export async function serverCredentials(cfg: TcpListenerConfig): Promise<ServerCredentials> {
-  const [cert, key, ca] = await Promise.all([readPem("--tls-cert", cfg.certFile), readPem("--tls-key", cfg.keyFile), readPem("--tls-client-ca", cfg.clientCaFile)]);
+  const [cert, key, ca] = await readPems([["--tls-cert", cfg.certFile], ["--tls-key", cfg.keyFile], ["--tls-client-ca", cfg.clientCaFile]]);
   try {
     createSecureContext({ cert, key, ca });
   } catch (err) {
