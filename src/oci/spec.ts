@@ -3,7 +3,7 @@
 // Defaults follow Podman's (containers/common) so containers behave alike.
 import type { ContainerConfig, Mount, SecurityOptions } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
-import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "./validate.js";
+import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "../validation/spec-rules.js";
 import {
   ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS,
   READONLY_PATHS, RELABEL_OPTIONS,

@@ -2,9 +2,9 @@
 // wire fields, then works under the container's lock in any state but
 // removing, so a concurrent RemoveContainer cannot delete the dir mid-write.
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
-import type { Engine } from "../lifecycle/engine.js";
+import type { Engine } from "../engine/engine.js";
 import { checkOperation } from "../statemachine/states.js";
-import { deleteArtifact, getArtifact, listArtifacts, putArtifact } from "../storage/artifacts.js";
+import { deleteArtifact, getArtifact, listArtifacts, putArtifact } from "../images/artifacts.js";
 import {
   validateDeleteArtifactRequest,
   validateGetArtifactRequest,

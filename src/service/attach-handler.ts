@@ -2,9 +2,9 @@
 // (the logic lives in src/lifecycle/attach.ts and resize.ts).
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { AttachContainerRequest, AttachContainerResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
-import type { Engine } from "../lifecycle/engine.js";
-import { attachContainer } from "../lifecycle/attach.js";
-import { resizeTerminal } from "../lifecycle/resize.js";
+import type { Engine } from "../engine/engine.js";
+import { attachContainer } from "../ops/attach.js";
+import { resizeTerminal } from "../ops/resize.js";
 import { toContainer } from "./convert.js";
 import { validateAttachOpen, validateResizeRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";

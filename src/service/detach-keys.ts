@@ -1,6 +1,6 @@
 // The detach-key matcher for exec streams. The keys' spelling ("ctrl-p,ctrl-q",
 // "none") has one parser, shared with attach: src/lifecycle/detach-keys.ts.
-export { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../lifecycle/detach-keys.js";
+export { DEFAULT_DETACH_KEYS, parseDetachKeys } from "../domain/detach-keys.js";
 
 /**
  * Finds the detach sequence in a stream of input chunks. Bytes that might

@@ -9,7 +9,7 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { Event, EventsRequest, EventsResponse } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
-import type { StateBus } from "../lifecycle/bus.js";
+import type { StateBus } from "../engine/bus.js";
 import type { StateStore } from "../store/store.js";
 import { inWindow, matchesFilter, type EventFilter } from "./event-filter.js";
 

@@ -25,8 +25,8 @@ import {
   type ExecSyncResponse,
 } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
-import type { Engine } from "../lifecycle/engine.js";
-import { startExec, type ExecRequest, type ExecSession } from "../lifecycle/exec.js";
+import type { Engine } from "../engine/engine.js";
+import { startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
 import { ExecCommandError, TIMED_OUT_MESSAGE } from "../oci/exec.js";
 import type { OutputStreamName } from "../oci/attach.js";
 import { DetachMatcher, parseDetachKeys } from "./detach-keys.js";

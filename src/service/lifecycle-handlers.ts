@@ -1,11 +1,11 @@
 // gRPC handlers for the lifecycle RPCs: thin, each one validation
 // (src/validation/requests.ts) and one call into the engine.
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
-import type { Engine } from "../lifecycle/engine.js";
-import { createContainer } from "../lifecycle/create.js";
-import { initContainer, startContainer } from "../lifecycle/start.js";
-import { killLocked, pauseLocked, unpauseLocked, cleanupLocked } from "../lifecycle/operations.js";
-import { removeContainer, restartContainer, stopContainer } from "../lifecycle/stop.js";
+import type { Engine } from "../engine/engine.js";
+import { createContainer } from "../ops/create.js";
+import { initContainer, startContainer } from "../ops/start.js";
+import { killLocked, pauseLocked, unpauseLocked, cleanupLocked } from "../ops/operations.js";
+import { removeContainer, restartContainer, stopContainer } from "../ops/stop.js";
 import * as v from "../validation/requests.js";
 import { toContainer } from "./convert.js";
 import type { RpcWrapper } from "./rpc.js";

@@ -24,7 +24,7 @@ import {
   type LogLine,
 } from "../gen/hull/v1/container.js";
 import { wrapError } from "../errors.js";
-import type { Engine } from "../lifecycle/engine.js";
+import type { Engine } from "../engine/engine.js";
 import { queryLogBatches, type LogEntry } from "../oci/logfile.js";
 import { validateLogsRequest } from "../validation/requests.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";

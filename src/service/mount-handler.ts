@@ -1,10 +1,10 @@
 // MountContainer, UnmountContainer and ExportContainer: the container's root filesystem on the host.
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
-import type { Engine } from "../lifecycle/engine.js";
+import type { Engine } from "../engine/engine.js";
 import { checkOperation } from "../statemachine/states.js";
-import { drainedOrAborted, exportTree } from "../storage/export.js";
-import { mountLocked, unmountLocked } from "../storage/mount.js";
-import { withRootfs } from "../storage/rootfs.js";
+import { drainedOrAborted, exportTree } from "../images/export.js";
+import { mountLocked, unmountLocked } from "../ops/mount.js";
+import { withRootfs } from "../ops/rootfs.js";
 import { toContainer } from "./convert.js";
 import { validateExportRequest, validateMountRequest, validateUnmountRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";

@@ -1,9 +1,9 @@
 // gRPC handlers that read or reconcile state: Inspect, List, Wait, Sync.
 import type { ContainerServiceServer, ListContainersRequest } from "../gen/hull/v1/container.js";
 import type { ContainerRecord } from "../store/record.js";
-import type { Engine } from "../lifecycle/engine.js";
-import { waitContainer } from "../lifecycle/wait.js";
-import { syncWithRuntime } from "../lifecycle/sync.js";
+import type { Engine } from "../engine/engine.js";
+import { waitContainer } from "../ops/wait.js";
+import { syncWithRuntime } from "../ops/sync.js";
 import { toContainer } from "./convert.js";
 import { validateInspectRequest, validateListRequest, validateSyncRequest, validateWaitRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";

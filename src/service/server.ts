@@ -16,7 +16,7 @@ import { DESCRIPTOR_SET_BASE64 } from "../gen/descriptor-set.js";
 import { ImageServiceService } from "../gen/hull/v1/image.js";
 import { imageService } from "./image-handler.js";
 import { HullError } from "../errors.js";
-import type { Engine } from "../lifecycle/engine.js";
+import type { Engine } from "../engine/engine.js";
 import { containerService } from "./container-service.js";
 import { adoptUnixConnection, UnixPeerResolver } from "./peer.js";
 import { setSocketOwnership, type SocketGroup } from "./socket-access.js";

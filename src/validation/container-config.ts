@@ -7,7 +7,7 @@ import { stat } from "node:fs/promises";
 import { normalize } from "node:path";
 import type { ContainerConfig, Mount, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
 import { invalidArgument } from "../errors.js";
-import { checkMountSources, checkSecurity, validateMountShape, validateSecurityShape } from "../oci/validate.js";
+import { checkMountSources, checkSecurity, validateMountShape, validateSecurityShape } from "./spec-rules.js";
 import {
   MAX_PATH_BYTES,
   MAX_STOP_TIMEOUT_SECONDS,

@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import type { ImportImageSource, InspectImageRequest, ListImagesRequest, PullImageRequest, RemoveImageRequest } from "../gen/hull/v1/image.js";
 import { invalidArgument } from "../errors.js";
 import { rejectUndecodable } from "./wire.js";
-import { normalizeReference } from "../storage/reference.js";
+import { normalizeReference } from "../domain/reference.js";
 import { MAX_IMAGE_REF_LENGTH, MAX_TEXT_BYTES, checkAbsolutePath, checkImageRef, checkText, shown } from "./rules.js";
 
 /** Largest streamed import accepted (spooled to disk first). */

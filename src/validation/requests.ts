@@ -29,7 +29,7 @@ import {
 import { invalidArgument } from "../errors.js";
 import { rejectUndecodable } from "./wire.js";
 import { ALL_STATES } from "../statemachine/states.js";
-import { validateArtifactData } from "../storage/artifacts.js";
+import { validateArtifactData } from "../images/artifacts.js";
 import { validateContainerConfig } from "./container-config.js";
 import {
   MAX_EXEC_TIMEOUT_SECONDS,

@@ -5,8 +5,8 @@
 // status trailer. Pure: nothing here touches the file system.
 import { isAbsolute } from "node:path";
 import { invalidArgument } from "../errors.js";
-import { parseSignal } from "../oci/signals.js";
-import { parseDetachKeys } from "../lifecycle/detach-keys.js";
+import { parseSignal } from "../domain/signals.js";
+import { parseDetachKeys } from "../domain/detach-keys.js";
 
 /** Podman's container name rule. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

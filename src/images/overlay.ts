@@ -1,0 +1,61 @@
+// Overlay root filesystems for image containers: the image's layers (top
+// first) as lower dirs, and an upper and work dir under the container's own
+// directory, so its changes go away with it and the layers stay shared.
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { HullError } from "../errors.js";
+import type { Engine } from "../engine/engine.js";
+import type { ContainerRecord } from "../store/record.js";
+import { imageStoreOf } from "../ops/images.js";
+
+export interface OverlayDirs {
+  upper: string;
+  work: string;
+  merged: string;
+}
+
+export function overlayDirs(containerDir: string): OverlayDirs {
+  const base = join(containerDir, "overlay");
+  return { upper: join(base, "upper"), work: join(base, "work"), merged: join(base, "merged") };
+}
+
+/** Whether path is a mount point, from /proc/self/mountinfo (field 5). */
+export async function isMounted(path: string): Promise<boolean> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  // mountinfo escapes spaces and the like as octal; hull's paths have none to escape.
+  return info.split("\n").some((line) => line.split(" ")[4] === path);
+}
+
+export async function mountOverlay(lowers: string[], dirs: OverlayDirs): Promise<void> {
+  if (lowers.length === 0) throw new HullError("INTERNAL", "an overlay needs at least one lower dir");
+  for (const d of [dirs.upper, dirs.work, dirs.merged]) await mkdir(d, { recursive: true, mode: 0o755 });
+  if (await isMounted(dirs.merged)) return;
+  const opts = `lowerdir=${lowers.join(":")},upperdir=${dirs.upper},workdir=${dirs.work}`;
+  const r = await execa("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged], { reject: false });
+  if (r.exitCode !== 0) throw new HullError("INTERNAL", `mounting the overlay at ${dirs.merged} failed: ${r.stderr || r.stdout}`);
+}
+
+export async function unmountOverlay(merged: string): Promise<void> {
+  if (!(await isMounted(merged))) return;
+  const r = await execa("umount", [merged], { reject: false });
+  if (r.exitCode !== 0) throw new HullError("INTERNAL", `unmounting the overlay at ${merged} failed: ${r.stderr || r.stdout}`);
+}
+
+/** Mounts an image container's overlay (idempotent); returns the merged dir. */
+export async function mountImageRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
+  // Not from an image (a restored container's laid-down dir): nothing to mount.
+  if (rec.imageId === undefined) return rec.rootfs;
+  const imageId = rec.imageId;
+  const store = await imageStoreOf(engine);
+  const img = store.list().find((i) => i.id === imageId);
+  if (!img) throw new HullError("IMAGE_NOT_FOUND", `image ${imageId} of container ${rec.id.slice(0, 12)} is no longer in the store`, { image: imageId, container: rec.id });
+  const dirs = overlayDirs(engine.containerDir(rec.id));
+  await mountOverlay([...img.layers].reverse().map((l) => store.layerDir(l.diffId)), dirs);
+  return dirs.merged;
+}
+
+export async function unmountImageRootfs(engine: Engine, rec: ContainerRecord): Promise<void> {
+  if (rec.imageId === undefined) return;
+  await unmountOverlay(overlayDirs(engine.containerDir(rec.id)).merged);
+}

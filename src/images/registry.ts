@@ -1,0 +1,240 @@
+// PullImage's work: an OCI distribution client (manifests, blobs, bearer and
+// basic auth) feeding the image store. Blobs go through BlobStore.put, which
+// verifies each digest before keeping it; a failed pull is collected by the
+// same guard ImportImage uses, so nothing half-written stays behind.
+import { createHash } from "node:crypto";
+import { Readable, Transform } from "node:stream";
+import { HullError, invalidArgument } from "../errors.js";
+import { digestHex } from "./blobs.js";
+import type { ImageRecord, ImageStore } from "./image-store.js";
+import { storeLayers } from "./layer-fetch.js";
+import { MT_INDEX, descriptor, guardedImport, pickManifest, readJsonBlob, recordFromConfig, type Descriptor } from "./oci-import.js";
+import { normalizeReference } from "../domain/reference.js";
+
+const MAX_MANIFEST = 4 * 1024 * 1024;
+const ACCEPT = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+const PROGRESS_BYTES = 256 * 1024;
+const PROGRESS_MS = 100;
+
+export interface PullReference {
+  host: string;
+  /** The repository path on the registry, e.g. "library/busybox". */
+  name: string;
+  /** A tag or a digest, as the manifests endpoint takes it. */
+  ref: string;
+  /** The tag the image gets in the store; none for a digest reference. */
+  tag?: string;
+}
+
+export interface PullOptions {
+  username: string;
+  password: string;
+  insecure: boolean;
+  signal?: AbortSignal;
+}
+
+export interface PullProgressUpdate {
+  digest: string;
+  bytesDone: number;
+  bytesTotal: number;
+  complete: boolean;
+}
+
+/** host[:port]/name[:tag|@digest]; a host is required since hulld has no default registry. */
+export function parsePullReference(reference: string, field = "reference"): PullReference {
+  if (reference === "") throw invalidArgument(field, "must not be empty");
+  const at = reference.indexOf("@");
+  const named = at >= 0 ? reference.slice(0, at) : reference;
+  const digest = at >= 0 ? reference.slice(at + 1) : undefined;
+  if (digest !== undefined) digestHex(digest, field);
+  const slash = named.indexOf("/");
+  const first = slash > 0 ? named.slice(0, slash) : "";
+  if (!(first.includes(".") || first.includes(":") || first === "localhost")) {
+    throw invalidArgument(field, `"${reference}" names no registry host (host[:port]/name[:tag]); hulld has no default registry`);
+  }
+  // normalizeReference checks the host, path components and tag.
+  const lastSlash = named.lastIndexOf("/");
+  const hasTag = named.lastIndexOf(":") > lastSlash;
+  if (digest !== undefined && hasTag) throw invalidArgument(field, `"${reference}": give a tag or a digest, not both`);
+  const tagged = normalizeReference(named, field);
+  const colon = tagged.lastIndexOf(":");
+  const tag = tagged.slice(colon + 1);
+  return { host: first, name: tagged.slice(slash + 1, colon), ref: digest ?? tag, tag: digest === undefined ? tagged : undefined };
+}
+
+function authFailed(host: string, message: string): HullError {
+  return new HullError("REGISTRY_AUTH_FAILED", `registry ${host}: ${message}`, { registry: host });
+}
+
+/** Parses `Bearer realm="...",service="..."` (or `Basic realm=...`). */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+  const sp = header.indexOf(" ");
+  const scheme = (sp < 0 ? header : header.slice(0, sp)).trim().toLowerCase();
+  const params: Record<string, string> = {};
+  const re = /([A-Za-z_]+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  for (const m of (sp < 0 ? "" : header.slice(sp + 1)).matchAll(re)) params[m[1].toLowerCase()] = m[2] ?? m[3] ?? "";
+  return { scheme, params };
+}
+
+class RegistryClient {
+  private authorization: string | undefined;
+  private readonly base: string;
+
+  constructor(private readonly r: PullReference, private readonly opts: PullOptions) {
+    this.base = `${opts.insecure ? "http" : "https"}://${r.host}/v2/${r.name}`;
+  }
+
+  private basic(): string | undefined {
+    if (this.opts.username === "" && this.opts.password === "") return undefined;
+    return `Basic ${Buffer.from(`${this.opts.username}:${this.opts.password}`).toString("base64")}`;
+  }
+
+  private async fetch(url: string, headers: Record<string, string>): Promise<Response> {
+    try {
+      // fetch follows redirects (blob storage) and drops Authorization when one leaves the origin.
+      return await fetch(url, { headers, redirect: "follow", signal: this.opts.signal });
+    } catch (err) {
+      const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+      throw new HullError("UNAVAILABLE", `registry ${this.r.host}: ${err instanceof Error ? err.message : String(err)}${cause}`, { registry: this.r.host }, { cause: err });
+    }
+  }
+
+  private async authenticate(challenge: string): Promise<void> {
+    const { scheme, params } = parseChallenge(challenge);
+    const basic = this.basic();
+    if (scheme === "basic") {
+      if (!basic) throw authFailed(this.r.host, "credentials required (basic auth)");
+      this.authorization = basic;
+      return;
+    }
+    if (scheme !== "bearer" || !params.realm) throw authFailed(this.r.host, `unsupported authentication challenge "${challenge.slice(0, 120)}"`);
+    const url = new URL(params.realm);
+    if (params.service) url.searchParams.set("service", params.service);
+    url.searchParams.set("scope", params.scope || `repository:${this.r.name}:pull`);
+    const res = await this.fetch(url.toString(), basic ? { authorization: basic } : {});
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw authFailed(this.r.host, `token endpoint refused the ${basic ? "credentials" : "anonymous request"} (HTTP ${res.status})`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new HullError("UNAVAILABLE", `registry ${this.r.host}: token endpoint answered HTTP ${res.status}`, { registry: this.r.host });
+    }
+    const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown };
+    const token = typeof body.token === "string" ? body.token : typeof body.access_token === "string" ? body.access_token : "";
+    if (token === "") throw authFailed(this.r.host, "token endpoint returned no token");
+    this.authorization = `Bearer ${token}`;
+  }
+
+  /** GET under /v2/<name>/, authenticating once on a 401; errors for any other failure. */
+  async get(path: string, accept?: string): Promise<Response> {
+    const url = `${this.base}/${path}`;
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = {};
+      if (accept) headers.accept = accept;
+      if (this.authorization) headers.authorization = this.authorization;
+      const res = await this.fetch(url, headers);
+      if (res.ok) return res;
+      await res.body?.cancel();
+      if (res.status === 401 && attempt === 0) {
+        await this.authenticate(res.headers.get("www-authenticate") ?? "");
+        continue;
+      }
+      if (res.status === 401 || res.status === 403) throw authFailed(this.r.host, `access to ${this.r.name} denied (HTTP ${res.status})`);
+      if (res.status === 404) throw new HullError("IMAGE_NOT_FOUND", `registry ${this.r.host}: ${this.r.name}/${path} not found`, { registry: this.r.host });
+      throw new HullError("UNAVAILABLE", `registry ${this.r.host}: GET ${path} answered HTTP ${res.status}`, { registry: this.r.host });
+    }
+  }
+
+  /** A manifest (or index) by tag or digest: its bytes, digest and media type, digest-checked. */
+  async manifest(ref: string, expected?: Descriptor): Promise<{ bytes: Buffer; desc: Descriptor; json: Record<string, unknown> }> {
+    const res = await this.get(`manifests/${ref}`, ACCEPT);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_MANIFEST) throw invalidArgument("manifest", `${bytes.length} bytes is too large`);
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const want = expected?.digest ?? (ref.startsWith("sha256:") ? ref : undefined);
+    if (want !== undefined && want !== digest) throw new HullError("INVALID_ARGUMENT", `digest mismatch: expected ${want}, got ${digest}`, { field: "digest", expected: want, got: digest });
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw invalidArgument("manifest", `${ref} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const contentType = (res.headers.get("content-type") ?? "").split(";")[0].trim();
+    const mediaType = typeof json.mediaType === "string" ? json.mediaType : contentType;
+    return { bytes, desc: { digest, size: bytes.length, mediaType }, json };
+  }
+}
+
+/** Counts bytes on their way to the blob store and reports them, throttled. */
+class ProgressTap extends Transform {
+  private done = 0;
+  private lastBytes = 0;
+  private lastAt = Date.now();
+  constructor(private readonly d: Descriptor, private readonly report: (p: PullProgressUpdate) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
+    this.done += chunk.length;
+    if (this.done - this.lastBytes >= PROGRESS_BYTES || Date.now() - this.lastAt >= PROGRESS_MS) {
+      this.lastBytes = this.done;
+      this.lastAt = Date.now();
+      this.report({ digest: this.d.digest, bytesDone: this.done, bytesTotal: this.d.size, complete: false });
+    }
+    cb(null, chunk);
+  }
+}
+
+async function fetchBlob(client: RegistryClient, store: ImageStore, d: Descriptor, report?: (p: PullProgressUpdate) => void): Promise<void> {
+  if (!(await store.blobs.has(d.digest))) {
+    const res = await client.get(`blobs/${d.digest}`);
+    if (!res.body) throw new HullError("UNAVAILABLE", `blob ${d.digest} came without a body`);
+    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    let source: Readable = body;
+    if (report) {
+      const tap = new ProgressTap(d, report);
+      // pipe() does not forward errors: a broken download must fail the put.
+      body.on("error", (err) => tap.destroy(err));
+      source = body.pipe(tap);
+    }
+    await store.blobs.put(source, d.digest, d.size);
+  }
+  report?.({ digest: d.digest, bytesDone: d.size, bytesTotal: d.size, complete: true });
+}
+
+/** Pulls reference into the store (index → linux/amd64 manifest → config → layers), under the store lock. */
+export async function pullImage(store: ImageStore, reference: string, opts: PullOptions, report: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
+  const r = parsePullReference(reference);
+  const client = new RegistryClient(r, opts);
+  return guardedImport(store, () => pullInto(store, client, r, report)).catch((err: unknown) => {
+    // A cancelled call surfaces as an AbortError from deep in fetch: name it instead of INTERNAL.
+    if (opts.signal?.aborted && !(err instanceof HullError)) throw new HullError("UNAVAILABLE", `pull of ${reference} was cancelled by the client`, { registry: r.host }, { cause: err });
+    throw err;
+  });
+}
+
+async function pullInto(store: ImageStore, client: RegistryClient, r: PullReference, report: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
+  let m = await client.manifest(r.ref);
+  for (let depth = 0; m.desc.mediaType !== undefined && MT_INDEX.includes(m.desc.mediaType); depth++) {
+    if (depth > 3) throw invalidArgument("manifest", "indexes nest too deep");
+    const chosen = pickManifest(m.json);
+    m = await client.manifest(chosen.digest, chosen);
+  }
+  const manifestDesc = m.desc;
+  await store.blobs.put(Readable.from([m.bytes]), manifestDesc.digest, manifestDesc.size);
+  const configDesc = descriptor(m.json.config, "manifest.config");
+  await fetchBlob(client, store, configDesc);
+  const cfg = await readJsonBlob(store, configDesc, "config");
+  const rootfs = (typeof cfg.rootfs === "object" && cfg.rootfs !== null ? cfg.rootfs : {}) as Record<string, unknown>;
+  const diffIds = Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids.filter((e): e is string => typeof e === "string") : [];
+  const layerDescs = Array.isArray(m.json.layers) ? m.json.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)) : [];
+  if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
+  const layers = await storeLayers(store, layerDescs, diffIds, (l) => fetchBlob(client, store, l, report));
+  const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
+  return store.commit(recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, r.tag ? [r.tag] : [], size));
+}

@@ -1,0 +1,374 @@
+// AttachContainer: the seed's Attach and StartAndAttach.
+//
+// Where output comes from:
+// - without logs: from the client's own connection to conmon's attach
+//   socket, connected before the container starts (start = true), so even a
+//   container that prints and exits at once loses nothing (podman #835);
+// - with logs: all of it from the k8s-file log, replayed from its start and
+//   then followed, and the attach socket (if stdin is wanted) carries stdin
+//   only. One source means no seam: nothing is lost or sent twice between the
+//   replay and live output (podman #26951), however fast the container writes.
+//
+// The exit code is sent after the last output: conmon closes attach clients
+// only after draining the container's output into them (and into the log),
+// and writes the exit file after that; hulld records the exit from that file.
+import {
+  OutputStream,
+  type AttachContainerRequest,
+  type AttachOpen,
+  type Container,
+  type TerminalSize,
+} from "../gen/hull/v1/container.js";
+import { ContainerState, type ContainerRecord } from "../store/record.js";
+import { HullError, invalidArgument, wrapError } from "../errors.js";
+import { checkOperation } from "../statemachine/states.js";
+import { attachSocketPath } from "../oci/conmon.js";
+import { AttachConnection, type OutputStreamName } from "../oci/attach.js";
+import { logPosition, queryLog, type LogPosition } from "../oci/logfile.js";
+import type { Engine } from "../engine/engine.js";
+import { checkDependenciesRunning, initLocked, startLocked } from "./operations.js";
+import { startDependencies } from "./start.js";
+import { ClientOutput, type MessageWriter } from "./attach-output.js";
+import { DetachScanner, parseDetachKeys } from "../domain/detach-keys.js";
+import { resizeTerminal } from "./resize.js";
+
+const S = ContainerState;
+const NEWLINE = Buffer.from("\n");
+
+/** The client's side of one AttachContainer call. */
+export interface AttachPeer {
+  messages: AsyncIterator<AttachContainerRequest>;
+  write: MessageWriter;
+  /** Aborted when the client cancels. */
+  signal: AbortSignal;
+  /** The API form of a record, for the attached message. */
+  describe(rec: ContainerRecord): Container;
+  /** Told the container's full id once it is resolved (for tracing). */
+  resolved?(id: string): void;
+}
+
+export interface AttachOptions {
+  ref: string;
+  /** Undefined: the streams were not named, so all of them (stdin only if the container has it). */
+  streams?: { stdin: boolean; stdout: boolean; stderr: boolean };
+  detachKeys: Buffer;
+  logs: boolean;
+  stream: boolean;
+  start: boolean;
+  recursive: boolean;
+}
+
+export function parseAttachOpen(open: AttachOpen): AttachOptions {
+  if (open.id === "") throw invalidArgument("open.id", "a container id or name is required");
+  const stream = open.stream ?? true;
+  if (!stream && !open.logs) throw invalidArgument("open.stream", "false leaves nothing to send unless logs is set");
+  const named = open.stdin || open.stdout || open.stderr;
+  return {
+    ref: open.id,
+    ...(named ? { streams: { stdin: open.stdin, stdout: open.stdout, stderr: open.stderr } } : {}),
+    detachKeys: parseDetachKeys(open.detachKeys, "open.detach_keys"),
+    logs: open.logs,
+    stream,
+    start: open.start,
+    recursive: open.recursive,
+  };
+}
+
+function cancelled(id: string): HullError {
+  return new HullError("DEADLINE_EXCEEDED", `attach to container ${id.slice(0, 12)} cancelled by the client`, { container: id });
+}
+
+/** The next client message; undefined once the client has half-closed. */
+async function nextMessage(peer: AttachPeer, what: string): Promise<AttachContainerRequest | undefined> {
+  if (peer.signal.aborted) throw cancelled(what);
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(cancelled(what));
+    peer.signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    const r = await Promise.race([peer.messages.next(), aborted]);
+    return r.done ? undefined : r.value;
+  } finally {
+    peer.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+type ExitSeen = { code: number } | { removed: true };
+
+/** The container's next exit (or removal), from the state bus. Subscribe under the lock: nothing is missed. */
+function watchExit(engine: Engine, id: string): { exited: Promise<ExitSeen>; stop: () => void } {
+  let seen: (e: ExitSeen) => void = () => undefined;
+  const exited = new Promise<ExitSeen>((resolve) => (seen = resolve));
+  const stop = engine.bus.subscribe(
+    id,
+    (rec) => {
+      if (rec.state === S.CONTAINER_STATE_STOPPED || rec.state === S.CONTAINER_STATE_EXITED) seen({ code: rec.exitCode });
+    },
+    () => seen({ removed: true }),
+  );
+  return { exited, stop };
+}
+
+function tagOf(stream: OutputStreamName): OutputStream {
+  return stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR;
+}
+
+/** Runs one AttachContainer call: the first message opens it, and it resolves when the call should end OK. */
+export async function attachContainer(engine: Engine, peer: AttachPeer): Promise<void> {
+  const first = await nextMessage(peer, "(not yet opened)");
+  if (first?.message?.$case !== "open") {
+    throw invalidArgument("open", "the first message of AttachContainer must be open, naming the container");
+  }
+  const opts = parseAttachOpen(first.message.value);
+  const id = await engine.resolve(opts.ref);
+  peer.resolved?.(id);
+  if (opts.start && opts.recursive) await startDependencies(engine, id);
+  await new AttachSession(engine, peer, opts, id).run();
+}
+
+class AttachSession {
+  private readonly output: ClientOutput;
+  private conn?: AttachConnection;
+  private exit?: { exited: Promise<ExitSeen>; stop: () => void };
+  private readonly scanner: DetachScanner;
+  private readonly readerAbort = new AbortController();
+  private readonly done: Promise<void>;
+  private settle: (err?: Error) => void = () => undefined;
+  private finished = false;
+  private wants = { stdin: false, stdout: true, stderr: true };
+  /** Whether stdin reaches the container (it was created with stdin). */
+  private forwardStdin = false;
+  private stdinClosed = false;
+  /**
+   * Where the log stood when this attach connected, for a container this
+   * attach starts: output after it is exactly what the socket carries, so a
+   * client that falls behind can be moved to the log without loss or repeat.
+   */
+  private spillFrom?: LogPosition;
+  /** Set once output comes from the log instead of the socket. */
+  private spilled = false;
+  /** Bytes of each stream taken from the socket so far. */
+  private readonly fromSocket = { stdout: 0, stderr: 0 };
+  private logPath = "";
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly peer: AttachPeer,
+    private readonly opts: AttachOptions,
+    private readonly id: string,
+  ) {
+    const what = `attach to container ${id.slice(0, 12)}`;
+    this.output = new ClientOutput(peer.write, (err) => this.fail(err), what);
+    this.scanner = new DetachScanner(opts.detachKeys);
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve());
+    });
+    // A failure may come before run() awaits it; it is still reported there.
+    this.done.catch(() => undefined);
+  }
+
+  async run(): Promise<void> {
+    const onAbort = (): void => this.fail(cancelled(this.id));
+    this.peer.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const rec = await this.engine.withLock(this.id, "attach", (current) => this.connectLocked(current));
+      this.output.open({ message: { $case: "attached", value: this.peer.describe(rec) } });
+      const flag = (b: boolean): string => String(b);
+      await this.engine.event("attach", rec, {
+        stdin: flag(this.wants.stdin),
+        stdout: flag(this.wants.stdout),
+        stderr: flag(this.wants.stderr),
+        logs: flag(this.opts.logs),
+        start: flag(this.opts.start),
+      });
+      this.pumpInput().catch((err: unknown) => this.fail(err));
+      if (this.opts.logs) this.pumpLog(rec.logPath).catch((err: unknown) => this.fail(err));
+      if (this.peer.signal.aborted) onAbort();
+      await this.done;
+    } finally {
+      this.peer.signal.removeEventListener("abort", onAbort);
+      this.finished = true;
+      this.conn?.close();
+      this.exit?.stop();
+      this.readerAbort.abort();
+      this.output.close();
+    }
+  }
+
+  /** Under the container's lock: init if starting, connect, then start. */
+  private async connectLocked(current: ContainerRecord): Promise<ContainerRecord> {
+    let rec = current;
+    if (this.opts.start && checkOperation(rec.id, rec.state, "start") === "act") {
+      await checkDependenciesRunning(this.engine, rec);
+      if (rec.state !== S.CONTAINER_STATE_CREATED) rec = await initLocked(this.engine, rec);
+    }
+    checkOperation(rec.id, rec.state, "attach");
+    this.wants = this.opts.streams ?? { stdin: rec.config.stdin, stdout: true, stderr: true };
+    this.forwardStdin = this.wants.stdin && rec.config.stdin;
+    const needSocket = this.opts.logs ? this.opts.stream && this.forwardStdin : true;
+    this.exit = watchExit(this.engine, rec.id);
+    this.logPath = rec.logPath;
+    if (needSocket) {
+      const path = attachSocketPath(this.engine.deps.paths.socketDir, rec.id);
+      if (!this.opts.logs && this.opts.start && rec.state === S.CONTAINER_STATE_CREATED) this.spillFrom = await logPosition(rec.logPath);
+      try {
+        this.conn = await AttachConnection.connect(path, {
+          output: (stream, data) => this.socketOutput(stream, data),
+          end: () => {
+            if (!this.opts.logs && !this.spilled) this.outputEnded();
+          },
+          error: (err) => this.fail(new HullError("INTERNAL", `attach to container ${rec.id.slice(0, 12)}: conmon's attach socket: ${err.message}`, { container: rec.id })),
+        });
+      } catch (err) {
+        // The container may have exited since the sync: say so rather than "cannot connect".
+        const again = await this.engine.sync(rec.id);
+        checkOperation(again.id, again.state, "attach");
+        throw err;
+      }
+    }
+    if (this.opts.start && rec.state === S.CONTAINER_STATE_CREATED) {
+      try {
+        rec = await startLocked(this.engine, rec);
+      } catch (err) {
+        this.conn?.close();
+        throw err;
+      }
+    }
+    return rec;
+  }
+
+  /**
+   * Output from conmon's socket. With the log as a lossless second source
+   * (spillFrom), a client that falls too far behind is moved to reading the
+   * log at its own pace instead of being dropped.
+   */
+  private socketOutput(stream: OutputStreamName, data: Buffer): void {
+    // With logs the log file is the one source of output.
+    if (this.opts.logs || !this.wants[stream] || this.spilled) return;
+    if (this.spillFrom && this.output.waiting + data.length > this.output.limit) {
+      this.spilled = true;
+      const skip = { ...this.fromSocket };
+      this.pumpLog(this.logPath, { from: this.spillFrom, skip }).catch((err: unknown) => this.fail(err));
+      return;
+    }
+    this.fromSocket[stream] += data.length;
+    this.output.output(tagOf(stream), data);
+  }
+
+  /** Client messages: stdin (scanned for the detach keys), resizes, close-stdin. */
+  private async pumpInput(): Promise<void> {
+    for (;;) {
+      const msg = await nextMessage(this.peer, this.id);
+      // A client that half-closes only stops sending; output goes on.
+      if (msg === undefined || this.finished) return;
+      const m = msg.message;
+      switch (m?.$case) {
+        case "open":
+          throw invalidArgument("open", "only the first message may open the attach");
+        case "stdin":
+          if (await this.stdin(m.value)) return;
+          break;
+        case "resize":
+          await this.resize(m.value);
+          break;
+        case "closeStdin":
+          if (m.value) await this.closeStdin();
+          break;
+        default:
+          throw invalidArgument("message", "empty AttachContainerRequest: set stdin, resize or close_stdin");
+      }
+    }
+  }
+
+  /** Returns true once the client detached. */
+  private async stdin(data: Buffer): Promise<boolean> {
+    if (!this.wants.stdin) throw invalidArgument("stdin", "this attach was opened without stdin");
+    if (this.stdinClosed) throw invalidArgument("stdin", "stdin was already closed (close_stdin)");
+    const { forward, detached } = this.scanner.push(data);
+    // Bytes before the detach keys still reach the container; the keys do not.
+    // Without stdin in the container's config they are only scanned for the keys.
+    if (forward.length > 0 && this.forwardStdin) await this.conn?.writeStdin(forward);
+    if (detached) {
+      this.output.control({ message: { $case: "detached", value: true } });
+      this.finish();
+    }
+    return detached;
+  }
+
+  private async closeStdin(): Promise<void> {
+    if (!this.wants.stdin) throw invalidArgument("close_stdin", "this attach was opened without stdin");
+    if (this.stdinClosed) return;
+    this.stdinClosed = true;
+    const held = this.scanner.flush();
+    if (held.length > 0 && this.forwardStdin) await this.conn?.writeStdin(held);
+    this.conn?.closeStdin();
+  }
+
+  private async resize(size: TerminalSize): Promise<void> {
+    try {
+      await resizeTerminal(this.engine, this.id, size, "resize");
+    } catch (err) {
+      // Exited meanwhile: the exit code is on its way, the resize is moot.
+      if (err instanceof HullError && err.reason === "CONTAINER_STATE_INVALID" && err.metadata.tty !== "false") return;
+      throw err;
+    }
+  }
+
+  /** Replays the log, and with stream follows it until the container exits. */
+  private async pumpLog(logPath: string, resume?: { from: LogPosition; skip: Record<OutputStreamName, number> }): Promise<void> {
+    const exited = this.exit?.exited;
+    const entries = queryLog(logPath, {
+      follow: this.opts.stream,
+      signal: this.readerAbort.signal,
+      ...(exited ? { untilDone: () => exited.then(() => true) } : {}),
+      ...(resume ? { from: resume.from } : {}),
+    });
+    const skip = resume?.skip ?? { stdout: 0, stderr: 0 };
+    for await (const entry of entries) {
+      if (this.finished) return;
+      if (!this.wants[entry.stream]) continue;
+      const tag = tagOf(entry.stream);
+      let data = entry.full ? Buffer.concat([entry.data, NEWLINE]) : entry.data;
+      // What the socket already delivered: the same bytes, in the same order.
+      if (skip[entry.stream] > 0) {
+        const drop = Math.min(skip[entry.stream], data.length);
+        skip[entry.stream] -= drop;
+        data = data.subarray(drop);
+      }
+      this.output.output(tag, data);
+      // The file waits for a slow client: hold back rather than queue without bound.
+      if (this.output.waiting > this.output.limit / 2) await this.output.below(this.output.limit / 4);
+    }
+    if (this.finished) return;
+    if (this.opts.stream) this.outputEnded();
+    else this.finish();
+  }
+
+  /** All output is out: send the exit code once hulld has recorded the exit. */
+  private outputEnded(): void {
+    void this.exit?.exited.then((seen) => {
+      if (this.finished) return;
+      if ("removed" in seen) {
+        this.fail(new HullError("CONTAINER_NOT_FOUND", `container ${this.id.slice(0, 12)} was removed while attached`, { container: this.id }));
+        return;
+      }
+      this.output.control({ message: { $case: "exitCode", value: seen.code } });
+      this.finish();
+    });
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    // Out before the call ends: the last output, then the exit code or detached.
+    this.output.flush();
+    this.settle();
+  }
+
+  private fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.settle(wrapError(err, this.id, "attach to"));
+  }
+}

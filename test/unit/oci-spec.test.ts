@@ -1,0 +1,403 @@
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
+import type { ContainerConfig, SecurityOptions } from "../../src/gen/hull/v1/container.js";
+import { HullError } from "../../src/errors.js";
+import { generateSpec, generateExecProcess, mergeEnv, DEFAULT_PATH, type SpecInput } from "../../src/oci/spec.js";
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/oci/spec-defaults.js";
+import { parseSeccompProfile, personalityRules, kernelAtLeast, type OciSeccomp } from "../../src/oci/seccomp.js";
+import { parseSignal, signalName } from "../../src/domain/signals.js";
+import { checkMountSources, checkSecurity, validateMountShape, validateSecurityShape } from "../../src/validation/spec-rules.js";
+import { buildSecurity, parseUserns } from "../../src/cli/create.js";
+import { UsageError } from "../../src/cli/parse.js";
+
+const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+function config(over: Partial<ContainerConfig> = {}): ContainerConfig {
+  return {
+    name: "c", image: "", rootfsPath: "/r", command: ["/bin/sh"], env: [], workingDir: "", user: "",
+    hostname: "", tty: false, stdin: false, stopSignal: "", stopTimeoutSeconds: undefined, restartPolicy: undefined,
+    dependsOn: [], labels: {}, annotations: {}, mounts: [], resources: undefined, logMaxSizeBytes: 0,
+    networkMode: "", readOnlyRootfs: false, ...over,
+  };
+}
+
+function input(over: Partial<ContainerConfig> = {}, extra: Partial<SpecInput> = {}): SpecInput {
+  return {
+    id: ID,
+    config: config(over),
+    rootfs: "/r",
+    user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
+    hostLimits: { nofileHard: 20000, nprocHard: 96365 },
+    cgroupsPath: `/hull/${ID}`,
+    ...extra,
+  };
+}
+
+function security(over: Partial<SecurityOptions> = {}): SecurityOptions {
+  return { capAdd: [], capDrop: [], allowNewPrivileges: false, seccompProfile: "", userNamespace: undefined, ...over };
+}
+
+/** The rules of `filter` that refuse `name` for the given first argument. */
+function refuses(filter: OciSeccomp | undefined, name: string, arg0 = 0): boolean {
+  return (filter?.syscalls ?? []).some((r) => r.names.includes(name) && r.action === "SCMP_ACT_ERRNO" && (r.args ?? []).every((a) =>
+    a.op === "SCMP_CMP_MASKED_EQ" ? (BigInt(arg0) & BigInt(a.value)) === BigInt(a.valueTwo ?? 0) : a.op === "SCMP_CMP_EQ" && arg0 === a.value));
+}
+
+function isInvalid(field: string) {
+  return (err: unknown): boolean => err instanceof HullError && err.reason === "INVALID_ARGUMENT" && err.metadata.field === field;
+}
+
+describe("generateSpec", () => {
+  test("basics: args, cwd, hostname, root, cgroups, annotations", () => {
+    const s = generateSpec(input({ command: ["echo", "hi"], annotations: { a: "b" }, readOnlyRootfs: true }));
+    assert.deepEqual(s.process.args, ["echo", "hi"]);
+    assert.equal(s.process.cwd, "/");
+    assert.equal(s.hostname, ID.slice(0, 12));
+    assert.deepEqual(s.root, { path: "/r", readonly: true });
+    assert.equal(s.linux.cgroupsPath, `/hull/${ID}`);
+    assert.deepEqual(s.annotations, { a: "b" });
+    assert.equal(s.process.noNewPrivileges, true);
+    assert.equal(s.process.terminal, false);
+    assert.equal(generateSpec(input({ workingDir: "/tmp", hostname: "box" })).process.cwd, "/tmp");
+    assert.equal(generateSpec(input({ hostname: "box" })).hostname, "box");
+  });
+
+  test("env: defaults, later entries override by key, TERM only with tty", () => {
+    const s = generateSpec(input({ env: ["A=1", "PATH=/x", "A=2", "HOME=/h"] }));
+    assert.deepEqual(s.process.env, ["PATH=/x", `HOSTNAME=${ID.slice(0, 12)}`, "HOME=/h", "A=2"]);
+    const t = generateSpec(input({ tty: true }));
+    assert.deepEqual(t.process.env, [`PATH=${DEFAULT_PATH}`, "TERM=xterm", `HOSTNAME=${ID.slice(0, 12)}`, "HOME=/root"]);
+    assert.equal(t.process.terminal, true);
+    assert.ok(!generateSpec(input()).process.env?.some((e) => e.startsWith("TERM=")));
+    assert.deepEqual(mergeEnv(["A=1", "B=2"], ["A=3", "C"]), ["A=3", "B=2"]);
+  });
+
+  test("rlimits never exceed the host's hard limits", () => {
+    const low = generateSpec(input()).process.rlimits;
+    assert.deepEqual(low, [
+      { type: "RLIMIT_NOFILE", hard: 20000, soft: 20000 },
+      { type: "RLIMIT_NPROC", hard: 96365, soft: 96365 },
+    ]);
+    const high = generateSpec(input({}, { hostLimits: { nofileHard: Number.MAX_SAFE_INTEGER, nprocHard: Number.MAX_SAFE_INTEGER } }));
+    assert.deepEqual(high.process.rlimits?.map((r) => r.hard), [1048576, 4194304]);
+  });
+
+  test("network namespace only for networkMode none", () => {
+    const types = (mode: string): string[] => generateSpec(input({ networkMode: mode })).linux.namespaces.map((n) => n.type);
+    assert.deepEqual(types(""), ["pid", "ipc", "uts", "mount"]);
+    assert.deepEqual(types("host"), ["pid", "ipc", "uts", "mount"]);
+    assert.deepEqual(types("none"), ["pid", "ipc", "uts", "mount", "network"]);
+  });
+
+  test("user, capabilities, masked and readonly paths", () => {
+    const s = generateSpec(input({}, { user: { uid: 1000, gid: 100, additionalGids: [5, 6], home: "/home/u" } }));
+    assert.deepEqual(s.process.user, { uid: 1000, gid: 100, additionalGids: [5, 6] });
+    assert.ok(s.process.env?.includes("HOME=/home/u"));
+    const caps = s.process.capabilities;
+    assert.equal(caps?.bounding?.length, 11);
+    assert.deepEqual(caps?.effective, caps?.bounding);
+    assert.deepEqual(caps?.permitted, caps?.bounding);
+    assert.ok(caps?.bounding?.includes("CAP_NET_BIND_SERVICE"));
+    assert.ok(!caps?.bounding?.includes("CAP_SYS_ADMIN"));
+    assert.ok(s.linux.maskedPaths?.includes("/proc/kcore"));
+    assert.ok(s.linux.readonlyPaths?.includes("/proc/sys"));
+  });
+
+  test("resources: set fields only, 0 means unset; devices deny-all first", () => {
+    const none = generateSpec(input()).linux.resources;
+    assert.equal(none?.memory, undefined);
+    assert.equal(none?.cpu, undefined);
+    assert.deepEqual(none?.pids, { limit: 2048 }, "Podman's default pids limit");
+    assert.deepEqual(none?.devices?.[0], { allow: false, access: "rwm" });
+    assert.ok(none?.devices?.some((d) => d.allow && d.major === 1 && d.minor === 3));
+    const r = generateSpec(input({
+      resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, pidsLimit: 100 },
+    })).linux.resources;
+    assert.deepEqual(r?.memory, { limit: 64 << 20 });
+    assert.deepEqual(r?.cpu, { shares: 512, quota: 50000, period: 100000 });
+    assert.deepEqual(r?.pids, { limit: 100 });
+    const partial = generateSpec(input({
+      resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 5 },
+    })).linux.resources;
+    assert.equal(partial?.memory, undefined);
+    assert.equal(partial?.cpu, undefined);
+    assert.deepEqual(partial?.pids, { limit: 5 });
+    const pids = (pidsLimit: number): number | undefined =>
+      generateSpec(input({ resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit } })).linux.resources?.pids?.limit;
+    assert.equal(pids(0), 2048);
+    assert.equal(pids(-1), -1, "negative: no limit (runc writes max)");
+    assert.equal(pids(-7), -1);
+  });
+
+  test("mounts: standard set, bind with ro, tmpfs, proc, override by destination", () => {
+    const s = generateSpec(input({
+      mounts: [
+        { type: "", source: "/host/data", destination: "/data", options: ["ro"] },
+        { type: "tmpfs", source: "", destination: "/scratch", options: ["size=1m"] },
+        { type: "tmpfs", source: "", destination: "/dev/shm", options: [] },
+        { type: "proc", source: "", destination: "/proc2", options: [] },
+      ],
+    }));
+    const dests = s.mounts.map((m) => m.destination);
+    for (const d of ["/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys"]) assert.ok(dests.includes(d), d);
+    assert.equal(dests.filter((d) => d === "/dev/shm").length, 1);
+    const bind = s.mounts.find((m) => m.destination === "/data");
+    assert.equal(bind?.type, "bind");
+    assert.equal(bind?.source, "/host/data");
+    assert.equal(bind?.options?.[0], "rbind");
+    assert.ok(bind?.options?.includes("ro"));
+    assert.deepEqual(s.mounts.find((m) => m.destination === "/scratch")?.options, ["size=1m"]);
+    assert.equal(s.mounts.find((m) => m.destination === "/proc2")?.type, "proc");
+    assert.deepEqual(s.mounts.find((m) => m.destination === "/sys")?.options?.includes("ro"), true);
+  });
+
+  test("bad mounts are INVALID_ARGUMENT naming the field", () => {
+    const m = (over: object) => ({ type: "bind", source: "/s", destination: "/d", options: [], ...over });
+    assert.throws(() => validateMountShape(m({ destination: "rel" }), 2), isInvalid("mounts[2].destination"));
+    assert.throws(() => validateMountShape(m({ destination: "/a/../b" }), 0), isInvalid("mounts[0].destination"));
+    assert.throws(() => validateMountShape(m({ destination: "/" }), 0), isInvalid("mounts[0].destination"));
+    assert.throws(() => validateMountShape(m({ source: "x" }), 1), isInvalid("mounts[1].source"));
+    assert.throws(() => validateMountShape(m({ type: "nfs" }), 0), isInvalid("mounts[0].type"));
+    assert.throws(() => validateMountShape(m({ options: ["ro,exec"] }), 0), isInvalid("mounts[0].options[0]"));
+    assert.throws(() => validateMountShape(m({ options: ["uid=0"] }), 0), isInvalid("mounts[0].options[0]"), "tmpfs options on a bind");
+    assert.throws(() => validateMountShape(m({ options: ["data=x"] }), 0), isInvalid("mounts[0].options[0]"));
+    assert.throws(() => validateMountShape(m({ type: "tmpfs", options: ["size=lots"] }), 0), isInvalid("mounts[0].options[0]"));
+    for (const dest of ["/proc", "/proc/", "/sys", "//sys", "/dev", "/dev/"]) {
+      assert.throws(() => validateMountShape(m({ destination: dest }), 3, "config"), isInvalid("config.mounts[3].destination"), dest);
+    }
+    validateMountShape(m({ destination: "/dev/shm", options: ["ro", "nosuid", "rslave", "z"] }), 0);
+    validateMountShape(m({ type: "tmpfs", options: ["size=64m", "mode=1777", "noexec"] }), 0);
+    assert.throws(() => generateSpec(input({ mounts: [m({ destination: "x" })] })), isInvalid("mounts[0].destination"));
+    validateMountShape(m({ type: "tmpfs", source: "" }), 0);
+  });
+});
+
+describe("safe defaults: capabilities, no_new_privs, namespaces, masked paths", () => {
+  const caps = (sec: Partial<SecurityOptions>): string[] => generateSpec(input({ security: security(sec) })).process.capabilities?.bounding ?? [];
+
+  test("Podman's default set, add/drop by any spelling, ALL on either side", () => {
+    assert.deepEqual(caps({}), [...DEFAULT_CAPABILITIES]);
+    assert.ok(!caps({}).includes("CAP_SYS_ADMIN") && !caps({}).includes("CAP_NET_RAW") && !caps({}).includes("CAP_SYS_MODULE"));
+    const added = caps({ capAdd: ["net_raw", "CAP_SYS_ADMIN", "sys_ptrace"], capDrop: ["chown", "CAP_KILL"] });
+    for (const c of ["CAP_NET_RAW", "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SETUID"]) assert.ok(added.includes(c), c);
+    assert.ok(!added.includes("CAP_CHOWN") && !added.includes("CAP_KILL"));
+    assert.deepEqual(caps({ capDrop: ["ALL"], capAdd: ["NET_BIND_SERVICE"] }), ["CAP_NET_BIND_SERVICE"]);
+    assert.deepEqual(caps({ capDrop: ["all"] }), []);
+    assert.deepEqual(caps({ capAdd: ["ALL"], capDrop: ["SYS_MODULE"] }).length, ALL_CAPABILITIES.length - 1);
+    const p = generateSpec(input({ security: security({ capAdd: ["NET_RAW"] }) })).process.capabilities;
+    assert.deepEqual(p?.effective, p?.bounding);
+    assert.deepEqual(p?.permitted, p?.bounding);
+  });
+
+  test("unknown or contradictory capabilities are refused, naming the entry", () => {
+    assert.throws(() => validateSecurityShape(security({ capAdd: ["NET_RAW", "SYS_EVERYTHING"] }), "config"), isInvalid("config.security.cap_add[1]"));
+    assert.throws(() => validateSecurityShape(security({ capDrop: ["CAP_"] })), isInvalid("security.cap_drop[0]"));
+    assert.throws(() => validateSecurityShape(security({ capAdd: ["net_raw"], capDrop: ["CAP_NET_RAW"] })), isInvalid("security.cap_add"));
+    assert.throws(() => generateSpec(input({ security: security({ capAdd: ["bogus"] }) })), isInvalid("security.cap_add[0]"));
+  });
+
+  test("no_new_privileges unless allowed, for the container and its execs alike", () => {
+    assert.equal(generateSpec(input()).process.noNewPrivileges, true);
+    assert.equal(generateSpec(input({ security: security() })).process.noNewPrivileges, true);
+    const allowed = input({ security: security({ allowNewPrivileges: true, capAdd: ["SYS_ADMIN"] }) });
+    assert.equal(generateSpec(allowed).process.noNewPrivileges, false);
+    const exec = generateExecProcess({
+      id: ID, config: allowed.config, user: allowed.user, hostLimits: allowed.hostLimits, command: ["sh"], env: [], workingDir: "", tty: false,
+    });
+    assert.equal(exec.noNewPrivileges, false);
+    assert.deepEqual(exec.capabilities, generateSpec(allowed).process.capabilities);
+  });
+
+  test("a PID namespace always; masked and read-only /proc paths as Podman's", () => {
+    const s = generateSpec(input());
+    assert.equal(s.linux.namespaces[0]?.type, "pid");
+    for (const p of ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+      "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/selinux", "/sys/dev/block"]) {
+      assert.ok(s.linux.maskedPaths?.includes(p), p);
+    }
+    assert.deepEqual(s.linux.readonlyPaths, ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]);
+  });
+
+  test("user namespace: private maps 0..size-1 onto host_id.., /sys becomes a read-only bind", () => {
+    const ns = (userNamespace: SecurityOptions["userNamespace"], networkMode = "") => generateSpec(input({ networkMode, security: security({ userNamespace }) }));
+    const s = ns({ mode: "private", hostId: 100000, size: 0 });
+    assert.ok(s.linux.namespaces.some((n) => n.type === "user"));
+    assert.deepEqual(s.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+    assert.deepEqual(s.linux.gidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
+    const sys = s.mounts.find((m) => m.destination === "/sys");
+    assert.equal(sys?.type, "bind");
+    assert.ok(sys?.options?.includes("ro"));
+    assert.equal(ns({ mode: "private", hostId: 1, size: 10 }, "none").mounts.find((m) => m.destination === "/sys")?.type, "sysfs");
+    for (const host of [undefined, { mode: "host", hostId: 0, size: 0 }, { mode: "", hostId: 0, size: 0 }]) {
+      const h = ns(host);
+      assert.ok(!h.linux.namespaces.some((n) => n.type === "user"));
+      assert.equal(h.linux.uidMappings, undefined);
+    }
+    const bad = (userNamespace: SecurityOptions["userNamespace"]) => () => validateSecurityShape(security({ userNamespace }), "config");
+    assert.throws(bad({ mode: "shared", hostId: 0, size: 0 }), isInvalid("config.security.user_namespace.mode"));
+    assert.throws(bad({ mode: "host", hostId: 5, size: 0 }), isInvalid("config.security.user_namespace.mode"));
+    assert.throws(bad({ mode: "private", hostId: 0xffffffff, size: 1 }), isInvalid("config.security.user_namespace.size"));
+    assert.throws(bad({ mode: "private", hostId: 0xffff0000, size: 0 }), isInvalid("config.security.user_namespace.size"));
+    bad({ mode: "private", hostId: 0xfffffffe - 9, size: 10 })();
+  });
+});
+
+describe("seccomp", () => {
+  const filter = (sec: Partial<SecurityOptions> = {}, extra: Partial<SpecInput> = {}): OciSeccomp | undefined =>
+    generateSpec(input({ security: security(sec) }, extra)).linux.seccomp;
+
+  test("the default profile refuses what reaches the host, and lifts a rule with its capability", () => {
+    const f = filter();
+    assert.equal(f?.defaultAction, "SCMP_ACT_ALLOW");
+    assert.deepEqual(f?.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+    for (const name of ["mount", "umount2", "pivot_root", "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+      "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm", "quotactl",
+      "lookup_dcookie", "open_by_handle_at", "name_to_handle_at", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key",
+      "request_key", "setns", "syslog", "vhangup", "nfsservctl", "create_module", "get_kernel_syms", "query_module", "uselib", "ustat",
+      "sysfs", "_sysctl", "move_pages", "mbind", "set_mempolicy", "process_vm_readv", "process_vm_writev", "ptrace", "fsopen",
+      "fsmount", "move_mount", "open_tree", "fsconfig", "fspick", "mount_setattr"]) {
+      assert.ok(refuses(f, name), name);
+    }
+    assert.ok(refuses(f, "clone", 0x10000000 | 17) && !refuses(f, "clone", 0x01200011), "clone: only CLONE_NEWUSER");
+    assert.ok(refuses(f, "unshare", 0x10000000) && !refuses(f, "unshare", 0x200), "unshare: only CLONE_NEWUSER");
+    assert.equal(f?.syscalls?.find((r) => r.names.includes("clone3"))?.errnoRet, 38, "clone3: ENOSYS, so libc falls back to clone");
+    assert.ok(!refuses(f, "read") && !refuses(f, "execve") && !refuses(f, "chroot"));
+    const admin = filter({ capAdd: ["SYS_ADMIN"] });
+    assert.ok(!refuses(admin, "mount") && !refuses(admin, "clone", 0x10000000) && refuses(admin, "init_module") && refuses(admin, "kexec_load"));
+    assert.ok(!refuses(filter({ capAdd: ["SYS_PTRACE"] }), "ptrace"));
+    assert.equal(filter({ seccompProfile: "unconfined" }), undefined);
+  });
+
+  test("personality: every persona but the five Docker allows is refused", () => {
+    const rules = { syscalls: personalityRules(), defaultAction: "SCMP_ACT_ALLOW" as const };
+    for (const ok of [0, 8, 0x20000, 0x20008, 0xffffffff]) assert.ok(!refuses(rules, "personality", ok), ok.toString(16));
+    for (const bad of [0x0040000, 0x0400000, 0x0100000, 1, 0xfffffffe, 0x20009]) assert.ok(refuses(rules, "personality", bad), bad.toString(16));
+    const allowed = new Set([0, 8, 0x20000, 0x20008, 0xffffffff]);
+    fc.assert(fc.property(fc.nat({ max: 0xffffffff }), (x) => refuses(rules, "personality", x) === !allowed.has(x)));
+  });
+
+  test("a profile file: OCI or Docker format, conditions settled, caps at spec time", () => {
+    const host = { goarch: "amd64", scmp: "SCMP_ARCH_X86_64", kernel: "6.1.0" };
+    const docker = JSON.stringify({
+      defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
+      archMap: [{ architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] }, { architecture: "SCMP_ARCH_AARCH64", subArchitectures: [] }],
+      syscalls: [
+        { names: ["read", "write", "execve"], action: "SCMP_ACT_ALLOW" },
+        { names: ["mount"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] } },
+        { names: ["ptrace"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "4.8" } },
+        { names: ["newer_call"], action: "SCMP_ACT_ALLOW", includes: { minKernel: "9.0" } },
+        { names: ["arm_only"], action: "SCMP_ACT_ALLOW", includes: { arches: ["arm64"] } },
+        { name: "personality", action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 8, op: "SCMP_CMP_EQ" }] },
+      ],
+    });
+    const profile = parseSeccompProfile("config.security.seccomp_profile", docker, host);
+    assert.deepEqual(profile.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]);
+    const names = profile.syscalls.flatMap((r) => r.names);
+    assert.ok(names.includes("ptrace") && !names.includes("newer_call") && !names.includes("arm_only") && names.includes("personality"));
+    const plain = filter({ seccompProfile: "/p.json" }, { seccompProfile: profile });
+    assert.equal(plain?.defaultAction, "SCMP_ACT_ERRNO");
+    assert.equal(plain?.defaultErrnoRet, 1);
+    assert.ok(!plain?.syscalls?.some((r) => r.names.includes("mount")), "mount needs CAP_SYS_ADMIN");
+    assert.ok(filter({ seccompProfile: "/p.json", capAdd: ["SYS_ADMIN"] }, { seccompProfile: profile })?.syscalls?.some((r) => r.names.includes("mount")));
+    assert.throws(() => filter({ seccompProfile: "/p.json" }), (e: unknown) => e instanceof HullError && e.reason === "INTERNAL");
+    assert.ok(kernelAtLeast("6.18.44-fc", "4.8") && !kernelAtLeast("4.4.0", "4.8") && kernelAtLeast("4.8", "4.8"));
+  });
+
+  test("a malformed profile is INVALID_ARGUMENT naming the field", () => {
+    const F = "config.security.seccomp_profile";
+    const bad: Array<[string, string]> = [
+      ["{", F], ["[]", F], ["{}", `${F}.defaultAction`], ['{"defaultAction":"SCMP_ACT_MAYBE"}', `${F}.defaultAction`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":{}}', `${F}.syscalls`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}', `${F}.syscalls[0].names`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"KILL"}]}', `${F}.syscalls[0].action`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}', `${F}.syscalls[0].args[0].index`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"EQ"}]}]}', `${F}.syscalls[0].args[0].op`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","architectures":["x86_64"]}', `${F}.architectures`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NEW_LISTENER"]}', `${F}.flags[0]`],
+      ['{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}', `${F}.listenerPath`],
+    ];
+    for (const [text, field] of bad) assert.throws(() => parseSeccompProfile(F, text), isInvalid(field), text);
+  });
+});
+
+describe("host checks: bind sources and profile files", () => {
+  test("sources must exist and stay out of hulld's own dirs, symlinks resolved", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hull-oci-spec-"));
+    try {
+      const root = join(dir, "root");
+      await mkdir(join(root, "containers"), { recursive: true });
+      await mkdir(join(dir, "data"));
+      await symlink(join(root, "containers"), join(dir, "sneaky"));
+      const bind = (source: string) => [{ type: "bind", source, destination: "/d", options: [] }];
+      await checkMountSources(bind(join(dir, "data")), [root, join(dir, "run")], "config");
+      for (const source of [root, join(root, "containers"), join(dir, "sneaky"), `${root}/`]) {
+        await assert.rejects(checkMountSources(bind(source), [root], "config"), isInvalid("config.mounts[0].source"), source);
+      }
+      await assert.rejects(checkMountSources(bind(join(dir, "missing")), [root], "config"), isInvalid("config.mounts[0].source"));
+      await assert.rejects(checkSecurity(security({ seccompProfile: join(dir, "none.json") }), "config"), isInvalid("config.security.seccomp_profile"));
+      await assert.rejects(checkSecurity(security({ seccompProfile: "relative.json" })), isInvalid("security.seccomp_profile"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("CLI security flags", () => {
+  test("--cap-add/--cap-drop/--security-opt/--userns", () => {
+    const none = { capAdd: [], capDrop: [], securityOpt: [] };
+    assert.equal(buildSecurity(none), undefined);
+    assert.deepEqual(buildSecurity({ ...none, capAdd: ["NET_RAW,SYS_ADMIN"], capDrop: ["ALL"] })?.capAdd, ["NET_RAW", "SYS_ADMIN"]);
+    assert.equal(buildSecurity({ ...none, securityOpt: ["no-new-privileges"] })?.allowNewPrivileges, false);
+    assert.equal(buildSecurity({ ...none, securityOpt: ["no-new-privileges=false"] })?.allowNewPrivileges, true);
+    assert.equal(buildSecurity({ ...none, securityOpt: ["seccomp=unconfined"] })?.seccompProfile, "unconfined");
+    assert.equal(buildSecurity({ ...none, securityOpt: ["seccomp:p.json"] }, "/home/u")?.seccompProfile, "/home/u/p.json");
+    assert.throws(() => buildSecurity({ ...none, securityOpt: ["label=disable"] }), UsageError);
+    assert.throws(() => buildSecurity({ ...none, securityOpt: ["no-new-privileges=maybe"] }), UsageError);
+    assert.deepEqual(parseUserns("private:100000:65536"), { mode: "private", hostId: 100000, size: 65536 });
+    assert.deepEqual(parseUserns("private:100000"), { mode: "private", hostId: 100000, size: 0 });
+    assert.deepEqual(buildSecurity({ ...none, userns: "host" })?.userNamespace, { mode: "host", hostId: 0, size: 0 });
+    for (const bad of ["private", "auto", "private:x", "private:1:0", "private:1:2:3", "private:4294967296"]) assert.throws(() => parseUserns(bad), UsageError, bad);
+  });
+});
+
+describe("signals", () => {
+  test("names, short names, any case, numbers, real-time", () => {
+    assert.equal(parseSignal("SIGTERM"), 15);
+    assert.equal(parseSignal("TERM"), 15);
+    assert.equal(parseSignal("term"), 15);
+    assert.equal(parseSignal("sigkill"), 9);
+    assert.equal(parseSignal("15"), 15);
+    assert.equal(parseSignal("1"), 1);
+    assert.equal(parseSignal("64"), 64);
+    assert.equal(parseSignal("SIGRTMIN"), 34);
+    assert.equal(parseSignal("SIGRTMIN+3"), 37);
+    assert.equal(parseSignal("RTMAX-2"), 62);
+    assert.equal(parseSignal("SIGRTMAX"), 64);
+    assert.equal(parseSignal("IOT"), 6);
+    assert.equal(parseSignal("SIGWINCH"), 28);
+  });
+
+  test("bad signals are INVALID_ARGUMENT on field signal", () => {
+    for (const bad of ["", "0", "65", "SIGFOO", "9x", "-9", " 9", "SIG", "SIGRTMIN+31", "RTMAX+1", "RTMIN-1", "1.5"]) {
+      assert.throws(() => parseSignal(bad), isInvalid("signal"), JSON.stringify(bad));
+    }
+  });
+
+  test("signalName", () => {
+    assert.equal(signalName(9), "SIGKILL");
+    assert.equal(signalName(15), "SIGTERM");
+    assert.equal(signalName(34), "SIGRTMIN");
+    assert.equal(signalName(37), "SIGRTMIN+3");
+    assert.equal(signalName(63), "SIGRTMAX-1");
+    assert.equal(signalName(64), "SIGRTMAX");
+    assert.equal(signalName(32), "SIG32");
+    for (let n = 1; n <= 64; n++) {
+      if (n === 32 || n === 33) continue;
+      assert.equal(parseSignal(signalName(n)), n);
+    }
+  });
+});
