@@ -5,11 +5,14 @@ import { mkdir } from "node:fs/promises";
 import type { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { StateStore } from "./store/store.js";
-import { OciRuntime } from "./oci/runtime.js";
+import { RuntimeCli } from "./oci/runtime-cli.js";
+import { ConmonRuntime } from "./oci/conmon-runtime.js";
+import { ImageStore } from "./images/image-store.js";
 import { ExitWatcher } from "./oci/exits.js";
 import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./engine/engine.js";
-import { handleExit, recoverAll } from "./ops/exit.js";
+import { handleExit } from "./ops/exit.js";
+import { recoverAll } from "./recovery/recovery.js";
 import { startServer } from "./service/server.js";
 import { startHttpAttach } from "./service/http-attach.js";
 import { prepareSocketDir, resolveSocketGroup, setSocketOwnership } from "./service/socket-access.js";
@@ -60,9 +63,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   // The store's lock is what refuses a second hulld on the same state root.
   const store = await StateStore.open(paths.root);
   try {
-    const runtime = new OciRuntime({ binary: opts.runtime, root: paths.runtimeRoot });
+    const cli = new RuntimeCli({ binary: opts.runtime, root: paths.runtimeRoot });
+    const runtime = new ConmonRuntime({ cli, socketDir: paths.socketDir, ownDirs: [paths.root, paths.runRoot], ...(opts.conmon !== undefined ? { conmonBinary: opts.conmon } : {}) });
     const exits = new ExitWatcher(paths.exitDir);
-    const engine = new Engine({ store, runtime, exits, paths, hostLimits: await readHostLimits(), log, conmonBinary: opts.conmon });
+    const images = await ImageStore.open(paths.root, store, log);
+    const engine = new Engine({ store, runtime, exits, images, paths, hostLimits: await readHostLimits(), log });
     const pendingExits = new Set<Promise<void>>();
     exits.on("exit", (id: string) => {
       const handling = handleExit(engine, id).finally(() => pendingExits.delete(handling));

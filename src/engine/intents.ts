@@ -1,7 +1,8 @@
 // Write-ahead intents: an operation that spans the store and the runtime
 // notes itself (intent/<id>) before it touches the runtime and clears the
-// note with its final save, in one LevelDB batch. A hulld that starts and
-// finds a note knows the operation was cut short (recovery.ts repairs it).
+// note with its final save, in one LevelDB batch (Engine.saveWithIntent). A
+// hulld that starts and finds a note knows the operation was cut short
+// (src/recovery/ repairs it).
 //
 //   init   : put before conmon/runc create; cleared by the CREATED save.
 //   stop   : put with the STOPPING save (carries when SIGKILL is due);
@@ -9,15 +10,7 @@
 //   remove : put with the REMOVING save; goes with the record.
 // Create needs none: its record write is its commit point, and a container
 // dir left without a record is swept at start.
-import type { ContainerRecord, OperationIntent } from "../store/record.js";
-import type { Engine } from "./engine.js";
-
-/** Engine.save with the container's intent written (or, with null, deleted) in the same batch. */
-export async function saveWithIntent(engine: Engine, rec: ContainerRecord, intent: OperationIntent | null): Promise<ContainerRecord> {
-  const saved = await engine.store.saveContainer(rec, { intent });
-  engine.bus.publish(saved);
-  return saved;
-}
+import type { OperationIntent } from "../store/record.js";
 
 export function initIntent(): OperationIntent {
   return { op: "init", startedAt: new Date().toISOString() };

@@ -88,3 +88,19 @@ export class BlobStore {
     await rm(this.path(digest), { force: true });
   }
 }
+
+/** An OCI content descriptor: what a manifest or index says of a blob. */
+export interface Descriptor {
+  mediaType?: string;
+  digest: string;
+  size: number;
+  platform?: { architecture?: string; os?: string };
+}
+
+export function descriptor(v: unknown, field: string): Descriptor {
+  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  if (typeof o.digest !== "string") throw invalidArgument(field, "descriptor has no digest");
+  digestHex(o.digest, `${field}.digest`);
+  if (typeof o.size !== "number" || !Number.isSafeInteger(o.size) || o.size < 0) throw invalidArgument(field, "descriptor has no valid size");
+  return o as unknown as Descriptor;
+}

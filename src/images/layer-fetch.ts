@@ -4,7 +4,7 @@
 // once the caller's guardedImport runs gc (every blob and layer no image
 // record names goes); a digest listed twice is stored and unpacked once.
 import type { ImageStore, LayerRef } from "./image-store.js";
-import type { Descriptor } from "./oci-import.js";
+import type { Descriptor } from "./blobs.js";
 
 /** Layers stored at once: as skopeo (6); fewer measured slower here (bench/images.ts). */
 export const LAYER_CONCURRENCY = 6;

@@ -11,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
 import tar from "tar-stream";
 import { HullError, invalidArgument } from "../errors.js";
-import { digestHex } from "./blobs.js";
+import { descriptor, digestHex, type Descriptor } from "./blobs.js";
 import type { ImageRecord, ImageStore, LayerRef } from "./image-store.js";
 import { normalizeReference } from "../domain/reference.js";
 import { storeLayers } from "./layer-fetch.js";
@@ -22,20 +22,7 @@ const MAX_JSON = 4 * 1024 * 1024;
 export const MT_INDEX = ["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"];
 const LAYOUT_ENTRY = /^(?:\.\/)?(oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/;
 
-export interface Descriptor {
-  mediaType?: string;
-  digest: string;
-  size: number;
-  platform?: { architecture?: string; os?: string };
-}
-
-export function descriptor(v: unknown, field: string): Descriptor {
-  const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
-  if (typeof o.digest !== "string") throw invalidArgument(field, "descriptor has no digest");
-  digestHex(o.digest, `${field}.digest`);
-  if (typeof o.size !== "number" || !Number.isSafeInteger(o.size) || o.size < 0) throw invalidArgument(field, "descriptor has no valid size");
-  return o as unknown as Descriptor;
-}
+export { descriptor, type Descriptor };
 
 export async function readJsonBlob(store: ImageStore, d: Descriptor, field: string): Promise<Record<string, unknown>> {
   if (d.size > MAX_JSON) throw invalidArgument(field, `${d.size} bytes is too large for a JSON document`);

@@ -5,9 +5,8 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
-import type { Engine } from "../engine/engine.js";
 import type { ContainerRecord } from "../store/record.js";
-import { imageStoreOf } from "../ops/images.js";
+import type { ImageStore } from "./image-store.js";
 
 export interface OverlayDirs {
   upper: string;
@@ -43,19 +42,18 @@ export async function unmountOverlay(merged: string): Promise<void> {
 }
 
 /** Mounts an image container's overlay (idempotent); returns the merged dir. */
-export async function mountImageRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
+export async function mountImageRootfs(store: ImageStore, containerDir: string, rec: ContainerRecord): Promise<string> {
   // Not from an image (a restored container's laid-down dir): nothing to mount.
   if (rec.imageId === undefined) return rec.rootfs;
   const imageId = rec.imageId;
-  const store = await imageStoreOf(engine);
   const img = store.list().find((i) => i.id === imageId);
   if (!img) throw new HullError("IMAGE_NOT_FOUND", `image ${imageId} of container ${rec.id.slice(0, 12)} is no longer in the store`, { image: imageId, container: rec.id });
-  const dirs = overlayDirs(engine.containerDir(rec.id));
+  const dirs = overlayDirs(containerDir);
   await mountOverlay([...img.layers].reverse().map((l) => store.layerDir(l.diffId)), dirs);
   return dirs.merged;
 }
 
-export async function unmountImageRootfs(engine: Engine, rec: ContainerRecord): Promise<void> {
+export async function unmountImageRootfs(containerDir: string, rec: ContainerRecord): Promise<void> {
   if (rec.imageId === undefined) return;
-  await unmountOverlay(overlayDirs(engine.containerDir(rec.id)).merged);
+  await unmountOverlay(overlayDirs(containerDir).merged);
 }

@@ -43,7 +43,9 @@ export const STDIN_PACKET = 8192;
  */
 const READ_BUFFER = 16 * 1024;
 
-export type OutputStreamName = "stdout" | "stderr";
+import type { OutputStreamName } from "./runtime.js";
+
+export type { OutputStreamName };
 
 export interface AttachHandlers {
   /** One output packet, without its stream byte. */

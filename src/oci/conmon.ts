@@ -18,13 +18,13 @@ import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { inSpan } from "../tracing.js";
 import { HullError } from "../errors.js";
-import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
+import { resolveBinary, runtimeErrorText, type RuntimeCli } from "./runtime-cli.js";
 
 export interface ConmonOptions {
   id: string;
   name: string;
   bundlePath: string;
-  runtime: OciRuntime;
+  runtime: RuntimeCli;
   exitDir: string;
   /** This container's own dir: conmon writes "exit" and, on OOM, "oom" in it. */
   persistDir: string;

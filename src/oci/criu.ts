@@ -3,7 +3,7 @@
 // conmon stays the container's monitor as after a create.
 import { execa } from "execa";
 import { HullError } from "../errors.js";
-import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
+import { resolveBinary, runtimeErrorText, type RuntimeCli } from "./runtime-cli.js";
 
 export interface CriuVerdict {
   ok: boolean;
@@ -81,7 +81,7 @@ export interface CheckpointOptions {
 }
 
 /** `RUNTIME checkpoint`: dumps the container's processes into imagePath (and stops them unless leaveRunning). */
-export async function runtimeCheckpoint(runtime: OciRuntime, id: string, o: CheckpointOptions): Promise<void> {
+export async function runtimeCheckpoint(runtime: RuntimeCli, id: string, o: CheckpointOptions): Promise<void> {
   const args = [...runtime.globalArgs, "checkpoint", "--image-path", o.imagePath, "--work-path", o.workPath];
   if (o.leaveRunning) args.push("--leave-running");
   if (o.tcpEstablished) args.push("--tcp-established");

@@ -23,10 +23,13 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { HullError } from "../errors.js";
-import { AttachConnection, writeResize, type OutputStreamName } from "./attach.js";
+import { AttachConnection, writeResize } from "./attach.js";
+import type { ExecExit, ExecProcess, OutputStreamName } from "./runtime.js";
+
+export type { ExecExit, ExecProcess };
 import { attachSocketPath, conmonStdio, MAX_SOCKET_PATH } from "./conmon.js";
 import { ExitWatcher, readExitFile } from "./exits.js";
-import { resolveBinary, runtimeErrorText, type OciRuntime } from "./runtime.js";
+import { resolveBinary, runtimeErrorText, type RuntimeCli } from "./runtime-cli.js";
 import type { OciProcess } from "./spec.js";
 import { capture, LineReader, parseSync, withTimeout } from "./exec-pipes.js";
 
@@ -69,7 +72,7 @@ export interface ExecStartOptions {
   /** conmon's -u: names the attach socket's dir under socketDir, so keep it short. */
   sessionId: string;
   sessionDir: string;
-  runtime: OciRuntime;
+  runtime: RuntimeCli;
   process: OciProcess;
   stdin: boolean;
   /** 0 = none. */
@@ -80,29 +83,6 @@ export interface ExecStartOptions {
   conmonBinary?: string;
   /** Called for each chunk of output, from the moment the process starts. */
   output(stream: OutputStreamName, data: Buffer): void;
-}
-
-export interface ExecExit {
-  /** Exit status (128+N for signal N); -1 when timed out or when its monitor vanished. */
-  code: number;
-  timedOut: boolean;
-  /** conmon's message with the status ("command timed out"), or why there is none. */
-  message: string;
-}
-
-export interface ExecProcess {
-  readonly pid: number;
-  readonly conmonPid: number;
-  /** Resolves once the process exited and all its output went to output() (or the client detached). */
-  readonly done: Promise<ExecExit>;
-  writeStdin(data: Buffer): Promise<void>;
-  /** Ends the process's stdin (conmon closes it when the client shuts down its write side). */
-  closeStdin(): void;
-  resize(height: number, width: number): Promise<void>;
-  /** SIGKILLs the process's group (the runtime makes the exec process a session leader). */
-  kill(): void;
-  /** Stops receiving output; the process runs on (its output still goes to the session log). */
-  detach(): void;
 }
 
 /** A command the runtime could not start: reported as exit status 126/127, as Docker and Podman do. */

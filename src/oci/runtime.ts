@@ -1,18 +1,15 @@
-// The OCI runtime CLI (runc, crun) as hull uses it. Every call is one short
-// process run; its stderr becomes the error a client sees.
-import { accessSync, constants } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { basename, delimiter, isAbsolute, join } from "node:path";
-import { randomBytes } from "node:crypto";
-import { execa } from "execa";
-import type { Span } from "@opentelemetry/api";
-import { inSpan } from "../tracing.js";
-import { HullError } from "../errors.js";
-import type { ContainerConfig } from "../gen/hull/v1/container.js";
-import { generateSpec } from "./spec.js";
-import { readHostLimits } from "./hostinfo.js";
-import { writeBundle } from "./bundle.js";
+// The seam between hull's operations and whatever runs containers: libpod's
+// OCIRuntime, CRI-O's RuntimeImpl. Operations decide; a Runtime acts. The real
+// one is an OCI runtime (runc, crun) under conmon (conmon-runtime.ts); unit
+// tests use an in-memory fake with the same state transitions and the same
+// exit-file contract.
+//
+// The exit-file contract: when a container's process exits, its monitor
+// writes the decimal status (128+N for signal N) to `<exitDir>/<id>` by
+// rename, after all output reached attach clients. hull learns of exits only
+// from those files (engine/exits), so a fake honours it the same way.
+import type { TerminalSize } from "../gen/hull/v1/container.js";
+import type { OciProcess } from "./spec.js";
 
 export interface RuntimeState {
   id: string;
@@ -21,265 +18,145 @@ export interface RuntimeState {
   bundle: string;
 }
 
-export interface OciRuntimeOptions {
-  /** "runc", "crun" (looked up on PATH) or an absolute path. */
-  binary: string;
-  /** The runtime's global --root: its state dir, one per hull run root. */
-  root: string;
-  /** "debug" turns on the runtime's --debug; other levels add nothing. */
-  logLevel?: string;
+/** What the monitor needs to create (or restore) a container from a written bundle. */
+export interface CreateRequest {
+  id: string;
+  name: string;
+  bundlePath: string;
+  /** Where the monitor writes `<id>` with the exit status. */
+  exitDir: string;
+  /** This container's own dir: the monitor writes "oom" in it when the cgroup hit OOM. */
+  persistDir: string;
+  logPath: string;
+  /** 0: unbounded. */
+  logMaxSizeBytes: number;
+  tty: boolean;
+  stdin: boolean;
+  /**
+   * Restore from a CRIU image instead of creating: the container is running
+   * when create resolves.
+   */
+  restore?: { imagePath: string; runtimeOpts: string[] };
 }
 
-// A daemon's PATH often lacks the sbin dirs, where Debian installs runc.
-const EXTRA_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-// A runtime call that hangs (a frozen cgroup, a stuck mount) must not hold a
-// container lock forever.
-const CALL_TIMEOUT_MS = 60_000;
-const PROBE_BUSYBOX = "/bin/busybox";
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+export interface Launched {
+  /** The container's init pid (runtime state "created"). */
+  pid: number;
+  /** Its monitor's pid. */
+  monitorPid: number;
 }
 
-/** Resolves a program name or absolute path to an executable, or throws RUNTIME_ERROR. */
-export function resolveBinary(binary: string, what = "OCI runtime"): string {
-  if (binary === "") throw new HullError("RUNTIME_ERROR", `no ${what} given`);
-  if (binary.includes("/")) {
-    if (!isAbsolute(binary)) throw new HullError("RUNTIME_ERROR", `${what} path "${binary}" is not absolute`);
-    if (!isExecutable(binary)) throw new HullError("RUNTIME_ERROR", `${what} "${binary}" does not exist or is not executable`);
-    return binary;
-  }
-  const dirs = [...(process.env.PATH ?? "").split(delimiter).filter((d) => d !== ""), ...EXTRA_PATH];
-  for (const dir of new Set(dirs)) {
-    const candidate = join(dir, binary);
-    if (isExecutable(candidate)) return candidate;
-  }
-  throw new HullError("RUNTIME_ERROR", `${what} "${binary}" not found on PATH (${[...new Set(dirs)].join(delimiter)}); install it or give an absolute path`);
+/** A monitor process working for this hulld, found by Runtime.monitors. */
+export interface MonitorProcess {
+  pid: number;
+  containerId: string;
+  /** An exec session's monitor rather than the container's own. */
+  exec: boolean;
 }
 
-/**
- * Condenses runc/crun stderr: logrus lines `time=… level=error msg="…"` and
- * JSON log lines become their messages; other text is kept as it is.
- */
-export function runtimeErrorText(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
-  const out = lines.map((line) => {
-    const m = /\bmsg="((?:[^"\\]|\\.)*)"/.exec(line);
-    if (m) {
-      try {
-        return JSON.parse(`"${m[1]}"`) as string;
-      } catch {
-        return m[1] ?? line;
-      }
-    }
-    if (line.startsWith("{")) {
-      try {
-        const parsed = JSON.parse(line) as { msg?: unknown };
-        if (typeof parsed.msg === "string") return parsed.msg;
-      } catch {
-        // not JSON after all
-      }
-    }
-    return line;
-  });
-  return out.join("; ");
+export type OutputStreamName = "stdout" | "stderr";
+
+export interface OutputHandlers {
+  output(stream: OutputStreamName, data: Buffer): void;
+  /** The monitor closed the connection: the process exited and all its output was delivered. */
+  end(): void;
+  error(err: Error): void;
 }
 
-function isNotExist(stderr: string): boolean {
-  // runc: "container does not exist"; crun: "error opening file `<root>/<id>/status`: No such file or directory".
-  return /does not exist|status.{0,3}: no such file or directory/i.test(stderr);
+/** A client connection to a container's stdio through its monitor. */
+export interface AttachStream {
+  writeStdin(data: Buffer): Promise<void>;
+  /** Half-closes: the monitor closes the container's stdin (when it runs with stdin open). */
+  closeStdin(): void;
+  close(): void;
 }
 
-interface CallResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
+export interface ExecStart {
+  containerId: string;
+  containerName: string;
+  sessionId: string;
+  /** The session's own dir (process spec, pid files, exit dir, log). */
+  sessionDir: string;
+  process: OciProcess;
+  stdin: boolean;
+  /** 0 = none. */
+  timeoutSeconds: number;
+  /** Bounds the session's own log (output that reached no client, e.g. after a detach). */
+  logMaxSizeBytes: number;
+  /** Called for each chunk of output, from the moment the process starts. */
+  output(stream: OutputStreamName, data: Buffer): void;
 }
 
-export class OciRuntime {
-  readonly binaryPath: string;
+export interface ExecExit {
+  /** Exit status (128+N for signal N); -1 when timed out or when its monitor vanished. */
+  code: number;
+  timedOut: boolean;
+  /** The monitor's message with the status ("command timed out"), or why there is none. */
+  message: string;
+}
+
+export interface ExecProcess {
+  readonly pid: number;
+  readonly conmonPid: number;
+  /** Resolves once the process exited and all its output went to output() (or the client detached). */
+  readonly done: Promise<ExecExit>;
+  writeStdin(data: Buffer): Promise<void>;
+  closeStdin(): void;
+  resize(height: number, width: number): Promise<void>;
+  /** SIGKILLs the process's group. */
+  kill(): void;
+  /** Stops receiving output; the process runs on. */
+  detach(): void;
+}
+
+export interface CheckpointRequest {
+  imagePath: string;
+  /** CRIU's work dir (dump.log goes here). */
+  workPath: string;
+  leaveRunning: boolean;
+  tcpEstablished: boolean;
+}
+
+/** OCI LinuxResources as `runc update --resources -` takes them. */
+export type LinuxResources = Record<string, unknown>;
+
+export interface Runtime {
+  /** "runc", "crun", "fake": names the runtime in errors and spans. */
   readonly name: string;
-  readonly root: string;
-  private readonly debug: boolean;
-
-  constructor(opts: OciRuntimeOptions) {
-    this.binaryPath = resolveBinary(opts.binary);
-    this.name = basename(this.binaryPath);
-    this.root = opts.root;
-    this.debug = opts.logLevel === "debug";
-  }
-
-  /** Global arguments every invocation needs; conmon passes them through --runtime-arg. */
-  get globalArgs(): string[] {
-    return ["--root", this.root, ...(this.debug ? ["--debug"] : [])];
-  }
-
-  private traced<T>(verb: string, id: string, fn: (span: Span) => Promise<T>): Promise<T> {
-    return inSpan(`oci.${verb}`, { "hull.container.id": id, "hull.runtime": this.name }, fn);
-  }
-
-
-  private async call(args: string[], timeout = CALL_TIMEOUT_MS): Promise<CallResult> {
-    const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {
-      reject: false,
-      stdin: "ignore",
-      timeout,
-      forceKillAfterDelay: 2000,
-      cwd: "/",
-    });
-    const stderr = typeof r.stderr === "string" ? r.stderr : "";
-    const stdout = typeof r.stdout === "string" ? r.stdout : "";
-    if (r.timedOut) return { exitCode: -1, stdout, stderr: `timed out after ${timeout} ms ${stderr}`.trim() };
-    if (r.exitCode === undefined) {
-      return { exitCode: -1, stdout, stderr: `${r.signal ? `killed by ${r.signal}` : r.shortMessage} ${stderr}`.trim() };
-    }
-    return { exitCode: r.exitCode, stdout, stderr };
-  }
-
-  private fail(verb: string, id: string, r: CallResult): HullError {
-    const text = runtimeErrorText(r.stderr) || `exit status ${r.exitCode}`;
-    const subject = id === "" ? verb : `${verb} ${id}`;
-    return new HullError("RUNTIME_ERROR", `${this.name} ${subject}: ${text}`, { runtime: this.name, ...(id ? { container: id } : {}) });
-  }
-
-  /** Runs one verb whose only output is success or stderr. */
-  private async simple(verb: string, id: string, args: string[], tolerateMissing = false): Promise<void> {
-    await this.traced(verb, id, async () => {
-      const r = await this.call(args);
-      if (r.exitCode === 0) return;
-      if (tolerateMissing && isNotExist(r.stderr)) return;
-      throw this.fail(verb, id, r);
-    });
-  }
-
-  /** The runtime's view of one container; undefined when it has no such container. */
-  /**
-   * Whether the runtime keeps state for id: runc and crun both hold a
-   * directory per container under --root. A stat instead of a process spawn,
-   * for the hot path of every init.
-   */
-  async exists(id: string): Promise<boolean> {
-    return stat(join(this.root, id)).then(
-      () => true,
-      () => false,
-    );
-  }
-
-  async state(id: string): Promise<RuntimeState | undefined> {
-    return this.traced("state", id, async () => {
-      const r = await this.call(["state", id]);
-      if (r.exitCode !== 0) {
-        if (isNotExist(r.stderr)) return undefined;
-        throw this.fail("state", id, r);
-      }
-      return parseState(r.stdout, () => this.fail("state", id, { ...r, stderr: `unparseable state: ${r.stdout.slice(0, 200)}` }));
-    });
-  }
-
-  async list(): Promise<RuntimeState[]> {
-    return this.traced("list", "", async () => {
-      const r = await this.call(["list", "--format", "json"]);
-      if (r.exitCode !== 0) throw this.fail("list", "", r);
-      const text = r.stdout.trim();
-      // runc prints "null" for an empty (or fresh) root.
-      if (text === "" || text === "null") return [];
-      const bad = (): HullError => this.fail("list", "", { ...r, stderr: `unparseable list: ${text.slice(0, 200)}` });
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw bad();
-      }
-      if (!Array.isArray(parsed)) throw bad();
-      return parsed.map((entry) => parseState(JSON.stringify(entry), bad));
-    });
-  }
-
-  async start(id: string): Promise<void> {
-    await this.simple("start", id, ["start", id]);
-  }
-
-  async kill(id: string, signal: number, all = false): Promise<void> {
-    await this.simple("kill", id, ["kill", ...(all ? ["--all"] : []), id, String(signal)]);
-  }
-
-  async pause(id: string): Promise<void> {
-    await this.simple("pause", id, ["pause", id]);
-  }
-
-  async resume(id: string): Promise<void> {
-    await this.simple("resume", id, ["resume", id]);
-  }
-
-  /** Deletes the runtime container; a container that does not exist is not an error. */
-  async delete(id: string, force = false): Promise<void> {
-    await this.simple("delete", id, ["delete", ...(force ? ["--force"] : []), id], true);
-  }
-
-  /**
-   * Runs `true` in a throwaway busybox bundle. Answers ok=false with the
-   * runtime's own words where it cannot run containers here (crun on a
-   * cgroup v1 hybrid host, for one).
-   */
-  async probe(): Promise<{ ok: boolean; reason: string }> {
-    const id = `hull-probe-${randomBytes(6).toString("hex")}`;
-    return this.traced("probe", id, async () => {
-      let dir: string | undefined;
-      try {
-        dir = await mkdtemp(join(tmpdir(), "hull-probe-"));
-        const rootfs = join(dir, "rootfs");
-        for (const sub of ["bin", "proc", "sys", "dev", "tmp"]) await mkdir(join(rootfs, sub), { recursive: true });
-        await copyFile(PROBE_BUSYBOX, join(rootfs, "bin/busybox"));
-        await writeBundle(dir, generateSpec({
-          id,
-          config: probeConfig(),
-          rootfs,
-          user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
-          hostLimits: await readHostLimits(),
-          // A top-level leaf: delete removes it and leaves no parent dir behind.
-          cgroupsPath: `/${id}`,
-        }));
-        const r = await this.call(["run", "--bundle", dir, id], 30_000);
-        if (r.exitCode === 0) return { ok: true, reason: "" };
-        return { ok: false, reason: `${this.name} run: ${runtimeErrorText(r.stderr) || `exit status ${r.exitCode}`}` };
-      } catch (err) {
-        return { ok: false, reason: `${this.name} probe: ${err instanceof Error ? err.message : String(err)}` };
-      } finally {
-        await this.call(["delete", "--force", id]).catch(() => undefined);
-        if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      }
-    });
-  }
-}
-
-function parseState(text: string, bad: () => HullError): RuntimeState {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw bad();
-  }
-  if (typeof v !== "object" || v === null) throw bad();
-  const o = v as Record<string, unknown>;
-  if (typeof o.id !== "string" || typeof o.status !== "string") throw bad();
-  return {
-    id: o.id,
-    pid: typeof o.pid === "number" ? o.pid : 0,
-    status: o.status,
-    bundle: typeof o.bundle === "string" ? o.bundle : "",
-  };
-}
-
-function probeConfig(): ContainerConfig {
-  return {
-    name: "", image: "", rootfsPath: "", command: ["/bin/busybox", "true"], env: [], workingDir: "", user: "",
-    hostname: "", tty: false, stdin: false, stopSignal: "", stopTimeoutSeconds: undefined, restartPolicy: undefined,
-    dependsOn: [], labels: {}, annotations: {}, mounts: [], resources: undefined, logMaxSizeBytes: 0,
-    networkMode: "", readOnlyRootfs: false,
-  };
+  /** Creates the runtime container under a new monitor; the bundle's config.json is written. */
+  create(req: CreateRequest): Promise<Launched>;
+  start(id: string): Promise<void>;
+  /** all: every process of the container (runc kill --all), which also thaws a frozen one for SIGKILL. */
+  kill(id: string, signal: number, all?: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** A container that does not exist is not an error. force kills a live one first. */
+  delete(id: string, force?: boolean): Promise<void>;
+  /** Whether the runtime keeps state for id (cheap: no process spawn). */
+  exists(id: string): Promise<boolean>;
+  /** undefined when the runtime has no such container. */
+  state(id: string): Promise<RuntimeState | undefined>;
+  list(): Promise<RuntimeState[]>;
+  update(id: string, resources: LinuxResources): Promise<void>;
+  checkpoint(id: string, req: CheckpointRequest): Promise<void>;
+  /** Connects to the container's stdio through its monitor. */
+  attach(id: string, handlers: OutputHandlers): Promise<AttachStream>;
+  /** Resizes the container's terminal (through its monitor). */
+  resize(id: string, bundlePath: string, size: TerminalSize): Promise<void>;
+  /** Runs a process in the running container; resolves once it runs, output already connected. */
+  exec(req: ExecStart): Promise<ExecProcess>;
+  /** The exit status an exec session's monitor recorded, if any (sessions outlive hulld too). */
+  execExitCode(containerId: string, sessionDir: string): Promise<number | undefined>;
+  /** Watches a recorded session whose monitor outlived a hulld restart; undefined when that monitor is gone. */
+  rewatchExec(containerId: string, sessionDir: string): Promise<{ exited: Promise<number>; close(): void } | undefined>;
+  /** Removes an ended session's files. */
+  removeExecFiles(sessionId: string, sessionDir: string): Promise<void>;
+  /** Every monitor this hulld's containers and exec sessions have (at start, for recovery). */
+  monitors(): Promise<MonitorProcess[]>;
+  /** Whether a monitor (or any) pid still runs; a zombie does not. */
+  isAlive(pid: number): Promise<boolean>;
+  /** Waits up to ms for each monitor to exit by itself, then kills those left; returns how many had to be killed. */
+  endMonitors(pids: number[], ms?: number): Promise<number>;
+  /** Per-container files the monitor leaves outside the bundle (socket links), removed with the container. */
+  removeMonitorFiles(id: string): Promise<void>;
 }

@@ -22,12 +22,12 @@ import {
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument, wrapError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { attachSocketPath } from "../oci/conmon.js";
-import { AttachConnection, type OutputStreamName } from "../oci/attach.js";
+import type { AttachStream, OutputStreamName } from "../oci/runtime.js";
 import { logPosition, queryLog, type LogPosition } from "../oci/logfile.js";
 import type { Engine } from "../engine/engine.js";
-import { checkDependenciesRunning, initLocked, startLocked } from "./operations.js";
-import { startDependencies } from "./start.js";
+import { checkDependenciesRunning } from "./dependencies.js";
+import { initLocked } from "./init.js";
+import { startDependencies, startLocked } from "./start.js";
 import { ClientOutput, type MessageWriter } from "./attach-output.js";
 import { DetachScanner, parseDetachKeys } from "../domain/detach-keys.js";
 import { resizeTerminal } from "./resize.js";
@@ -129,7 +129,7 @@ export async function attachContainer(engine: Engine, peer: AttachPeer): Promise
 
 class AttachSession {
   private readonly output: ClientOutput;
-  private conn?: AttachConnection;
+  private conn?: AttachStream;
   private exit?: { exited: Promise<ExitSeen>; stop: () => void };
   private readonly scanner: DetachScanner;
   private readonly readerAbort = new AbortController();
@@ -210,10 +210,9 @@ class AttachSession {
     this.exit = watchExit(this.engine, rec.id);
     this.logPath = rec.logPath;
     if (needSocket) {
-      const path = attachSocketPath(this.engine.deps.paths.socketDir, rec.id);
       if (!this.opts.logs && this.opts.start && rec.state === S.CONTAINER_STATE_CREATED) this.spillFrom = await logPosition(rec.logPath);
       try {
-        this.conn = await AttachConnection.connect(path, {
+        this.conn = await this.engine.runtime.attach(rec.id, {
           output: (stream, data) => this.socketOutput(stream, data),
           end: () => {
             if (!this.opts.logs && !this.spilled) this.outputEnded();

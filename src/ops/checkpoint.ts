@@ -1,7 +1,7 @@
 // Checkpoint and restore (the seed's Checkpoint / Restore) through the OCI
 // runtime and CRIU. A checkpoint dumps the processes into
 // <container dir>/checkpoint and, with a target file, writes the archive
-// (storage/checkpoint.ts). A restore starts the container again from a CRIU
+// (images/checkpoint-archive.ts). A restore starts the container again from a CRIU
 // image under conmon (`conmon --restore`), either the container's own kept
 // image or an archive, which may create the container (on a fresh hulld, or
 // under a new name).
@@ -11,12 +11,13 @@ import { join } from "node:path";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { runtimeCheckpoint } from "../oci/criu.js";
 import { extractCheckpointArchive, readCheckpointManifest, writeCheckpointArchive } from "../images/checkpoint-archive.js";
 import type { Engine } from "../engine/engine.js";
 import { createContainer } from "./create.js";
-import { checkDependenciesRunning, freshRun, launchMonitor } from "./operations.js";
-import { exitWaiter, KILL_GRACE_MS, removeContainer } from "./stop.js";
+import { checkDependenciesRunning } from "./dependencies.js";
+import { freshRun, launchMonitor } from "./init.js";
+import { KILL_GRACE_MS } from "./stop.js";
+import { removeContainer } from "./remove.js";
 
 const S = ContainerState;
 
@@ -56,7 +57,7 @@ async function exists(path: string): Promise<boolean> {
 export async function checkpointContainer(engine: Engine, ref: string, req: CheckpointRequest): Promise<ContainerRecord> {
   const id = await engine.resolve(ref);
   // Subscribed before the dump, so the exit CRIU causes is never missed.
-  const waiter = exitWaiter(engine, id);
+  const waiter = engine.exitWaiter(id);
   try {
     return await engine.withLock(id, "checkpoint", async (rec) => {
       checkOperation(rec.id, rec.state, "checkpoint");
@@ -71,7 +72,7 @@ export async function checkpointContainer(engine: Engine, ref: string, req: Chec
       const dir = imageDir(engine, id);
       await rm(dir, { recursive: true, force: true });
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await runtimeCheckpoint(engine.runtime, id, { imagePath: dir, workPath: dir, leaveRunning: req.keepRunning, tcpEstablished: req.tcpEstablished });
+      await engine.runtime.checkpoint(id, { imagePath: dir, workPath: dir, leaveRunning: req.keepRunning, tcpEstablished: req.tcpEstablished });
       let current = rec;
       if (!req.keepRunning) current = await settleCheckpointed(engine, rec, await waiter.wait(KILL_GRACE_MS));
       if (req.targetFile !== "") {
@@ -159,7 +160,7 @@ export async function restoreFromArchive(engine: Engine, target: string, name: s
     });
   } catch (err) {
     await removeContainer(engine, rec.id, true, 0).catch((cleanupErr: unknown) =>
-      engine.deps.log.error({ err: cleanupErr, container: rec.id }, "removing a container whose restore failed"),
+      engine.log.error({ err: cleanupErr, container: rec.id }, "removing a container whose restore failed"),
     );
     throw err;
   }

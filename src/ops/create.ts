@@ -7,7 +7,7 @@ import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { validateConfig } from "../validation/final-config.js";
-import { applyImageDefaults, imageStoreOf } from "./images.js";
+import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
 
 const ADJECTIVES = ["brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "tender", "witty"];
@@ -42,9 +42,9 @@ export interface CreateOverrides {
 export async function createContainer(engine: Engine, requested: ContainerConfig, overrides: CreateOverrides = {}): Promise<ContainerRecord> {
   // An image's config fills in what the request leaves empty (Podman's rules).
   const usesImage = requested.image !== "" && requested.rootfsPath === "" && overrides.rootfs === undefined;
-  const image = usesImage ? (await imageStoreOf(engine)).resolve(requested.image) : undefined;
+  const image = usesImage ? engine.images.resolve(requested.image) : undefined;
   const config = image ? applyImageDefaults(requested, image) : requested;
-  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.deps.paths.root, engine.deps.paths.runRoot]);
+  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.paths.root, engine.paths.runRoot]);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);

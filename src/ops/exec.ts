@@ -5,7 +5,6 @@
 // container dies, its exec processes die with its pid namespace and their
 // records are ended before the exit handler cleans the container up.
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TerminalSize } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
@@ -13,17 +12,13 @@ import { ContainerState, type ContainerRecord, type ExecSessionRecord } from "..
 import { checkOperation } from "../statemachine/states.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { generateExecProcess } from "../oci/spec.js";
-import { readExitFile } from "../oci/exits.js";
-import type { OutputStreamName } from "../oci/attach.js";
-import { execPaths, removeExecFiles, startExecProcess, watchExecExit, type ExecExit, type ExecProcess } from "../oci/exec.js";
+import type { ExecExit, ExecProcess, OutputStreamName } from "../oci/runtime.js";
 import type { Engine } from "../engine/engine.js";
 
 const S = ContainerState;
 
 /** Ended sessions kept in the record (running ones are always kept). */
 export const KEEP_ENDED_SESSIONS = 10;
-/** How long the exit handler waits for live sessions to report their end before ending them itself. */
-export const SETTLE_MS = 10_000;
 /** Bounds each session's own log (conmon rotates it): output no client received, e.g. after a detach. */
 const SESSION_LOG_MAX = 16 * 1024 * 1024;
 
@@ -47,27 +42,6 @@ export interface ExecSession {
   finished: Promise<ExecExit>;
 }
 
-// Sessions this hulld watches, per engine and container: the exit handler waits for them.
-const liveByEngine = new WeakMap<Engine, Map<string, Set<Promise<unknown>>>>();
-
-function live(engine: Engine, containerId: string): Set<Promise<unknown>> {
-  let byContainer = liveByEngine.get(engine);
-  if (!byContainer) liveByEngine.set(engine, (byContainer = new Map()));
-  let set = byContainer.get(containerId);
-  if (!set) byContainer.set(containerId, (set = new Set()));
-  return set;
-}
-
-function track(engine: Engine, containerId: string, p: Promise<unknown>): void {
-  const set = live(engine, containerId);
-  set.add(p);
-  const untrack = (): void => {
-    set.delete(p);
-    if (set.size === 0) liveByEngine.get(engine)?.delete(containerId);
-  };
-  p.then(untrack, untrack);
-}
-
 export function sessionDir(engine: Engine, containerId: string, sessionId: string): string {
   return join(engine.bundlePath(containerId), "exec", sessionId);
 }
@@ -81,8 +55,8 @@ export function pruneSessions(sessions: ExecSessionRecord[]): [ExecSessionRecord
 
 async function removeDropped(engine: Engine, containerId: string, dropped: ExecSessionRecord[]): Promise<void> {
   for (const s of dropped) {
-    await removeExecFiles(sessionDir(engine, containerId, s.id), engine.deps.paths.socketDir, s.id).catch((err: unknown) =>
-      engine.deps.log.warn({ err, container: containerId, exec: s.id }, "removing an ended exec session's files"),
+    await engine.runtime.removeExecFiles(s.id, sessionDir(engine, containerId, s.id)).catch((err: unknown) =>
+      engine.log.warn({ err, container: containerId, exec: s.id }, "removing an ended exec session's files"),
     );
   }
 }
@@ -105,98 +79,86 @@ async function recordExecExit(engine: Engine, containerId: string, sessionId: st
     await engine.withLock(containerId, "exec", (rec) => endSessionsLocked(engine, rec, new Map([[sessionId, code]])));
   } catch (err) {
     if (err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND") return;
-    engine.deps.log.error({ err, container: containerId, exec: sessionId }, "recording an exec session's exit");
+    engine.log.error({ err, container: containerId, exec: sessionId }, "recording an exec session's exit");
   }
 }
 
 /**
  * Starts an exec session in a running container (checkOperation "exec"), with
- * the attach socket connected before the process runs so no output is lost.
- * The caller validated the request's fields.
+ * its output connected before the process runs so no output is lost. The
+ * state check happens under the container's lock; the start itself does not
+ * hold it, so a slow or stuck monitor never blocks other calls on the
+ * container (Podman's exec does not hold the container lock while it starts
+ * the process either). The caller validated the request's fields.
  */
 export async function startExec(engine: Engine, ref: string, req: ExecRequest, output: (stream: OutputStreamName, data: Buffer) => void): Promise<ExecSession> {
   const sessionId = randomBytes(16).toString("hex");
-  const { rec, proc } = await engine.locked(ref, "exec", async (current) => {
+  let startDone: () => void = () => undefined;
+  const starting = new Promise<void>((resolve) => (startDone = resolve));
+  const { rec, process } = await engine.locked(ref, "exec", async (current) => {
     checkOperation(current.id, current.state, "exec");
     const user = await resolveUser(current.rootfs, req.user !== "" ? req.user : current.config.user);
     const process = generateExecProcess({
       id: current.id,
       config: current.config,
       user,
-      hostLimits: engine.deps.hostLimits,
+      hostLimits: engine.hostLimits,
       command: req.command,
       env: req.env,
       workingDir: req.workingDir,
       tty: req.tty,
       consoleSize: req.size,
     });
-    const dir = sessionDir(engine, current.id, sessionId);
-    const started = await startExecProcess({
-      containerId: current.id,
-      containerName: current.name,
-      sessionId,
-      sessionDir: dir,
-      runtime: engine.runtime,
-      process,
-      stdin: req.stdin,
-      timeoutSeconds: req.timeoutSeconds,
-      socketDir: engine.deps.paths.socketDir,
-      logMaxSizeBytes: SESSION_LOG_MAX,
-      conmonBinary: engine.deps.conmonBinary,
-      output,
-    }).catch(async (err: unknown) => {
-      await removeExecFiles(dir, engine.deps.paths.socketDir, sessionId).catch(() => undefined);
-      // The process may have exited after the sync above, before its exit was handled: a refusal, not a runtime failure.
-      const now = await engine.runtime.state(current.id).catch(() => undefined);
-      if (now?.status !== "running") {
-        throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${current.id.slice(0, 12)}: its process has exited (runtime status ${now?.status ?? "missing"})`, {
-          container: current.id,
-          operation: "exec",
-        }, { cause: err });
-      }
-      throw err;
-    });
-    try {
-      const session: ExecSessionRecord = { id: sessionId, command: [...req.command], running: true, exitCode: 0, pid: started.pid };
-      const [kept, dropped] = pruneSessions([...current.execSessions, session]);
-      const saved = await engine.save({ ...current, execSessions: kept });
-      await engine.event("exec_start", saved, { execId: sessionId, command: req.command.join(" ").slice(0, 256) });
-      await removeDropped(engine, current.id, dropped);
-      return { rec: saved, proc: started };
-    } catch (err) {
-      // Unrecorded, it would block nothing and be seen by no one: end it.
-      started.kill();
-      throw err;
-    }
+    // Counted before the lock goes: the exit handler waits for a start in flight.
+    engine.execs.track(current.id, starting);
+    return { rec: current, process };
   });
-  // Never rejects: whatever happened, the session ends in the record.
-  const finished = proc.done.then(
-    async (exit) => {
-      await recordExecExit(engine, rec.id, sessionId, exit.code);
-      return exit;
-    },
-    async (err: unknown): Promise<ExecExit> => {
-      engine.deps.log.error({ err, container: rec.id, exec: sessionId }, "waiting for an exec session's exit");
-      await recordExecExit(engine, rec.id, sessionId, -1);
-      return { code: -1, timedOut: false, message: err instanceof Error ? err.message : String(err) };
-    },
-  );
-  track(engine, rec.id, finished);
-  return { id: sessionId, containerId: rec.id, process: proc, finished };
-}
-
-/** Waits (at most ms) for the sessions this hulld watches in a container to record their end. */
-export async function settleExecSessions(engine: Engine, containerId: string, ms = SETTLE_MS): Promise<void> {
-  const pending = liveByEngine.get(engine)?.get(containerId);
-  if (!pending || pending.size === 0) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    Promise.allSettled([...pending]),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
+  try {
+    const dir = sessionDir(engine, rec.id, sessionId);
+    const proc = await engine.runtime
+      .exec({ containerId: rec.id, containerName: rec.name, sessionId, sessionDir: dir, process, stdin: req.stdin, timeoutSeconds: req.timeoutSeconds, logMaxSizeBytes: SESSION_LOG_MAX, output })
+      .catch(async (err: unknown) => {
+        await engine.runtime.removeExecFiles(sessionId, dir).catch(() => undefined);
+        // The process may have exited after the check above: a refusal, not a runtime failure.
+        const now = await engine.runtime.state(rec.id).catch(() => undefined);
+        if (now?.status !== "running") {
+          throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${rec.id.slice(0, 12)}: its process has exited (runtime status ${now?.status ?? "missing"})`, {
+            container: rec.id,
+            operation: "exec",
+          }, { cause: err });
+        }
+        throw err;
+      });
+    await engine
+      .withLock(rec.id, "exec", async (current) => {
+        const session: ExecSessionRecord = { id: sessionId, command: [...req.command], running: true, exitCode: 0, pid: proc.pid };
+        const [kept, dropped] = pruneSessions([...current.execSessions, session]);
+        const saved = await engine.save({ ...current, execSessions: kept });
+        await engine.event("exec_start", saved, { execId: sessionId, command: req.command.join(" ").slice(0, 256) });
+        await removeDropped(engine, current.id, dropped);
+      })
+      .catch((err: unknown) => {
+        // Unrecorded, it would block nothing and be seen by no one: end it.
+        proc.kill();
+        throw err;
+      });
+    // Never rejects: whatever happened, the session ends in the record.
+    const finished = proc.done.then(
+      async (exit) => {
+        await recordExecExit(engine, rec.id, sessionId, exit.code);
+        return exit;
+      },
+      async (err: unknown): Promise<ExecExit> => {
+        engine.log.error({ err, container: rec.id, exec: sessionId }, "waiting for an exec session's exit");
+        await recordExecExit(engine, rec.id, sessionId, -1);
+        return { code: -1, timedOut: false, message: err instanceof Error ? err.message : String(err) };
+      },
+    );
+    engine.execs.track(rec.id, finished);
+    return { id: sessionId, containerId: rec.id, process: proc, finished };
+  } finally {
+    startDone();
+  }
 }
 
 /**
@@ -207,20 +169,10 @@ export async function settleExecSessions(engine: Engine, containerId: string, ms
 export async function endExecSessionsLocked(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
   const codes = new Map<string, number>();
   for (const s of rec.execSessions.filter((x) => x.running)) {
-    const code = await readExitFile(execPaths(sessionDir(engine, rec.id, s.id)).exitDir, rec.id).catch(() => undefined);
+    const code = await engine.runtime.execExitCode(rec.id, sessionDir(engine, rec.id, s.id)).catch(() => undefined);
     codes.set(s.id, code ?? -1);
   }
   return endSessionsLocked(engine, rec, codes);
-}
-
-function isAlive(pid: number): boolean {
-  if (pid <= 1) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -234,26 +186,25 @@ export async function recoverExecSessions(engine: Engine, id: string): Promise<v
     const containerLive = rec.state === S.CONTAINER_STATE_RUNNING || rec.state === S.CONTAINER_STATE_PAUSED || rec.state === S.CONTAINER_STATE_STOPPING;
     const codes = new Map<string, number>();
     for (const s of running) {
-      const paths = execPaths(sessionDir(engine, rec.id, s.id));
-      const code = await readExitFile(paths.exitDir, rec.id).catch(() => undefined);
+      const dir = sessionDir(engine, rec.id, s.id);
+      const code = await engine.runtime.execExitCode(rec.id, dir).catch(() => undefined);
       if (code !== undefined) codes.set(s.id, code);
       else if (!containerLive) codes.set(s.id, -1);
-      else await rewatch(engine, rec.id, s.id, paths, codes);
+      else await rewatch(engine, rec.id, s.id, dir, codes);
     }
     await endSessionsLocked(engine, rec, codes);
   });
 }
 
-async function rewatch(engine: Engine, containerId: string, sessionId: string, paths: ReturnType<typeof execPaths>, codes: Map<string, number>): Promise<void> {
-  const conmonPid = Number((await readFile(paths.conmonPidFile, "utf8").catch(() => "")).trim());
-  if (!isAlive(conmonPid)) {
+async function rewatch(engine: Engine, containerId: string, sessionId: string, dir: string, codes: Map<string, number>): Promise<void> {
+  const w = await engine.runtime.rewatchExec(containerId, dir);
+  if (w === undefined) {
     codes.set(sessionId, -1);
     return;
   }
-  const w = watchExecExit(paths.exitDir, containerId);
   const finished = w.exited
     .then((code) => recordExecExit(engine, containerId, sessionId, code))
-    .catch((err: unknown) => engine.deps.log.error({ err, container: containerId, exec: sessionId }, "watching an exec session's exit"))
+    .catch((err: unknown) => engine.log.error({ err, container: containerId, exec: sessionId }, "watching an exec session's exit"))
     .finally(() => w.close());
-  track(engine, containerId, finished);
+  engine.execs.track(containerId, finished);
 }

@@ -1,60 +1,104 @@
-// One ImageStore per engine, opened on first use: the daemon's wiring stays
-// untouched, and the container side (create, remove) finds the same store
-// the ImageService uses. Image events go into the engine's event history and
-// bus, beside the container events.
-import { Event } from "../gen/hull/v1/container.js";
+// The image operations of hull.v1.ImageService (and, later, the CRI's):
+// import, pull, remove, list, inspect, each recorded as an image event
+// before it answers: the tag moves the image store makes on its own (an
+// untag, a tag taken over by a new image) included.
+import { rm } from "node:fs/promises";
+import { HullError } from "../errors.js";
+import type { ImageRecord } from "../images/image-store.js";
+import { importImage as importIntoStore, spoolPath } from "../images/oci-import.js";
+import { pullImage as pullIntoStore, type PullProgressUpdate } from "../images/registry.js";
+import { normalizeReference } from "../domain/reference.js";
 import type { Engine } from "../engine/engine.js";
-import { ImageStore, type ImageRecord } from "../images/image-store.js";
+import { removeContainer } from "./remove.js";
 
-export type ImageEventType = "image_import" | "image_pull" | "image_tag" | "image_remove";
+/** Attributes without the empty ones (an import without a reference has no name). */
+function eventAttributes(attrs: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v !== ""));
+}
 
-/**
- * Appends an image event (container_id empty, image_id set) to the stored
- * history and publishes it. Never fails the operation it reports.
- */
-export async function imageEvent(engine: Engine, type: ImageEventType, imageId: string, attributes: Record<string, string> = {}): Promise<void> {
+function tagOf(ref: string): string | undefined {
+  if (ref === "") return undefined;
   try {
-    const stored = await engine.store.appendEvent(Event.fromPartial({ time: new Date(), type, imageId, attributes }));
-    engine.bus.publishEvent(stored);
-  } catch (err) {
-    // The operation itself succeeded; losing one history entry is logged, not hidden.
-    engine.deps.log.error({ err, image: imageId, type }, "could not store image event");
+    return normalizeReference(ref);
+  } catch {
+    return undefined;
   }
 }
 
-const stores = new WeakMap<Engine, Promise<ImageStore>>();
+/** Where a streamed import is spooled before it is imported. */
+export function importSpoolPath(engine: Engine): Promise<string> {
+  return spoolPath(engine.images);
+}
 
-export function imageStoreOf(engine: Engine): Promise<ImageStore> {
-  let p = stores.get(engine);
-  if (!p) {
-    p = ImageStore.open(engine.deps.paths.root, engine.store, engine.deps.log).then((store) => {
-      store.onTagsRemoved = (change) => {
-        for (const tag of change.removed) void imageEvent(engine, "image_tag", change.imageId, { reference: tag, name: tag, action: "untag", tags: change.tags.join(",") });
-      };
-      return store;
+export interface ImportSource {
+  path: string;
+  format: string;
+  reference: string;
+  /** The file is a spool of streamed bytes: removed once imported. */
+  spooled: boolean;
+}
+
+export async function importImage(engine: Engine, src: ImportSource): Promise<ImageRecord> {
+  try {
+    const img = await importIntoStore(engine.images, src.path, src.format, src.reference);
+    engine.log.info({ image: img.id, tags: img.tags }, "image imported");
+    await engine.settleImageEvents();
+    await engine.imageEvent("image_import", img.id, eventAttributes({ reference: src.reference, name: tagOf(src.reference) ?? "", source: src.spooled ? "stream" : "path" }));
+    return img;
+  } finally {
+    if (src.spooled) await rm(src.path, { force: true });
+  }
+}
+
+export interface PullRequest {
+  reference: string;
+  username: string;
+  password: string;
+  insecure: boolean;
+}
+
+export async function pullImage(engine: Engine, req: PullRequest, signal: AbortSignal, progress: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
+  const img = await pullIntoStore(engine.images, req.reference, { username: req.username, password: req.password, insecure: req.insecure, signal }, progress);
+  engine.log.info({ image: img.id, tags: img.tags, reference: req.reference }, "image pulled");
+  await engine.settleImageEvents();
+  await engine.imageEvent("image_pull", img.id, eventAttributes({ reference: req.reference, name: tagOf(req.reference) ?? "", digest: img.digest }));
+  return img;
+}
+
+export function listImages(engine: Engine, reference: string): ImageRecord[] {
+  return engine.images.list(reference);
+}
+
+export function inspectImage(engine: Engine, reference: string): ImageRecord {
+  return engine.images.resolve(reference);
+}
+
+/** Removes an image; force removes the containers using it first, as `podman rmi -f`. */
+export async function removeImage(engine: Engine, ref: string, force: boolean): Promise<{ id: string; removedLayers: string[] }> {
+  const store = engine.images;
+  const img = store.resolve(ref);
+  // One of several tags: only the tag goes, as podman rmi does (the store reports it as image_tag).
+  const tag = tagOf(ref);
+  if (!force && tag !== undefined && img.tags.includes(tag) && img.tags.length > 1) {
+    await store.lock.runExclusive(() => store.untag(img.id, tag));
+    await engine.settleImageEvents();
+    return { id: img.id, removedLayers: [] };
+  }
+  const users = async (): Promise<string[]> => (await engine.store.listContainers()).filter((c) => c.imageId === img.id).map((c) => c.id);
+  const using = await users();
+  if (using.length > 0 && !force) {
+    throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} is in use by container(s) ${using.map((c) => c.slice(0, 12)).join(", ")}: remove them first or force`, {
+      image: img.id,
+      containers: using.join(","),
     });
-    // A failed open is retried on the next call instead of being cached.
-    p.catch(() => stores.delete(engine));
-    stores.set(engine, p);
   }
-  return p;
-}
-
-/** Env entries by key, later ones winning (config env over image env, as Podman merges). */
-function mergeEnv(base: string[], over: string[]): string[] {
-  const out = new Map<string, string>();
-  for (const e of [...base, ...over]) out.set(e.slice(0, Math.max(e.indexOf("="), 0)) || e, e);
-  return [...out.values()];
-}
-
-/** The image's config as defaults for a container's: Podman's rules. */
-export function applyImageDefaults<C extends { command: string[]; env: string[]; workingDir: string; user: string }>(config: C, img: ImageRecord): C {
-  return {
-    ...config,
-    // Podman: the entrypoint always runs; a given command replaces only cmd.
-    command: [...img.entrypoint, ...(config.command.length > 0 ? config.command : img.cmd)],
-    env: mergeEnv(img.env, config.env),
-    workingDir: config.workingDir || img.workingDir,
-    user: config.user || img.user,
-  };
+  for (const id of using) await removeContainer(engine, id, true, 0);
+  return store.lock.runExclusive(async () => {
+    const still = await users();
+    if (still.length > 0) throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} gained container(s) ${still.map((c) => c.slice(0, 12)).join(", ")} while it was being removed`, { image: img.id });
+    const removedLayers = await store.delete(img.id);
+    const name = tag !== undefined && img.tags.includes(tag) ? tag : (img.tags[0] ?? "");
+    await engine.imageEvent("image_remove", img.id, eventAttributes({ reference: ref, name, tags: img.tags.join(","), removedLayers: String(removedLayers.length) }));
+    return { id: img.id, removedLayers };
+  });
 }

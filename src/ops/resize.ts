@@ -1,9 +1,8 @@
-// The seed's AttachResize: a tty container's terminal size, through conmon's
-// control FIFO. Created or running containers with a terminal only.
+// ResizeTerminal (libpod's AttachResize): a tty container's terminal size,
+// through its monitor. Created or running containers with a terminal only.
 import type { TerminalSize } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { writeResize } from "../oci/attach.js";
 import type { Engine } from "../engine/engine.js";
 
 /** struct winsize holds unsigned shorts. */
@@ -34,6 +33,6 @@ export async function resizeTerminal(engine: Engine, ref: string, size: Terminal
         tty: "false",
       });
     }
-    await writeResize(rec.bundlePath || engine.bundlePath(rec.id), height, width);
+    await engine.runtime.resize(rec.id, rec.bundlePath || engine.bundlePath(rec.id), { height, width });
   });
 }

@@ -15,33 +15,21 @@ import { hasRuntimeContainer } from "../statemachine/states.js";
 import type { ContainerRecord } from "../store/record.js";
 import { mountImageRootfs, unmountImageRootfs } from "../images/overlay.js";
 
-/** Holds that are not in the record: exports in progress, per engine and container. */
-const transientHolds = new WeakMap<Engine, Map<string, number>>();
-
-function holds(engine: Engine): Map<string, number> {
-  let m = transientHolds.get(engine);
-  if (!m) {
-    m = new Map();
-    transientHolds.set(engine, m);
-  }
-  return m;
-}
-
 /** Exports (withRootfs calls) reading the container's rootfs right now; a removal should wait or refuse while > 0. */
 export function exportsReading(engine: Engine, id: string): number {
-  return holds(engine).get(id) ?? 0;
+  return engine.rootfsReaders.get(id) ?? 0;
 }
 
 /** Whether anything still needs the container's rootfs mounted. */
 export function rootfsInUse(engine: Engine, rec: ContainerRecord): boolean {
-  return rec.mountCount > 0 || hasRuntimeContainer(rec.state) || (holds(engine).get(rec.id) ?? 0) > 0;
+  return rec.mountCount > 0 || hasRuntimeContainer(rec.state) || (engine.rootfsReaders.get(rec.id) ?? 0) > 0;
 }
 
 /** Makes the container's root filesystem available on the host; returns its path. */
 export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
   if (rec.config.rootfsPath !== "") return rec.config.rootfsPath;
   // An image container: its overlay (image layers + upper dir), mounted once.
-  return mountImageRootfs(engine, rec);
+  return mountImageRootfs(engine.images, engine.containerDir(rec.id), rec);
 }
 
 /** Releases the container's root filesystem if nothing holds it any more. */
@@ -50,7 +38,7 @@ export async function unmountRootfs(engine: Engine, rec: ContainerRecord): Promi
   if (rec.config.rootfsPath !== "") return;
   if (rootfsInUse(engine, rec)) return;
   // The upper dir stays: it is the container's changes.
-  await unmountImageRootfs(engine, rec);
+  await unmountImageRootfs(engine.containerDir(rec.id), rec);
 }
 
 /**
@@ -59,7 +47,7 @@ export async function unmountRootfs(engine: Engine, rec: ContainerRecord): Promi
  */
 export async function withRootfs<T>(engine: Engine, ref: string, operation: string, check: (rec: ContainerRecord) => void, fn: (path: string, rec: ContainerRecord) => Promise<T>): Promise<T> {
   const id = await engine.resolve(ref);
-  const m = holds(engine);
+  const m = engine.rootfsReaders;
   const { path, rec } = await engine.withLock(id, operation, async (r) => {
     check(r);
     const p = await mountRootfs(engine, r);

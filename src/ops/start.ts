@@ -1,31 +1,33 @@
-// Start and Init with dependencies: recursive brings the chain up first,
-// deepest dependency first; non-recursive refuses while one is not running.
+// StartContainer and InitContainer (libpod's Start and Init with their
+// recursive flag): recursive brings the dependency chain up first, deepest
+// first; otherwise a dependency that is not running refuses the call.
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { checkOperation } from "../statemachine/states.js";
 import type { Engine } from "../engine/engine.js";
-import { checkDependenciesRunning, initLocked, startLocked } from "./operations.js";
+import { initLocked } from "./init.js";
+import { checkDependenciesRunning, dependencyOrder } from "./dependencies.js";
 
-/** Every dependency of id, transitively, deepest first, each once. */
-async function dependencyOrder(engine: Engine, id: string): Promise<string[]> {
-  const order: string[] = [];
-  const seen = new Set<string>([id]);
-  const visit = async (current: string): Promise<void> => {
-    const rec = await engine.store.getContainer(current);
-    for (const dep of rec?.dependencyIds ?? []) {
-      if (seen.has(dep)) continue;
-      seen.add(dep);
-      await visit(dep);
-      order.push(dep);
-    }
-  };
-  await visit(id);
-  return order;
+/** Start under the container's lock: init when needed, then run the process. */
+export async function startLocked(engine: Engine, rec: ContainerRecord, opts: { keepRestartCount?: boolean } = {}): Promise<ContainerRecord> {
+  if (checkOperation(rec.id, rec.state, "start") === "noop") return rec;
+  await checkDependenciesRunning(engine, rec);
+  let current = rec;
+  if (current.state !== ContainerState.CONTAINER_STATE_CREATED) current = await initLocked(engine, current, opts);
+  await engine.runtime.start(current.id);
+  const saved = await engine.save({
+    ...current,
+    state: ContainerState.CONTAINER_STATE_RUNNING,
+    startedAt: new Date().toISOString(),
+    stoppedByUser: false,
+  });
+  await engine.event("start", saved);
+  return saved;
 }
 
-/** Starts every dependency of id that is not running, deepest first (for StartContainer and start-and-attach). */
+/** Starts every dependency of id that is not running, deepest first (recursive start and init, start-and-attach). */
 export async function startDependencies(engine: Engine, id: string): Promise<void> {
   for (const dep of await dependencyOrder(engine, id)) {
-    await engine.withLock(dep, "start dependency", (rec) => startLocked(engine, rec));
+    await engine.withLock(dep, "start", (rec) => startLocked(engine, rec));
   }
 }
 
@@ -44,5 +46,3 @@ export async function initContainer(engine: Engine, ref: string, recursive: bool
     return initLocked(engine, rec);
   });
 }
-
-export { ContainerState };

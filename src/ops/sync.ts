@@ -1,4 +1,4 @@
-// The seed's Sync: ask the OCI runtime what it sees and save any difference.
+// SyncContainer (libpod's Sync): ask the runtime what it sees and save any difference.
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { hasRuntimeContainer } from "../statemachine/states.js";
 import type { RuntimeState } from "../oci/runtime.js";
@@ -62,4 +62,8 @@ export async function applyRuntimeState(
 export async function syncWithRuntime(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
   if (!hasRuntimeContainer(rec.state)) return rec;
   return applyRuntimeState(engine, rec, await engine.runtime.state(rec.id));
+}
+
+export function syncContainer(engine: Engine, ref: string): Promise<ContainerRecord> {
+  return engine.locked(ref, "sync", (rec) => syncWithRuntime(engine, rec));
 }

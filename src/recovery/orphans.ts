@@ -9,8 +9,8 @@ import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContainerRecord } from "../store/record.js";
 import type { Engine } from "../engine/engine.js";
-import type { HostView } from "./recovery.js";
-import { endMonitors, unmountPath } from "./repair.js";
+import type { HostView } from "./survey.js";
+import { unmountPath } from "./host-mounts.js";
 
 const HULL_ID = /^[0-9a-f]{64}$/;
 
@@ -31,7 +31,7 @@ function ownerOf(path: string, perContainerDirs: string[]): string | undefined {
 
 /** Finds and removes every leftover with no record; returns the ids. */
 export async function sweepOrphans(engine: Engine, records: ContainerRecord[], host: HostView): Promise<string[]> {
-  const { paths, log } = engine.deps;
+  const { paths, log } = engine;
   const known = new Set(records.map((r) => r.id));
   // conmon names an exec session's attach socket after the session.
   const sessions = new Set(records.flatMap((r) => r.execSessions.map((s) => s.id)));
@@ -64,10 +64,10 @@ export async function sweepOrphans(engine: Engine, records: ContainerRecord[], h
 }
 
 async function removeOrphan(engine: Engine, id: string, host: HostView): Promise<void> {
-  const { paths } = engine.deps;
+  const { paths } = engine;
   // --force kills its processes first; the monitors then exit by themselves.
   if (host.runtime?.has(id)) await engine.runtime.delete(id, true);
-  await endMonitors(host.allMonitors.filter((m) => m.containerId === id).map((m) => m.pid));
+  await engine.runtime.endMonitors(host.allMonitors.filter((m) => m.containerId === id).map((m) => m.pid));
   const dirs = [join(paths.containersDir, id), join(paths.bundlesDir, id), join(paths.persistDir, id)];
   // Deepest first (mountsUnder's order); rm must never descend into a mounted overlay.
   for (const m of host.mounts) if (dirs.some((d) => m === d || m.startsWith(`${d}/`))) await unmountPath(m);

@@ -21,44 +21,23 @@
 //   record are logged at warn with their ids and removed. No event: events
 //   describe containers clients know, and an orphan never was one.
 import { ContainerState, type ContainerRecord, type OperationIntent } from "../store/record.js";
-import { mayHaveExited } from "../statemachine/states.js";
 import type { RuntimeState } from "../oci/runtime.js";
 import { parseSignal } from "../domain/signals.js";
-import { rootfsInUse, unmountRootfs } from "../ops/rootfs.js";
 import { isMounted, overlayDirs } from "../images/overlay.js";
 import type { Engine } from "../engine/engine.js";
+import { stopRemainingMs } from "../engine/intents.js";
+import { rootfsInUse, unmountRootfs } from "../ops/rootfs.js";
 import { handleExit } from "../ops/exit.js";
 import { recoverExecSessions } from "../ops/exec.js";
 import { applyRuntimeState, vanished } from "../ops/sync.js";
-import { DEFAULT_STOP_TIMEOUT, removeLocked, stopContainer } from "../ops/stop.js";
-import { stopRemainingMs } from "../engine/intents.js";
-import { deleteRuntimeLeftovers, mountsUnder, scanMonitors, undoInit, type MonitorProcess } from "./repair.js";
+import { DEFAULT_STOP_TIMEOUT, stopContainer } from "../ops/stop.js";
+import { removeLocked } from "../ops/remove.js";
+import { deleteRuntimeLeftovers, undoInit } from "../ops/init.js";
+import { surveyHost, type HostView } from "./survey.js";
 import { sweepOrphans } from "./orphans.js";
+import { planRecovery } from "./plan.js";
 
 const S = ContainerState;
-
-/** What hulld found of the host at start: one runtime list and one /proc scan for every record. */
-export interface HostView {
-  /** undefined when the runtime could not list its containers: then each record asks for its own. */
-  runtime: Map<string, RuntimeState> | undefined;
-  /** Container monitors (not exec sessions') by container id. */
-  monitors: Map<string, MonitorProcess[]>;
-  allMonitors: MonitorProcess[];
-  mounts: string[];
-}
-
-export async function surveyHost(engine: Engine): Promise<HostView> {
-  const { root, runRoot } = engine.deps.paths;
-  const listing = engine.runtime.list().catch((err: unknown) => {
-    // Recovery must not keep hulld from serving: go on asking container by container.
-    engine.deps.log.error({ err }, "listing the runtime's containers; runtime orphans will not be swept this time");
-    return undefined;
-  });
-  const [listed, allMonitors, mounts] = await Promise.all([listing, scanMonitors([root, runRoot]), mountsUnder([root, runRoot])]);
-  const monitors = new Map<string, MonitorProcess[]>();
-  for (const m of allMonitors.filter((x) => !x.exec)) monitors.set(m.containerId, [...(monitors.get(m.containerId) ?? []), m]);
-  return { runtime: listed && new Map(listed.map((r) => [r.id, r])), monitors, allMonitors, mounts };
-}
 
 export interface RecoveryReport {
   containers: number;
@@ -70,7 +49,7 @@ export interface RecoveryReport {
 
 /** Reconciles every record and sweeps orphans; never throws for one container (it logs and goes on). */
 export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
-  const { log } = engine.deps;
+  const { log } = engine;
   const began = Date.now();
   const records = await engine.store.listContainers();
   const known = new Set(records.map((r) => r.id));
@@ -91,72 +70,67 @@ export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
   return { containers: records.length, repaired, orphans };
 }
 
-/** Returns whether something had to be repaired. */
+/** Carries out planRecovery's plan for one record; returns whether something had to be repaired. */
 async function recoverContainer(engine: Engine, rec: ContainerRecord, intent: OperationIntent | undefined, host: HostView): Promise<boolean> {
-  const { log } = engine.deps;
+  const { log } = engine;
   const id = rec.id;
-  if (rec.state === S.CONTAINER_STATE_REMOVING || intent?.op === "remove") {
-    log.warn({ container: id }, "finishing a removal cut short by a hulld restart");
-    await engine.withLock(id, "recover", async (current) => {
-      await deleteRuntimeLeftovers(engine, id, host.monitors.get(id));
-      await removeLocked(engine, current);
-    });
-    return true;
-  }
   let repaired = false;
+  let finishRemoval = false;
   const synced = await engine.withLock(id, "recover", async (current) => {
-    if (intent?.op === "init") {
-      // The CREATED save clears the intent in its batch: a live state with one is a stale note.
-      if (mayHaveExited(current.state)) await engine.store.setIntent(id, null);
-      else {
-        const runtimeStatus = host.runtime?.get(id)?.status ?? "unknown";
-        log.warn({ container: id, state: current.state, since: intent.startedAt, runtimeStatus }, "undoing an init cut short by a hulld restart (deleting its half-made runtime container)");
-        await undoInit(engine, current);
-        await engine.event("sync", current, { recovered: "init-undone" });
-        repaired = true;
-      }
-    }
     const seen = host.runtime ? host.runtime.get(id) : await engine.runtime.state(id);
     const monitorAlive = (host.monitors.get(id) ?? []).length > 0;
-    switch (current.state) {
-      case S.CONTAINER_STATE_CONFIGURED:
-      case S.CONTAINER_STATE_EXITED: {
-        if (!repaired && (seen || monitorAlive)) {
-          // No runtime container belongs here: the leftover of an operation that did not finish.
-          log.warn({ container: id, runtimeStatus: seen?.status ?? "none", monitors: monitorAlive }, "deleting a runtime container the record says should not exist");
-          await deleteRuntimeLeftovers(engine, id, host.monitors.get(id));
-          repaired = true;
-        }
-        // Asked again, not from the survey: undoInit may have just unmounted it.
-        if (current.imageId !== undefined && !rootfsInUse(engine, current) && (await isMounted(overlayDirs(engine.containerDir(id)).merged))) {
-          log.warn({ container: id }, "unmounting the overlay of a container nothing holds");
-          await unmountRootfs(engine, current);
-          repaired = true;
-        }
-        return current;
-      }
-      case S.CONTAINER_STATE_CREATED:
-      case S.CONTAINER_STATE_RUNNING:
-      case S.CONTAINER_STATE_PAUSED:
-      case S.CONTAINER_STATE_STOPPING: {
-        if (seen && seen.status !== "stopped") {
-          // Known gap: with conmon gone nothing will write this process's exit file.
-          if (!monitorAlive) log.warn({ container: id, runtimeStatus: seen.status }, "the container runs but its monitor (conmon) is gone: its exit will not be recorded");
-          return reconcileLive(engine, current, seen);
-        }
-        // The process is gone and its monitor alive: the exit file is on its way (the watcher takes it).
-        if (seen && monitorAlive) return current;
-        const reason = seen ? "the container's monitor (conmon) died without recording an exit status" : "the runtime container vanished while hulld was down";
-        log.warn({ container: id, reason }, "recording an exit nobody saw");
+    const plan = planRecovery({ state: current.state, intent, runtime: seen, monitorAlive });
+    if (plan.finishRemoval) {
+      log.warn({ container: id }, "finishing a removal cut short by a hulld restart");
+      await deleteRuntimeLeftovers(engine, id, host.monitors.get(id));
+      await removeLocked(engine, current);
+      finishRemoval = true;
+      return current;
+    }
+    if (plan.clearStaleIntent) await engine.store.setIntent(id, null);
+    if (plan.undoInit) {
+      log.warn({ container: id, state: current.state, since: intent?.startedAt, runtimeStatus: seen?.status ?? "unknown" }, "undoing an init cut short by a hulld restart (deleting its half-made runtime container)");
+      await undoInit(engine, current);
+      await engine.event("sync", current, { recovered: "init-undone" });
+      repaired = true;
+    }
+    const action = plan.action;
+    switch (action.kind) {
+      case "delete-leftovers":
+        // No runtime container belongs here: the leftover of an operation that did not finish.
+        log.warn({ container: id, runtimeStatus: seen?.status ?? "none", monitors: monitorAlive }, "deleting a runtime container the record says should not exist");
+        await deleteRuntimeLeftovers(engine, id, host.monitors.get(id));
         repaired = true;
-        const saved = await engine.save(vanished(current, reason));
-        await engine.event("exit", saved, { exitCode: String(saved.exitCode), reason });
+        break;
+      case "keep-live":
+        // Known gap: with conmon gone nothing will write this process's exit file.
+        if (action.monitorGone) log.warn({ container: id, runtimeStatus: seen?.status }, "the container runs but its monitor (conmon) is gone: its exit will not be recorded");
+        if (seen) return reconcileLive(engine, current, seen);
+        break;
+      case "await-exit-file":
+        // The exit watcher takes it when it comes.
+        return current;
+      case "record-vanished": {
+        log.warn({ container: id, reason: action.reason }, "recording an exit nobody saw");
+        repaired = true;
+        const saved = await engine.save(vanished(current, action.reason));
+        await engine.event("exit", saved, { exitCode: String(saved.exitCode), reason: action.reason });
         return saved;
       }
-      default:
-        return current;
+      case "none":
+        break;
     }
+    if (current.state === S.CONTAINER_STATE_CONFIGURED || current.state === S.CONTAINER_STATE_EXITED) {
+      // Asked again, not from the survey: undoInit may have just unmounted it.
+      if (current.imageId !== undefined && !rootfsInUse(engine, current) && (await isMounted(overlayDirs(engine.containerDir(id)).merged))) {
+        log.warn({ container: id }, "unmounting the overlay of a container nothing holds");
+        await unmountRootfs(engine, current);
+        repaired = true;
+      }
+    }
+    return current;
   });
+  if (finishRemoval) return true;
   if (synced.state === S.CONTAINER_STATE_STOPPED) await handleExit(engine, id);
   if (synced.state === S.CONTAINER_STATE_STOPPING) continueStop(engine, synced, engine.store.getIntent(id));
   return repaired;
@@ -179,7 +153,7 @@ async function reconcileLive(engine: Engine, rec: ContainerRecord, seen: Runtime
  * Runs in the background: STOPPING blocks nobody meanwhile.
  */
 function continueStop(engine: Engine, rec: ContainerRecord, intent: OperationIntent | undefined): void {
-  const { log } = engine.deps;
+  const { log } = engine;
   const remainingMs = stopRemainingMs(intent) ?? (rec.config.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT) * 1000;
   log.warn({ container: rec.id, remainingMs }, remainingMs > 0 ? "continuing a stop cut short by a hulld restart" : "killing a container whose stop timed out while hulld was down");
   void (async () => {

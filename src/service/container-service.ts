@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
 import { attachHandlers } from "./attach-handler.js";
-import { batchHandler } from "../ops/batch.js";
+import { batchHandler } from "./batch-handler.js";
 import { eventsHandlers } from "./events-handler.js";
 import { execHandlers } from "./exec-handler.js";
 import { logsHandlers } from "./logs-handler.js";

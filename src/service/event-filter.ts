@@ -108,7 +108,7 @@ async function resolveRef(store: Resolver, ref: string, field: string): Promise<
 }
 
 /** Image id for an id, id prefix or reference; IMAGE_NOT_FOUND for an unknown one. */
-export type ImageResolver = (ref: string) => Promise<string>;
+export type ImageResolver = (ref: string) => string | Promise<string>;
 
 /** As resolveRef, for images: a removed image's full id is accepted while its events are stored. */
 async function resolveImageRef(store: Resolver, resolveImage: ImageResolver | undefined, ref: string, field: string): Promise<string> {

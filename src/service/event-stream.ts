@@ -18,7 +18,7 @@ export interface EventSource {
   store: Pick<StateStore, "readEvents" | "resolveContainer">;
   bus: Pick<StateBus, "subscribeEvents">;
   /** Resolves the `images` filter; without it every image given is IMAGE_NOT_FOUND. */
-  resolveImage?: (ref: string) => Promise<string>;
+  resolveImage?: (ref: string) => string | Promise<string>;
 }
 
 /** Live events a client may fall behind by before its stream is ended. */

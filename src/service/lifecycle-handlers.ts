@@ -1,11 +1,16 @@
 // gRPC handlers for the lifecycle RPCs: thin, each one validation
-// (src/validation/requests.ts) and one call into the engine.
+// (src/validation/requests.ts) and one operation (src/ops/, one file per verb).
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
 import { createContainer } from "../ops/create.js";
 import { initContainer, startContainer } from "../ops/start.js";
-import { killLocked, pauseLocked, unpauseLocked, cleanupLocked } from "../ops/operations.js";
-import { removeContainer, restartContainer, stopContainer } from "../ops/stop.js";
+import { killContainer } from "../ops/kill.js";
+import { pauseContainer } from "../ops/pause.js";
+import { unpauseContainer } from "../ops/unpause.js";
+import { cleanupContainer } from "../ops/cleanup.js";
+import { stopContainer } from "../ops/stop.js";
+import { restartContainer } from "../ops/restart.js";
+import { removeContainer } from "../ops/remove.js";
 import * as v from "../validation/requests.js";
 import { toContainer } from "./convert.js";
 import type { RpcWrapper } from "./rpc.js";
@@ -44,7 +49,7 @@ export function lifecycleHandlers(engine: Engine, rpc: RpcWrapper): LifecycleHan
     }),
     killContainer: rpc.unary("KillContainer", async (req) => {
       v.validateKillRequest(req);
-      return { container: toContainer(await engine.locked(req.id, "kill", (rec) => killLocked(engine, rec, req.signal))) };
+      return { container: toContainer(await killContainer(engine, req.id, req.signal)) };
     }),
     restartContainer: rpc.unary("RestartContainer", async (req) => {
       v.validateRestartRequest(req);
@@ -52,15 +57,15 @@ export function lifecycleHandlers(engine: Engine, rpc: RpcWrapper): LifecycleHan
     }),
     pauseContainer: rpc.unary("PauseContainer", async (req) => {
       v.validatePauseRequest(req);
-      return { container: toContainer(await engine.locked(req.id, "pause", (rec) => pauseLocked(engine, rec))) };
+      return { container: toContainer(await pauseContainer(engine, req.id)) };
     }),
     unpauseContainer: rpc.unary("UnpauseContainer", async (req) => {
       v.validateUnpauseRequest(req);
-      return { container: toContainer(await engine.locked(req.id, "unpause", (rec) => unpauseLocked(engine, rec))) };
+      return { container: toContainer(await unpauseContainer(engine, req.id)) };
     }),
     cleanupContainer: rpc.unary("CleanupContainer", async (req) => {
       v.validateCleanupRequest(req);
-      const result = await engine.locked(req.id, "cleanup", (rec) => cleanupLocked(engine, rec, req.onlyStopped));
+      const result = await cleanupContainer(engine, req.id, req.onlyStopped);
       return { container: toContainer(result.rec), restarted: result.restarted };
     }),
     removeContainer: rpc.unary("RemoveContainer", async (req) => {

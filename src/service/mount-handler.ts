@@ -23,7 +23,7 @@ export function mountHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerSe
     exportContainer: rpc.serverStream("ExportContainer", async (call, ctx) => {
       validateExportRequest(call.request);
       const ref = call.request.id;
-      const log = engine.deps.log.child({ op: "export" });
+      const log = engine.log.child({ op: "export" });
       await withRootfs(
         engine,
         ref,

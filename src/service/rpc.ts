@@ -1,15 +1,18 @@
-// Wraps every RPC: a tracing span (rpc.method, hull.container.id, the caller:
-// see peer.ts), the refusal of requests that did not decode (see
-// validation/wire.ts), the domain-error → status mapping, and an AbortSignal
-// for cancelled calls.
+// The one wrapper around every RPC, whatever its shape (unary, server-,
+// client- or bidi-streaming): a tracing span (rpc.method, hull.container.id,
+// the caller: see peer.ts), the refusal of requests that did not decode (see
+// validation/wire.ts), the domain-error → status mapping (status.ts), the
+// log line of a failure, and an AbortSignal for cancelled calls.
 import type {
-  handleUnaryCall,
-  ServerUnaryCall,
-  sendUnaryData,
-  handleServerStreamingCall,
   handleBidiStreamingCall,
-  ServerWritableStream,
+  handleClientStreamingCall,
+  handleServerStreamingCall,
+  handleUnaryCall,
+  sendUnaryData,
   ServerDuplexStream,
+  ServerReadableStream,
+  ServerWritableStream,
+  ServiceError,
 } from "@grpc/grpc-js";
 import { SpanStatusCode, trace, type Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
@@ -22,6 +25,9 @@ export interface CallContext {
   signal: AbortSignal;
   span: Span;
 }
+
+/** What every call object shares: cancellation, and what recordPeer reads. */
+type AnyCall = Parameters<typeof recordPeer>[1] & { on(event: "cancelled", listener: () => void): unknown };
 
 function containerIdOf(request: unknown): string | undefined {
   if (typeof request === "object" && request !== null && "id" in request) {
@@ -38,32 +44,23 @@ export class RpcWrapper {
   ) {}
 
   unary<Req, Res>(method: string, fn: (req: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
-    const fullName = `${this.service}/${method}`;
-    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-      const abort = new AbortController();
-      call.on("cancelled", () => abort.abort());
-      void trace.getTracer("hull").startActiveSpan(fullName, async (span) => {
-        span.setAttribute("rpc.system", "grpc");
-        span.setAttribute("rpc.service", this.service);
-        span.setAttribute("rpc.method", method);
-        const id = containerIdOf(call.request);
-        if (id) span.setAttribute("hull.container.id", id);
-        try {
-          await recordPeer(span, call);
+    return (call, callback: sendUnaryData<Res>) => {
+      this.serve(method, call, containerIdOf(call.request), {
+        run: async (ctx) => {
           rejectUndecodable(call.request);
-          const response = await fn(call.request, { signal: abort.signal, span });
-          callback(null, response);
-        } catch (err) {
-          const e = asHullError(err);
-          span.recordException(e);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
-          span.setAttribute("hull.error.reason", e.reason);
-          if (e.reason === "INTERNAL" || e.reason === "RUNTIME_ERROR") this.log.error({ err, method }, "call failed");
-          else this.log.debug({ method, reason: e.reason, message: e.message }, "call refused");
-          callback(toServiceError(e), null);
-        } finally {
-          span.end();
-        }
+          callback(null, await fn(call.request, ctx));
+        },
+        fail: (err) => callback(err, null),
+      });
+    };
+  }
+
+  /** A client-streaming RPC: fn reads the call's messages and resolves with the one response. */
+  clientStream<Req, Res>(method: string, fn: (call: ServerReadableStream<Req, Res>, ctx: CallContext) => Promise<Res>): handleClientStreamingCall<Req, Res> {
+    return (call, callback: sendUnaryData<Res>) => {
+      this.serve(method, call, undefined, {
+        run: async (ctx) => callback(null, await fn(call, ctx)),
+        fail: (err) => callback(err, null),
       });
     };
   }
@@ -74,10 +71,10 @@ export class RpcWrapper {
    */
   serverStream<Req, Res>(method: string, fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>): handleServerStreamingCall<Req, Res> {
     return (call) => {
-      this.stream(method, call, containerIdOf(call.request), (ctx) => {
+      this.serve(method, call, containerIdOf(call.request), this.streamed(call, (ctx) => {
         rejectUndecodable(call.request);
         return fn(call, ctx);
-      });
+      }));
     };
   }
 
@@ -87,15 +84,31 @@ export class RpcWrapper {
    */
   bidi<Req, Res>(method: string, fn: (call: ServerDuplexStream<Req, Res>, ctx: CallContext) => Promise<void>): handleBidiStreamingCall<Req, Res> {
     return (call) => {
-      this.stream(method, call, undefined, (ctx) => fn(call, ctx));
+      this.serve(method, call, undefined, this.streamed(call, (ctx) => fn(call, ctx)));
     };
   }
 
-  private stream(
-    method: string,
+  /** How a call that streams its responses finishes: ended once run resolves, or closed with the status. */
+  private streamed(
     call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
-    id: string | undefined,
     run: (ctx: CallContext) => Promise<void>,
+  ): { run: (ctx: CallContext) => Promise<void>; fail: (err: ServiceError, ctx: CallContext) => void } {
+    return {
+      run: async (ctx) => {
+        await run(ctx);
+        if (!call.writableEnded && !ctx.signal.aborted) call.end();
+      },
+      fail: (err, ctx) => {
+        if (!ctx.signal.aborted) call.emit("error", err);
+      },
+    };
+  }
+
+  private serve(
+    method: string,
+    call: AnyCall,
+    id: string | undefined,
+    how: { run: (ctx: CallContext) => Promise<void>; fail: (err: ServiceError, ctx: CallContext) => void },
   ): void {
     const abort = new AbortController();
     call.on("cancelled", () => abort.abort());
@@ -104,17 +117,18 @@ export class RpcWrapper {
       span.setAttribute("rpc.service", this.service);
       span.setAttribute("rpc.method", method);
       if (id) span.setAttribute("hull.container.id", id);
+      const ctx: CallContext = { signal: abort.signal, span };
       try {
         await recordPeer(span, call);
-        await run({ signal: abort.signal, span });
-        if (!call.writableEnded && !abort.signal.aborted) call.end();
+        await how.run(ctx);
       } catch (err) {
         const e = asHullError(err);
         span.recordException(e);
         span.setStatus({ code: SpanStatusCode.ERROR, message: e.message });
         span.setAttribute("hull.error.reason", e.reason);
-        if (e.reason === "INTERNAL" || e.reason === "RUNTIME_ERROR") this.log.error({ err, method }, "stream failed");
-        if (!abort.signal.aborted) call.emit("error", toServiceError(e));
+        if (e.reason === "INTERNAL" || e.reason === "RUNTIME_ERROR") this.log.error({ err, method }, "call failed");
+        else this.log.debug({ method, reason: e.reason, message: e.message }, "call refused");
+        how.fail(toServiceError(e) as ServiceError, ctx);
       } finally {
         span.end();
       }

@@ -18,7 +18,9 @@ import { readCheckpointManifest, writeCheckpointArchive, extractCheckpointArchiv
 import { createFromArchive } from "../../src/ops/checkpoint.js";
 import { Engine, enginePaths } from "../../src/engine/engine.js";
 import { StateStore } from "../../src/store/store.js";
-import { OciRuntime } from "../../src/oci/runtime.js";
+import { RuntimeCli } from "../../src/oci/runtime-cli.js";
+import { ConmonRuntime } from "../../src/oci/conmon-runtime.js";
+import { ImageStore } from "../../src/images/image-store.js";
 import { ExitWatcher } from "../../src/oci/exits.js";
 import { readHostLimits } from "../../src/oci/hostinfo.js";
 import { ContainerConfig, type Container } from "../../src/gen/hull/v1/container.js";
@@ -208,7 +210,7 @@ describe("checkpoint and restore RPCs", () => {
     s.made.push(c.id);
     const work = await mkdtemp(join(tmpdir(), "hull-ckpt-"));
     extra.push(work);
-    const runtime = new OciRuntime({ binary: "runc", root: join(s.d.runRoot, "runc") });
+    const runtime = new RuntimeCli({ binary: "runc", root: join(s.d.runRoot, "runc") });
     const err = await runtimeCheckpoint(runtime, c.id, { imagePath: work, workPath: work, leaveRunning: false, tcpEstablished: true }).then(
       () => assert.fail("runc checkpoint succeeded although criu check failed"),
       (e: unknown) => e,
@@ -241,13 +243,15 @@ describe("checkpoint and restore RPCs", () => {
     const newName = uniqueName("restored");
     try {
       const paths = enginePaths(root, runRoot);
+      const log = pino({ level: "silent" });
       const engine = new Engine({
         store,
-        runtime: new OciRuntime({ binary: "runc", root: paths.runtimeRoot }),
+        runtime: new ConmonRuntime({ cli: new RuntimeCli({ binary: "runc", root: paths.runtimeRoot }), socketDir: paths.socketDir, ownDirs: [root, runRoot] }),
         exits: new ExitWatcher(paths.exitDir),
+        images: await ImageStore.open(root, store, log),
         paths,
         hostLimits: await readHostLimits(),
-        log: pino({ level: "silent" }),
+        log,
       });
       const manifest = await readCheckpointManifest(target);
       await createFromArchive(engine, target, manifest, newName, { criu: false, ignoreRootfs: false });

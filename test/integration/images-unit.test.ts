@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { execa } from "execa";
 import { normalizeReference } from "../../src/domain/reference.js";
 import { extractLayer, safeParts } from "../../src/images/layer-extract.js";
-import { applyImageDefaults } from "../../src/ops/images.js";
+import { applyImageDefaults } from "../../src/images/defaults.js";
 import type { ImageRecord } from "../../src/images/image-store.js";
 import { makeTar, type TarEntry } from "../helpers/images.js";
 

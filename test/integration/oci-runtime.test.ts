@@ -10,7 +10,7 @@ import { HullError } from "../../src/errors.js";
 import { generateSpec } from "../../src/oci/spec.js";
 import { readHostLimits, resolveUser } from "../../src/oci/hostinfo.js";
 import { writeBundle, removeBundle } from "../../src/oci/bundle.js";
-import { OciRuntime } from "../../src/oci/runtime.js";
+import { RuntimeCli } from "../../src/oci/runtime-cli.js";
 import { startConmon, attachSocketPath, MAX_SOCKET_PATH } from "../../src/oci/conmon.js";
 import { ExitWatcher, readExitFile, removeExitFile, wasOomKilled } from "../../src/oci/exits.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
@@ -28,7 +28,7 @@ function config(command: string[], over: Partial<ContainerConfig> = {}): Contain
 describe("runc + conmon", () => {
   let base = "";
   let rootfs = "";
-  let runtime: OciRuntime;
+  let runtime: RuntimeCli;
   let watcher: ExitWatcher;
   const ids: string[] = [];
   const dirs = { exit: "", persist: "", sockets: "", bundles: "", logs: "" };
@@ -37,7 +37,7 @@ describe("runc + conmon", () => {
     base = await mkdtemp("/tmp/ho-");
     rootfs = await buildBusyboxRootfs(join(base, "rootfs"));
     Object.assign(dirs, { exit: join(base, "x"), persist: join(base, "p"), sockets: join(base, "s"), bundles: join(base, "b"), logs: join(base, "l") });
-    runtime = new OciRuntime({ binary: "runc", root: join(base, "runc") });
+    runtime = new RuntimeCli({ binary: "runc", root: join(base, "runc") });
     watcher = new ExitWatcher(dirs.exit);
     await watcher.start();
   });
@@ -180,9 +180,9 @@ describe("runc + conmon", () => {
 
   test("probe: runc works; crun is reported, not thrown", async () => {
     assert.deepEqual(await runtime.probe(), { ok: true, reason: "" });
-    let crun: OciRuntime | undefined;
+    let crun: RuntimeCli | undefined;
     try {
-      crun = new OciRuntime({ binary: "crun", root: join(base, "crun") });
+      crun = new RuntimeCli({ binary: "crun", root: join(base, "crun") });
     } catch (err) {
       assert.ok(err instanceof HullError && err.reason === "RUNTIME_ERROR" && /crun.*not found/.test(err.message), String(err));
       return;
@@ -192,8 +192,8 @@ describe("runc + conmon", () => {
   });
 
   test("an unknown runtime binary is a clear error", () => {
-    assert.throws(() => new OciRuntime({ binary: "/nonexistent/runc", root: base }), /does not exist/);
-    assert.throws(() => new OciRuntime({ binary: "no-such-runtime", root: base }), /not found on PATH/);
+    assert.throws(() => new RuntimeCli({ binary: "/nonexistent/runc", root: base }), /does not exist/);
+    assert.throws(() => new RuntimeCli({ binary: "no-such-runtime", root: base }), /not found on PATH/);
   });
 });
 

@@ -1,0 +1,29 @@
+// Where hulld keeps what, under its state root and run root.
+import { join } from "node:path";
+
+export interface EnginePaths {
+  /** State root: the store and per-container persistent dirs (logs, artifacts). */
+  root: string;
+  /** Run root: bundles, exit files, sockets, the runtime's own state. */
+  runRoot: string;
+  exitDir: string;
+  persistDir: string;
+  bundlesDir: string;
+  socketDir: string;
+  containersDir: string;
+  runtimeRoot: string;
+}
+
+export function enginePaths(root: string, runRoot: string): EnginePaths {
+  return {
+    root,
+    runRoot,
+    exitDir: join(runRoot, "exits"),
+    persistDir: join(runRoot, "persist"),
+    bundlesDir: join(runRoot, "bundles"),
+    // conmon puts attach sockets under this dir: keep it short (108-byte sun_path).
+    socketDir: join(runRoot, "s"),
+    containersDir: join(root, "containers"),
+    runtimeRoot: join(runRoot, "runc"),
+  };
+}
