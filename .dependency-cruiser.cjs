@@ -1,10 +1,14 @@
-// dependency-cruiser: no import cycles, and the layers of src/ (`npm run deps:check`).
-// Layers, from the bottom: src/gen, src/errors.ts; src/statemachine, src/store,
-// src/oci, src/images; src/engine; src/ops, src/recovery; src/validation;
-// src/service (the wire), wired by src/daemon.ts and src/hulld.ts. src/cli is a
-// client of the gRPC API. Rules match paths, so a folder that does not exist yet
-// is checked as soon as it does. Type-only imports count: a layer that needs
-// another's types depends on it.
+// dependency-cruiser: no import cycles (between modules or between folders),
+// and the layers of src/ (`npm run deps:check`). Layers, from the bottom:
+//   src/gen, src/errors.ts, src/tracing.ts
+//   src/domain (pure value rules), src/statemachine
+//   src/validation (the rules every input is checked against)
+//   src/store, src/oci (the runtime), src/images
+//   src/engine (locks, exits, intents, events)
+//   src/ops (one operation per verb), then src/recovery
+//   src/service (the wire), wired by src/daemon.ts and src/hulld.ts.
+// src/cli is a client of the gRPC API. Type-only imports count: a layer that
+// needs another's types depends on it.
 
 /** Every import inside src/ except the listed targets. */
 const srcExcept = (allowed) => ({ path: "^src/", pathNot: allowed });
@@ -20,6 +24,14 @@ module.exports = {
       to: { circular: true },
     },
     {
+      name: "no-folder-cycles",
+      severity: "error",
+      comment: "Folders depend on each other one way only: a cycle between folders is a layering bug even when no two modules form one.",
+      from: { path: "^src/" },
+      to: { circular: true },
+      scope: "folder",
+    },
+    {
       name: "no-test-or-bench-in-src",
       severity: "error",
       comment: "src/ must not import from test/ or bench/.",
@@ -29,9 +41,9 @@ module.exports = {
     {
       name: "cli-is-an-api-client",
       severity: "error",
-      comment: "src/cli is a client of the gRPC API: it may import only src/cli/, src/gen/ and src/errors.ts.",
+      comment: "src/cli is a client of the gRPC API: it may import only src/cli/, src/gen/, src/domain/ (shared vocabulary) and src/errors.ts.",
       from: { path: "^src/cli/" },
-      to: srcExcept("^src/(cli|gen)/|^src/errors\\.ts$"),
+      to: srcExcept("^src/(cli|gen|domain)/|^src/errors\\.ts$"),
     },
     {
       name: "service-is-the-wire",
@@ -43,23 +55,23 @@ module.exports = {
     {
       name: "validation-layer",
       severity: "error",
-      comment: "src/validation checks requests: it must not reach the wire, the operations, the engine, recovery or the store itself.",
+      comment: "src/validation holds the rules (requests, configs, spec invariants): anything may consult them, and they rest only on src/domain, src/statemachine, record types, src/gen and src/errors.ts.",
       from: { path: "^src/validation/" },
-      to: { path: "^src/(service|ops|engine|recovery)/|^src/store/store\\.ts$" },
+      to: srcExcept("^src/(validation|domain|statemachine|gen)/|^src/store/record\\.ts$|^src/errors\\.ts$"),
     },
     {
       name: "ops-layer",
       severity: "error",
-      comment: "src/ops must not import src/service, src/validation, src/recovery or src/cli.",
+      comment: "src/ops must not import src/service, src/recovery or src/cli.",
       from: { path: "^src/ops/" },
-      to: { path: "^src/(service|validation|recovery|cli)/" },
+      to: { path: "^src/(service|recovery|cli)/" },
     },
     {
       name: "recovery-layer",
       severity: "error",
-      comment: "src/recovery must not import src/service, src/validation or src/cli.",
+      comment: "src/recovery must not import src/service or src/cli.",
       from: { path: "^src/recovery/" },
-      to: { path: "^src/(service|validation|cli)/" },
+      to: { path: "^src/(service|cli)/" },
     },
     {
       name: "engine-layer",
@@ -73,7 +85,7 @@ module.exports = {
       severity: "error",
       comment: "src/oci, src/images, src/store and src/statemachine must not import the layers above them.",
       from: { path: "^src/(oci|images|store|statemachine)/" },
-      to: { path: "^src/(engine|ops|recovery|service|validation|cli)/|^src/daemon\\.ts$" },
+      to: { path: "^src/(engine|ops|recovery|service|cli)/|^src/daemon\\.ts$" },
     },
     {
       name: "statemachine-is-pure",
@@ -81,6 +93,13 @@ module.exports = {
       comment: "src/statemachine may import only src/statemachine/, src/store/record.ts, src/gen/ and src/errors.ts.",
       from: { path: "^src/statemachine/" },
       to: srcExcept("^src/(statemachine|gen)/|^src/store/record\\.ts$|^src/errors\\.ts$"),
+    },
+    {
+      name: "domain-is-pure",
+      severity: "error",
+      comment: "src/domain (signals, references, detach keys, restart policies...) may import only src/domain/, src/gen/, record types and src/errors.ts.",
+      from: { path: "^src/domain/" },
+      to: srcExcept("^src/(domain|gen)/|^src/store/record\\.ts$|^src/errors\\.ts$"),
     },
     {
       name: "store-below-oci-and-images",

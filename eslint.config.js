@@ -38,8 +38,8 @@ export default defineConfig(
   },
   {
     // Programs whose job is to print: the CLI, the daemon's entry point (its
-    // "listening" line), benchmarks and scripts.
-    files: ["src/cli/**", "src/hulld.ts", "bench/**", "scripts/**"],
+    // "listening" line), benchmarks, scripts, and the tests' run summaries.
+    files: ["src/cli/**", "src/hulld.ts", "bench/**", "scripts/**", "test/**"],
     rules: {
       "no-console": "off",
     },

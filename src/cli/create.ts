@@ -1,5 +1,5 @@
 // `hull create`: podman-create-like flags mapped onto ContainerConfig.
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { resolve } from "node:path";
 import { ContainerConfig, type Resources, type SecurityOptions } from "../gen/hull/v1/container.js";
 import {

@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
 import { Event, EventsRequest, type ContainerServiceClient, type EventsResponse } from "../gen/hull/v1/container.js";
-import { CONTAINER_EVENT_TYPES, IMAGE_EVENT_TYPES } from "../service/event-filter.js";
+import { CONTAINER_EVENT_TYPES, IMAGE_EVENT_TYPES } from "../domain/event-types.js";
 import { UsageError, collect } from "./parse.js";
 import type { Session } from "./session.js";
 import { parseInputTime } from "./time-input.js";

@@ -184,9 +184,11 @@ function buildProgram(session: Session, argv: string[]): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let program: Command | undefined;
-  const session = new Session(() => program?.opts<{ socket: string }>().socket ?? DEFAULT_SOCKET);
-  program = buildProgram(session, argv);
+  // The session reads --socket only once the command runs, after parsing.
+  const parsed: { program?: Command } = {};
+  const session = new Session(() => parsed.program?.opts<{ socket: string }>().socket ?? DEFAULT_SOCKET);
+  const program = buildProgram(session, argv);
+  parsed.program = program;
   try {
     await program.parseAsync(argv);
   } catch (err) {

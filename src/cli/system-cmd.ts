@@ -5,7 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Option, type Command } from "commander";
 import { ImageServiceClient, type ListImagesResponse } from "../gen/hull/v1/image.js";
-import { diskUsage, type Usage } from "../images/disk-usage.js";
+import { diskUsage, type Usage } from "./disk-usage.js";
 import { unary } from "./client.js";
 import { UsageError } from "./parse.js";
 import type { Session } from "./session.js";

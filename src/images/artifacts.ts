@@ -12,10 +12,10 @@ import { constants, type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { HullError, invalidArgument } from "../errors.js";
-import { MAX_FILE_NAME_BYTES, checkFileName } from "../validation/rules.js";
+import { MAX_ARTIFACT_BYTES, MAX_FILE_NAME_BYTES, checkFileName, validateArtifactData } from "../validation/rules.js";
 
-/** Largest artifact accepted: artifacts are small blobs, and Get holds one in memory. */
-export const MAX_ARTIFACT_BYTES = 1024 * 1024;
+export { MAX_ARTIFACT_BYTES, validateArtifactData };
+
 /** Most artifacts one container may hold. */
 export const MAX_ARTIFACTS_PER_CONTAINER = 256;
 /** NAME_MAX on Linux file systems. */
@@ -46,17 +46,6 @@ function shown(name: string): string {
 /** Throws INVALID_ARGUMENT (field "name") for anything but a plain file name (the rule is in src/validation). */
 export function validateArtifactName(name: string): void {
   checkFileName("name", name);
-}
-
-/** Throws INVALID_ARGUMENT (field "data") for data over MAX_ARTIFACT_BYTES. */
-export function validateArtifactData(data: Uint8Array): void {
-  if (data.length > MAX_ARTIFACT_BYTES) {
-    throw new HullError(
-      "INVALID_ARGUMENT",
-      `invalid data: the artifact is ${data.length} bytes; the limit is ${MAX_ARTIFACT_BYTES} bytes (1 MiB)`,
-      { field: "data", limitBytes: String(MAX_ARTIFACT_BYTES) },
-    );
-  }
 }
 
 function errnoOf(err: unknown): string | undefined {

@@ -48,6 +48,8 @@ export async function wasOomKilled(persistDir: string, id: string): Promise<bool
   return stat(join(persistDir, id, "oom")).then(() => true, () => false);
 }
 
+// The typed events of the class below (Node's EventEmitter pattern).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- declares typed overloads only; the class implements them
 export interface ExitWatcher {
   on(event: "exit", listener: (id: string, exitCode: number) => void): this;
   on(event: "error", listener: (err: Error) => void): this;
@@ -64,6 +66,7 @@ export interface ExitWatcher {
  * inotify through fs.watch; no polling. An exit file is reported again only
  * when it is replaced by a new one (a new inode or mtime), as after a restart.
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class ExitWatcher extends EventEmitter {
   readonly exitDir: string;
   private watcher: FSWatcher | undefined;
@@ -95,7 +98,8 @@ export class ExitWatcher extends EventEmitter {
         // No name (the kernel queue overflowed): look at everything.
         void this.scan();
       } else {
-        this.handle(String(filename));
+        // handle() reports its own failures as "error" events.
+        void this.handle(String(filename));
       }
     });
     w.on("error", (err) => this.fail(err));

@@ -7,7 +7,7 @@ import { normaliseCapability, userNamespaceMapping, validateMountShape, validate
 import {
   ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS,
   READONLY_PATHS, RELABEL_OPTIONS,
-} from "./spec-defaults.js";
+} from "../domain/spec-defaults.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
 // ---- The subset of runtime-spec 1.0 hull writes -------------------------
@@ -137,7 +137,7 @@ export interface SpecInput {
 
 export {
   DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS, READONLY_PATHS,
-} from "./spec-defaults.js";
+} from "../domain/spec-defaults.js";
 
 function standardMounts(): OciMount[] {
   return [

@@ -4,34 +4,9 @@
 import type { Event, EventsRequest } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { StateStore } from "../store/store.js";
+import { CONTAINER_EVENT_TYPES, EVENT_TYPES, IMAGE_EVENT_TYPES } from "../domain/event-types.js";
 
-/** Container event types: the first part of the list in the proto comment on Event.type. */
-export const CONTAINER_EVENT_TYPES: readonly string[] = [
-  "create",
-  "init",
-  "start",
-  "attach",
-  "stop",
-  "kill",
-  "pause",
-  "unpause",
-  "mount",
-  "unmount",
-  "exit",
-  "restart",
-  "cleanup",
-  "remove",
-  "exec_start",
-  "exec_exit",
-  "sync",
-  "state",
-];
-
-/** Image event types (container_id empty, image_id set). */
-export const IMAGE_EVENT_TYPES: readonly string[] = ["image_import", "image_pull", "image_tag", "image_remove"];
-
-/** Every event type hulld emits. */
-export const EVENT_TYPES: readonly string[] = [...CONTAINER_EVENT_TYPES, ...IMAGE_EVENT_TYPES];
+export { CONTAINER_EVENT_TYPES, EVENT_TYPES, IMAGE_EVENT_TYPES };
 
 const KNOWN_TYPES = new Set(EVENT_TYPES);
 const FULL_ID = /^[0-9a-f]{64}$/;

@@ -29,7 +29,6 @@ import {
 import { invalidArgument } from "../errors.js";
 import { rejectUndecodable } from "./wire.js";
 import { ALL_STATES } from "../statemachine/states.js";
-import { validateArtifactData } from "../images/artifacts.js";
 import { validateContainerConfig } from "./container-config.js";
 import {
   MAX_EXEC_TIMEOUT_SECONDS,
@@ -55,6 +54,7 @@ import {
   checkTimestamp,
   checkTimeout,
   checkUser,
+  validateArtifactData,
 } from "./rules.js";
 
 /** Above this a tail is not "the last few lines"; it also bounds the log reader's bookkeeping. */

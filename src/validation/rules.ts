@@ -4,7 +4,7 @@
 // part of the value: a hostile 1 MiB value must not come back as a 1 MiB
 // status trailer. Pure: nothing here touches the file system.
 import { isAbsolute } from "node:path";
-import { invalidArgument } from "../errors.js";
+import { HullError, invalidArgument } from "../errors.js";
 import { parseSignal } from "../domain/signals.js";
 import { parseDetachKeys } from "../domain/detach-keys.js";
 
@@ -240,4 +240,18 @@ export function checkFileName(field: string, name: string): void {
   if (name === "." || name === "..") throw invalidArgument(field, `${shown(name)} is not a file name`);
   const n = bytes(name);
   if (n > MAX_FILE_NAME_BYTES) throw invalidArgument(field, `${shown(name)} is ${n} bytes long; the limit is ${MAX_FILE_NAME_BYTES} bytes (UTF-8)`);
+}
+
+/** Largest artifact accepted: artifacts are small blobs, and Get holds one in memory. */
+export const MAX_ARTIFACT_BYTES = 1024 * 1024;
+
+/** Throws INVALID_ARGUMENT (field "data") for data over MAX_ARTIFACT_BYTES. */
+export function validateArtifactData(data: Uint8Array): void {
+  if (data.length > MAX_ARTIFACT_BYTES) {
+    throw new HullError(
+      "INVALID_ARGUMENT",
+      `invalid data: the artifact is ${data.length} bytes; the limit is ${MAX_ARTIFACT_BYTES} bytes (1 MiB)`,
+      { field: "data", limitBytes: String(MAX_ARTIFACT_BYTES) },
+    );
+  }
 }

@@ -11,8 +11,8 @@ import type { Mount, SecurityOptions, UserNamespace } from "../gen/hull/v1/conta
 import { invalidArgument } from "../errors.js";
 import {
   ALL_CAPABILITIES, DEFAULT_USERNS_SIZE, MOUNT_FLAG_OPTIONS, RELABEL_OPTIONS, RESERVED_DESTINATIONS, TMPFS_VALUE_OPTIONS,
-} from "../oci/spec-defaults.js";
-import { loadSeccompProfile } from "../oci/seccomp.js";
+} from "../domain/spec-defaults.js";
+import { loadSeccompProfile } from "./seccomp-profile.js";
 
 const MOUNT_TYPES = new Set(["", "bind", "tmpfs", "proc"]);
 const KNOWN_CAPS = new Set(ALL_CAPABILITIES);

@@ -1,6 +1,6 @@
 // Reads an Events stream in a test: everything received, waiting for a
 // condition on it (never a sleep), and how the stream ended.
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import {
   type ContainerServiceClient,
   type DeepPartial,

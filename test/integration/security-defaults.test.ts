@@ -14,7 +14,7 @@ import {
   ContainerLogsRequest,
   type DeepPartial,
 } from "../../src/gen/hull/v1/container.js";
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/oci/spec-defaults.js";
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/domain/spec-defaults.js";
 import { daemonSuite } from "../helpers/suite.js";
 import { assertGrpcError, type Api } from "../helpers/api.js";
 import { SLEEP, config, createStarted, must } from "../helpers/fixtures.js";

@@ -7,7 +7,7 @@
 import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import {
-  BatchOperationKind,
+  type BatchOperationKind,
   ContainerState,
   type AttachContainerRequest,
   type ContainerConfig,
