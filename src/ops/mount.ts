@@ -61,3 +61,11 @@ export async function unmountLocked(engine: Engine, rec: ContainerRecord, force:
   await engine.event("unmount", saved, { mountCount: String(next), force: String(force) });
   return saved;
 }
+
+export function mountContainer(engine: Engine, ref: string): Promise<{ rec: ContainerRecord; path: string }> {
+  return engine.locked(ref, "mount", (rec) => mountLocked(engine, rec));
+}
+
+export function unmountContainer(engine: Engine, ref: string, force: boolean): Promise<ContainerRecord> {
+  return engine.locked(ref, "unmount", (rec) => unmountLocked(engine, rec, force));
+}
