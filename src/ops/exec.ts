@@ -131,6 +131,10 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
       });
     await engine
       .withLock(rec.id, "exec", async (current) => {
+        // The container may have begun to stop (or exited) while the process
+        // started without the lock: then the state table refuses the exec, and
+        // the process is ended below rather than recorded in such a state.
+        checkOperation(current.id, current.state, "exec");
         const session: ExecSessionRecord = { id: sessionId, command: [...req.command], running: true, exitCode: 0, pid: proc.pid };
         const [kept, dropped] = pruneSessions([...current.execSessions, session]);
         const saved = await engine.save({ ...current, execSessions: kept });
