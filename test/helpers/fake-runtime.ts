@@ -86,7 +86,7 @@ export class FakeRuntime implements Runtime {
   readonly stdin = new Map<string, Buffer[]>();
   private readonly containers = new Map<string, FakeContainer>();
   private readonly behaviours = new Map<string, Behaviour>();
-  private readonly failures = new Map<Method, unknown[]>();
+  private readonly failures = new Map<Method, Array<{ err: unknown; first?: () => void }>>();
   private readonly sessions = new Map<string, FakeSession>();
   private readonly writes = new Set<Promise<void>>();
   /** Exit files that could not be written (the test's dirs removed under it). */
@@ -97,9 +97,13 @@ export class FakeRuntime implements Runtime {
     this.behaviours.set(idOrAll, behaviour);
   }
 
-  /** The next call of method throws err (after being logged), changing nothing. */
-  failNext(method: Method, err: unknown): void {
-    this.failures.set(method, [...(this.failures.get(method) ?? []), err]);
+  /**
+   * The next call of method throws err (after being logged), changing
+   * nothing; first() runs as the call arrives (e.g. the process exits, the
+   * race that made runc refuse).
+   */
+  failNext(method: Method, err: unknown, first?: () => void): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), { err, first }]);
   }
 
   /** The process exits by itself. */
@@ -308,8 +312,10 @@ export class FakeRuntime implements Runtime {
   /** Logs the call and throws an injected failure, if one is queued. */
   private begin(method: Method, ...args: Array<string | number>): void {
     this.calls.push([method, ...args]);
-    const queued = this.failures.get(method);
-    if (queued !== undefined && queued.length > 0) throw queued.shift();
+    const failure = this.failures.get(method)?.shift();
+    if (failure === undefined) return;
+    failure.first?.();
+    throw failure.err;
   }
 
   /** begin(), then the container, or runc's refusal for a missing one. */
