@@ -1,7 +1,8 @@
 // An Engine wired as src/daemon.ts wires it (real store, exit watcher and
 // exit handler, image store) over the in-memory FakeRuntime, in temp dirs:
 // the operations in src/ops/ run for real, without root, runc or conmon.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -37,6 +38,12 @@ export interface FakeEnv {
 
 let counter = 0;
 
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
 /** A root filesystem with what init reads from one: /etc/passwd and /etc/group (the spec only names the rest). */
 async function makeRootfs(dir: string): Promise<void> {
   for (const sub of ["bin", "etc", "proc", "dev", "sys", "tmp"]) await mkdir(join(dir, sub), { recursive: true });
@@ -61,15 +68,30 @@ export async function openFakeEngine(opts: { base?: string; fake?: FakeRuntime }
   const images = await ImageStore.open(paths.root, store, log);
   const engine = new Engine({ store, runtime: fake, exits, images, paths, hostLimits: await readHostLimits(), log });
   const pendingExits = new Set<Promise<void>>();
+  // Exit files the fake wrote that the watcher has not reported yet (settle waits for them).
+  const unreported = new Map<string, string>();
+  fake.onExitFile = (id, path) => unreported.set(id, path);
   exits.on("exit", (id: string) => {
+    unreported.delete(id);
     const handling = handleExit(engine, id).finally(() => pendingExits.delete(handling));
     pendingExits.add(handling);
   });
   await exits.start({ emitExisting: false });
 
+  /** Until every exit file is written and reported (or removed unreported) and every exit handler is done. */
   const settle = async (): Promise<void> => {
-    await fake.settled();
-    while (pendingExits.size > 0) await Promise.allSettled([...pendingExits]);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      await fake.settled();
+      for (const [id, path] of unreported) if (!(await exists(path))) unreported.delete(id);
+      if (unreported.size > 0 && Date.now() < deadline) {
+        await delay(5);
+      } else if (pendingExits.size > 0) {
+        await Promise.allSettled([...pendingExits]);
+      } else {
+        return;
+      }
+    }
   };
   const get = async (id: string): Promise<ContainerRecord> => {
     const rec = await store.getContainer(id);

@@ -89,6 +89,8 @@ export class FakeRuntime implements Runtime {
   private readonly failures = new Map<Method, Array<{ err: unknown; first?: () => void }>>();
   private readonly sessions = new Map<string, FakeSession>();
   private readonly writes = new Set<Promise<void>>();
+  /** Called once each exit file is in place (renamed to its final name). */
+  onExitFile: (id: string, path: string) => void = () => undefined;
   /** Exit files that could not be written (the test's dirs removed under it). */
   readonly writeErrors: unknown[] = [];
   private nextPid = 1000;
@@ -382,6 +384,7 @@ export class FakeRuntime implements Runtime {
     try {
       await writeFile(tmp, String(code));
       await rename(tmp, join(c.exitDir, c.id));
+      this.onExitFile(c.id, join(c.exitDir, c.id));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
