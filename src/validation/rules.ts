@@ -175,7 +175,7 @@ export function checkStringMap(field: string, map: Readonly<Record<string, strin
   }
 }
 
-/** Detach keys: "" (the default), "none", or comma-separated keys (see lifecycle/detach-keys.ts). */
+/** Detach keys: "" (the default), "none", or comma-separated keys (see domain/detach-keys.ts). */
 export function checkDetachKeys(field: string, spec: string): void {
   if (spec.length > MAX_DETACH_KEYS_LENGTH) throw invalidArgument(field, `${shown(spec)} is longer than ${MAX_DETACH_KEYS_LENGTH} characters`);
   // A literal NUL is refused like everywhere else; ctrl-@ spells that key.
