@@ -37,6 +37,13 @@ export class HullError extends Error {
   }
 }
 
+/** A short printable form of a value for refusal messages: JSON-quoted, cut at 60 characters. */
+export function shown(value: string): string {
+  const cut = value.length > 60 ? `${value.slice(0, 60)}…` : value;
+  const quoted = JSON.stringify(cut);
+  return value.length > 60 ? `${quoted} (${Buffer.byteLength(value)} bytes)` : quoted;
+}
+
 export function invalidArgument(field: string, message: string): HullError {
   return new HullError("INVALID_ARGUMENT", `invalid ${field}: ${message}`, { field });
 }

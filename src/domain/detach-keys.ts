@@ -1,5 +1,6 @@
 // Detach keys as Docker and Podman spell them ("ctrl-p,ctrl-q", "ctrl-a,x"),
-// and the scanner that finds the sequence in a client's stdin. Pure.
+// and the one matcher that finds the sequence in a client's stdin, for
+// attach (gRPC and HTTP) and exec alike. Pure.
 import { invalidArgument } from "../errors.js";
 
 export const DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q";
@@ -42,55 +43,87 @@ export interface ScanResult {
   detached: boolean;
 }
 
+const NOTHING = Buffer.alloc(0);
+
 /**
- * Finds the detach sequence across chunk boundaries. A prefix of the
- * sequence at the end of a chunk is held back until the next chunk shows
- * whether the sequence completes; if it does not, the held bytes go on.
+ * The one detach-key matcher, for attach (gRPC and HTTP) and exec: finds the
+ * first occurrence of the key sequence in a stream of stdin chunks, however
+ * the stream is cut. What precedes it is forwarded, the sequence itself and
+ * everything after it are not. A possible start of the sequence at the end
+ * of a chunk is held back until later bytes tell (Docker's and Podman's
+ * term.EscapeProxy hold it the same way); if the sequence does not complete,
+ * the held bytes go on, in order, ahead of what follows.
+ *
+ * A Knuth-Morris-Pratt automaton: `matched` keys are held (they are always
+ * keys[0..matched)), and on a mismatch it falls back to the longest held
+ * suffix that is still a prefix of the keys, so with keys "aab" the input
+ * "aaab" detaches (forwarding "a") instead of losing the overlap.
  */
-export class DetachScanner {
-  private held = 0;
-  private detached = false;
+export class DetachMatcher {
+  private readonly fallback: number[];
+  private matched = 0;
+  private seen = false;
 
-  constructor(private readonly keys: Buffer) {}
+  constructor(private readonly keys: Buffer) {
+    // fallback[j]: the longest proper prefix of keys[0..j] that is also its suffix.
+    this.fallback = new Array<number>(keys.length).fill(0);
+    for (let j = 1, k = 0; j < keys.length; j++) {
+      while (k > 0 && keys[j] !== keys[k]) k = this.fallback[k - 1] ?? 0;
+      if (keys[j] === keys[k]) k++;
+      this.fallback[j] = k;
+    }
+  }
 
+  /** The sequence has been seen: the client detached. */
+  get detached(): boolean {
+    return this.seen;
+  }
+
+  /** Scans one chunk: what to forward now, and whether the sequence completed in it. */
   push(chunk: Buffer): ScanResult {
-    if (this.detached) return { forward: Buffer.alloc(0), detached: true };
-    if (this.keys.length === 0) return { forward: chunk, detached: false };
-    const first = this.keys[0] as number;
+    if (this.seen) return { forward: NOTHING, detached: true };
+    const keys = this.keys;
+    if (keys.length === 0) return { forward: chunk, detached: false };
+    const first = keys[0];
     const parts: Buffer[] = [];
     let i = 0;
     while (i < chunk.length) {
-      if (this.held === 0) {
-        // Fast path: ordinary input up to the next possible start of the sequence.
-        const next = chunk.indexOf(first, i);
+      if (this.matched === 0) {
+        // Ordinary input up to the next byte that could start the sequence.
+        const next = chunk.indexOf(first as number, i);
         if (next < 0) {
           parts.push(chunk.subarray(i));
           break;
         }
-        parts.push(chunk.subarray(i, next));
+        if (next > i) parts.push(chunk.subarray(i, next));
         i = next;
       }
-      // The longest suffix of (held prefix + byte) that is a prefix of the
-      // sequence stays held; what comes before it was ordinary input.
-      const candidate = Buffer.concat([this.keys.subarray(0, this.held), chunk.subarray(i, i + 1)]);
-      i++;
-      let k = candidate.length;
-      while (k > 0 && !candidate.subarray(candidate.length - k).equals(this.keys.subarray(0, k))) k--;
-      parts.push(candidate.subarray(0, candidate.length - k));
-      this.held = k;
-      if (k === this.keys.length) {
-        this.detached = true;
-        this.held = 0;
+      const byte = chunk[i++];
+      let k = this.matched;
+      while (k > 0 && byte !== keys[k]) k = this.fallback[k - 1] ?? 0;
+      // What no longer fits: the oldest held bytes, ordinary input after all.
+      if (this.matched > k) parts.push(keys.subarray(0, this.matched - k));
+      if (byte === keys[k]) k++;
+      else parts.push(chunk.subarray(i - 1, i));
+      this.matched = k;
+      if (k === keys.length) {
+        this.seen = true;
+        this.matched = 0;
         return { forward: Buffer.concat(parts), detached: true };
       }
     }
     return { forward: Buffer.concat(parts), detached: false };
   }
 
+  /** push() for callers that read `detached` afterwards: the bytes to forward for this chunk. */
+  feed(chunk: Buffer): Buffer {
+    return this.push(chunk).forward;
+  }
+
   /** The held-back prefix, released when stdin ends without the sequence. */
   flush(): Buffer {
-    const out = this.keys.subarray(0, this.held);
-    this.held = 0;
-    return Buffer.from(out);
+    const out = Buffer.from(this.keys.subarray(0, this.matched));
+    this.matched = 0;
+    return out;
   }
 }

@@ -29,7 +29,7 @@ import { checkDependenciesRunning } from "./dependencies.js";
 import { initLocked } from "./init.js";
 import { startDependencies, startLocked } from "./start.js";
 import { ClientOutput, type MessageWriter } from "./attach-output.js";
-import { DetachScanner, parseDetachKeys } from "../domain/detach-keys.js";
+import { DetachMatcher, parseDetachKeys } from "../domain/detach-keys.js";
 import { resizeTerminal } from "./resize.js";
 
 const S = ContainerState;
@@ -131,7 +131,7 @@ class AttachSession {
   private readonly output: ClientOutput;
   private conn?: AttachStream;
   private exit?: { exited: Promise<ExitSeen>; stop: () => void };
-  private readonly scanner: DetachScanner;
+  private readonly scanner: DetachMatcher;
   private readonly readerAbort = new AbortController();
   private readonly done: Promise<void>;
   private settle: (err?: Error) => void = () => undefined;
@@ -160,7 +160,7 @@ class AttachSession {
   ) {
     const what = `attach to container ${id.slice(0, 12)}`;
     this.output = new ClientOutput(peer.write, (err) => this.fail(err), what);
-    this.scanner = new DetachScanner(opts.detachKeys);
+    this.scanner = new DetachMatcher(opts.detachKeys);
     this.done = new Promise<void>((resolve, reject) => {
       this.settle = (err) => (err ? reject(err) : resolve());
     });

@@ -29,7 +29,7 @@ import type { Engine } from "../engine/engine.js";
 import { startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
 import { ExecCommandError, TIMED_OUT_MESSAGE } from "../oci/exec.js";
 import type { OutputStreamName } from "../oci/attach.js";
-import { DetachMatcher, parseDetachKeys } from "./detach-keys.js";
+import { DetachMatcher, parseDetachKeys } from "../domain/detach-keys.js";
 import { validateExecOpen, validateExecSyncRequest } from "../validation/requests.js";
 import { checkTerminalSize } from "../validation/rules.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
@@ -190,6 +190,9 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
   const closeStdin = (): void => {
     if (stdinClosed) return;
     stdinClosed = true;
+    // A held-back start of the detach keys that never completed was ordinary input.
+    const held = detach?.flush();
+    if (held && held.length > 0) enqueue(() => proc.writeStdin(held));
     // A terminal's stdin is the pty itself, which stays open: ^D is how a terminal says end of input.
     if (open.tty) enqueue(() => proc.writeStdin(Buffer.from([4])));
     enqueue(() => proc.closeStdin());
@@ -200,9 +203,9 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
       case "stdin": {
         if (!open.stdin) return finish({ error: invalidArgument("stdin", "stdin was not requested in open") });
         if (stdinClosed) return finish({ error: invalidArgument("stdin", "stdin was already closed") });
-        const data = detach ? detach.feed(m.value) : m.value;
-        if (data.length > 0) enqueue(() => proc.writeStdin(data));
-        if (detach?.detached) enqueue(() => finish({}));
+        const { forward, detached } = detach ? detach.push(m.value) : { forward: m.value, detached: false };
+        if (forward.length > 0) enqueue(() => proc.writeStdin(forward));
+        if (detached) enqueue(() => finish({}));
         return;
       }
       case "resize": {

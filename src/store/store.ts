@@ -7,6 +7,7 @@ import { Level, type BatchOperation } from "level";
 import { Mutex } from "async-mutex";
 import type { Event } from "../gen/hull/v1/container.js";
 import { HullError, containerNotFound, invalidArgument } from "../errors.js";
+import { FULL_ID, checkContainerRef } from "../domain/container-ref.js";
 import type { ContainerRecord, OperationIntent } from "./record.js";
 import {
   CTR_PREFIX,
@@ -60,17 +61,8 @@ export interface SaveOptions {
   /** An intent to store with the record in one batch; null deletes the container's intent in the same batch. */
   intent?: OperationIntent | null;
 }
-const MAX_REF_LENGTH = 253;
-const REF_CHARS = /^[A-Za-z0-9_.-]+$/;
-const FULL_ID = /^[0-9a-f]{64}$/;
 
 const short = (id: string): string => id.slice(0, 12);
-
-function checkRef(field: string, ref: string): void {
-  if (ref.length === 0) throw invalidArgument(field, "must not be empty");
-  if (ref.length > MAX_REF_LENGTH) throw invalidArgument(field, `"${ref.slice(0, 20)}…" is longer than ${MAX_REF_LENGTH} characters`);
-  if (!REF_CHARS.test(ref)) throw invalidArgument(field, `"${ref}" may only contain letters, digits, "_", "." and "-"`);
-}
 
 export class StateStore {
   // Container writes are read-check-write sequences (name taken? record
@@ -156,8 +148,9 @@ export class StateStore {
   createContainer(rec: ContainerRecord): Promise<void> {
     return this.run("createContainer", rec.id, "creating", () =>
       this.writes.runExclusive(async () => {
-        checkRef("id", rec.id);
-        checkRef("name", rec.name);
+        // Requests were checked by src/validation/; this keeps the key space whole whatever the caller.
+        checkContainerRef("id", rec.id);
+        checkContainerRef("name", rec.name);
         const holder = await this.db.get(nameKey(rec.name));
         if (holder !== undefined) {
           throw new HullError("NAME_IN_USE", `the container name "${rec.name}" is already in use by ${short(String(holder))}`, { name: rec.name });
@@ -262,7 +255,7 @@ export class StateStore {
     return traced("store.resolveContainer", undefined, async (span) => {
       span.setAttribute("hull.container.ref", ref);
       const id = await this.guarded(`resolving container "${ref}"`, undefined, async () => {
-        checkRef("id", ref);
+        checkContainerRef("id", ref);
         if (FULL_ID.test(ref) && (await this.db.get(ctrKey(ref))) !== undefined) return ref;
         const named = await this.db.get(nameKey(ref));
         if (typeof named === "string") return named;

@@ -4,17 +4,18 @@
 // part of the value: a hostile 1 MiB value must not come back as a 1 MiB
 // status trailer. Pure: nothing here touches the file system.
 import { isAbsolute } from "node:path";
-import { HullError, invalidArgument } from "../errors.js";
+import { HullError, invalidArgument, shown } from "../errors.js";
 import { parseSignal } from "../domain/signals.js";
 import { parseDetachKeys } from "../domain/detach-keys.js";
+import { FULL_ID, MAX_REF_LENGTH, checkContainerRef } from "../domain/container-ref.js";
+
+/** A container reference (full id, id prefix or name) by the store's own rule. */
+export { FULL_ID, checkContainerRef, shown };
 
 /** Podman's container name rule. */
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Names, ids and prefixes: the store's key limit. */
-export const MAX_NAME_LENGTH = 253;
-/** What the store accepts as a container reference (full id, id prefix or name). */
-const REF_CHARS = /^[A-Za-z0-9_.-]+$/;
-export const FULL_ID = /^[0-9a-f]{64}$/;
+export const MAX_NAME_LENGTH = MAX_REF_LENGTH;
 /** Linux's MAX_ARG_STRLEN: one argv or env string, NUL included. */
 export const MAX_ARG_BYTES = 128 * 1024 - 1;
 export const MAX_ARGS = 4096;
@@ -44,13 +45,6 @@ const ENV_KEY = /^[^=\0]+$/;
 const RESTART_POLICIES: ReadonlySet<string> = new Set(["", "no", "on-failure", "always", "unless-stopped"]);
 const NETWORK_MODES: ReadonlySet<string> = new Set(["", "host", "none"]);
 
-/** A short printable form of a value for messages: JSON-quoted, cut at 60 characters. */
-export function shown(value: string): string {
-  const cut = value.length > 60 ? `${value.slice(0, 60)}…` : value;
-  const quoted = JSON.stringify(cut);
-  return value.length > 60 ? `${quoted} (${Buffer.byteLength(value)} bytes)` : quoted;
-}
-
 function bytes(value: string): number {
   return Buffer.byteLength(value, "utf8");
 }
@@ -60,13 +54,6 @@ export function checkText(field: string, value: string, maxBytes = MAX_TEXT_BYTE
   if (value.includes("\0")) throw invalidArgument(field, `${shown(value)} contains a NUL byte`);
   const n = bytes(value);
   if (n > maxBytes) throw invalidArgument(field, `${shown(value)} is ${n} bytes long; the limit is ${maxBytes}`);
-}
-
-/** A container reference: full id, unique id prefix or name. */
-export function checkContainerRef(field: string, ref: string): void {
-  if (ref === "") throw invalidArgument(field, "a container id or name is required");
-  if (ref.length > MAX_NAME_LENGTH) throw invalidArgument(field, `${shown(ref)} is longer than ${MAX_NAME_LENGTH} characters`);
-  if (!REF_CHARS.test(ref)) throw invalidArgument(field, `${shown(ref)} is not a container id, id prefix or name (letters, digits, "_", "." and "-")`);
 }
 
 /** A container name (Podman's rule); "" is left to the caller (it means "generate one"). */
@@ -175,7 +162,7 @@ export function checkStringMap(field: string, map: Readonly<Record<string, strin
   }
 }
 
-/** Detach keys: "" (the default), "none", or comma-separated keys (see lifecycle/detach-keys.ts). */
+/** Detach keys: "" (the default), "none", or comma-separated keys (see domain/detach-keys.ts). */
 export function checkDetachKeys(field: string, spec: string): void {
   if (spec.length > MAX_DETACH_KEYS_LENGTH) throw invalidArgument(field, `${shown(spec)} is longer than ${MAX_DETACH_KEYS_LENGTH} characters`);
   // A literal NUL is refused like everywhere else; ctrl-@ spells that key.

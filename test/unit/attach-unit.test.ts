@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AttachOpen, OutputStream, type AttachContainerResponse } from "../../src/gen/hull/v1/container.js";
 import { HullError } from "../../src/errors.js";
-import { DetachScanner, parseDetachKeys } from "../../src/domain/detach-keys.js";
+import { DetachMatcher as DetachScanner, parseDetachKeys } from "../../src/domain/detach-keys.js";
 import { ClientOutput } from "../../src/ops/attach-output.js";
 import { parseAttachOpen } from "../../src/ops/attach.js";
 import { validateSize } from "../../src/ops/resize.js";

@@ -7,7 +7,7 @@ import type { ExecSessionRecord } from "../../src/store/record.js";
 import { DEFAULT_CAPABILITIES, generateExecProcess } from "../../src/oci/spec.js";
 import { commandFailureCode } from "../../src/oci/exec.js";
 import { pruneSessions } from "../../src/ops/exec.js";
-import { DetachMatcher, parseDetachKeys } from "../../src/service/detach-keys.js";
+import { DetachMatcher, parseDetachKeys } from "../../src/domain/detach-keys.js";
 
 describe("exec: pure parts", () => {
   it("parses detach keys and finds them across chunks", () => {
