@@ -105,7 +105,8 @@ export function checkPathComponents(field: string, path: string): void {
   for (const part of path.split("/")) {
     const n = bytes(part);
     if (n > MAX_FILE_NAME_BYTES) {
-      throw invalidArgument(field, `${shown(path)} has a ${n}-byte component ${shown(part)}; a file name is at most ${MAX_FILE_NAME_BYTES} bytes (NAME_MAX)`);
+      const what = part === path ? `${shown(path)} is ${n} bytes long` : `${shown(path)} has a ${n}-byte component ${shown(part)}`;
+      throw invalidArgument(field, `${what}; a file name is at most ${MAX_FILE_NAME_BYTES} bytes (NAME_MAX)`);
     }
   }
 }
