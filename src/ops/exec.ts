@@ -119,10 +119,11 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
       .exec({ containerId: rec.id, containerName: rec.name, sessionId, sessionDir: dir, process, stdin: req.stdin, timeoutSeconds: req.timeoutSeconds, logMaxSizeBytes: SESSION_LOG_MAX, output })
       .catch(async (err: unknown) => {
         await engine.runtime.removeExecFiles(sessionId, dir).catch(() => undefined);
-        // The process may have exited after the check above: a refusal, not a runtime failure.
+        // The process may have exited, or a Pause frozen it, after the check above: a refusal, not a runtime failure.
         const now = await engine.runtime.state(rec.id).catch(() => undefined);
         if (now?.status !== "running") {
-          throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${rec.id.slice(0, 12)}: its process has exited (runtime status ${now?.status ?? "missing"})`, {
+          const why = now?.status === "paused" ? "it was paused meanwhile" : "its process has exited";
+          throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${rec.id.slice(0, 12)}: ${why} (runtime status ${now?.status ?? "missing"})`, {
             container: rec.id,
             operation: "exec",
           }, { cause: err });

@@ -16,13 +16,28 @@ export { FULL_ID, checkContainerRef, shown };
 export const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Names, ids and prefixes: the store's key limit. */
 export const MAX_NAME_LENGTH = MAX_REF_LENGTH;
-/** Linux's MAX_ARG_STRLEN: one argv or env string, NUL included. */
+/** Linux's MAX_ARG_STRLEN (131072) is one argv or env string with its NUL: this many bytes before it. */
 export const MAX_ARG_BYTES = 128 * 1024 - 1;
 export const MAX_ARGS = 4096;
-/** argv and env together; the kernel's limit (ARG_MAX) is 2 MiB with the stack's other uses. */
+/**
+ * argv and env together, each string counted with its NUL and its pointer
+ * (8 bytes), as execve(2) counts them. The kernel takes at most a quarter of
+ * the stack rlimit: 2 MiB at the usual 8 MiB (fs/exec.c; 128 KiB floor).
+ * Half of that is left over because the request does not show everything the
+ * process gets: an exec's env is the container's env (itself up to this
+ * limit with its command) plus the request's, hull adds PATH, HOSTNAME,
+ * TERM and HOME, and the kernel puts the program's path and auxv on the same
+ * stack. So 1 MiB, half the kernel's 2 MiB: a request within it leaves the
+ * other half for those (an exec into a container whose own env is near this
+ * limit can still exceed it: execve then fails in the container, exit status
+ * 1, never a daemon error), and real commands are far below it.
+ */
 export const MAX_PROCESS_BYTES = 1024 * 1024;
-/** PATH_MAX. */
-export const MAX_PATH_BYTES = 4096;
+const POINTER_BYTES = 8;
+/** PATH_MAX (4096) counts the terminating NUL: a path the kernel takes has at most 4095 bytes. */
+export const MAX_PATH_BYTES = 4095;
+/** NAME_MAX on Linux file systems: the longest path component (a file name). */
+export const MAX_FILE_NAME_BYTES = 255;
 /** A stop timeout: hull waits with a timer, and a day is far past any real grace period. */
 export const MAX_STOP_TIMEOUT_SECONDS = 24 * 3600;
 /** An exec timeout, run by conmon's own timer (a C int): a year is plenty. */
@@ -67,7 +82,36 @@ export function checkIdPrefix(field: string, prefix: string): void {
   if (prefix.length > 64 || !/^[0-9a-f]*$/.test(prefix)) throw invalidArgument(field, `${shown(prefix)} is not a prefix of a 64-hex-digit id`);
 }
 
-/** An argv: at most MAX_ARGS strings without NUL; a program first when required. */
+/**
+ * Every component of a path (split on "/") at most NAME_MAX bytes: a longer
+ * one names nothing on any Linux file system (ENAMETOOLONG), so it is the
+ * request that is wrong, and the runtime is never asked (runc quotes the
+ * whole path back, and conmon passes on only the first 8 KiB of that).
+ */
+export function checkPathComponents(field: string, path: string): void {
+  for (const part of path.split("/")) {
+    const n = bytes(part);
+    if (n > MAX_FILE_NAME_BYTES) {
+      const what = part === path ? `${shown(path)} is ${n} bytes long` : `${shown(path)} has a ${n}-byte component ${shown(part)}`;
+      throw invalidArgument(field, `${what}; a file name is at most ${MAX_FILE_NAME_BYTES} bytes (NAME_MAX)`);
+    }
+  }
+}
+
+/**
+ * The program of an argv: a bare name (looked up in PATH) is one file name;
+ * a path ("/bin/sh", "bin/sh") is held to PATH_MAX and NAME_MAX per component.
+ */
+export function checkProgram(field: string, program: string): void {
+  if (program === "") throw invalidArgument(field, "the program is empty");
+  if (program.includes("/")) {
+    const n = bytes(program);
+    if (n > MAX_PATH_BYTES) throw invalidArgument(field, `${shown(program)} is ${n} bytes long; a path is at most ${MAX_PATH_BYTES} bytes (PATH_MAX)`);
+  }
+  checkPathComponents(field, program);
+}
+
+/** An argv: at most MAX_ARGS strings without NUL, each within MAX_ARG_STRLEN; a program first when required. */
 export function checkArgv(field: string, argv: readonly string[], required: boolean): void {
   if (argv.length === 0) {
     if (required) throw invalidArgument(field, "a command is required");
@@ -76,6 +120,7 @@ export function checkArgv(field: string, argv: readonly string[], required: bool
   if (argv.length > MAX_ARGS) throw invalidArgument(field, `${argv.length} arguments; the limit is ${MAX_ARGS}`);
   if (argv[0] === "") throw invalidArgument(`${field}[0]`, "the program is empty");
   argv.forEach((arg, i) => checkText(`${field}[${i}]`, arg, MAX_ARG_BYTES));
+  checkProgram(`${field}[0]`, argv[0] ?? "");
 }
 
 /** KEY=VALUE entries: key non-empty, no "=" in it, no NUL anywhere. */
@@ -89,23 +134,30 @@ export function checkEnv(field: string, env: readonly string[]): void {
   });
 }
 
-/** argv plus env must fit what execve(2) takes. */
+/** argv plus env must fit what execve(2) takes (see MAX_PROCESS_BYTES). */
 export function checkProcessSize(field: string, argv: readonly string[], env: readonly string[]): void {
   let total = 0;
-  for (const s of [...argv, ...env]) total += bytes(s) + 1;
-  if (total > MAX_PROCESS_BYTES) throw invalidArgument(field, `command and env take ${total} bytes; the limit is ${MAX_PROCESS_BYTES}`);
+  for (const s of [...argv, ...env]) total += bytes(s) + 1 + POINTER_BYTES;
+  if (total > MAX_PROCESS_BYTES) {
+    throw invalidArgument(
+      field,
+      `command and env take ${total} bytes (each string with its NUL and an ${POINTER_BYTES}-byte pointer); the limit is ${MAX_PROCESS_BYTES}`,
+    );
+  }
 }
 
 /**
  * An absolute path (in the container or on the host): no NUL, at most
- * PATH_MAX, no ".." component (a path that climbs is never what a config
- * means, and refusing it keeps every path's meaning plain).
+ * PATH_MAX - 1 bytes, no component over NAME_MAX, no ".." component (a path
+ * that climbs is never what a config means, and refusing it keeps every
+ * path's meaning plain).
  */
 export function checkAbsolutePath(field: string, path: string): void {
   if (path === "") throw invalidArgument(field, "an absolute path is required");
   checkText(field, path, MAX_PATH_BYTES);
   if (!isAbsolute(path)) throw invalidArgument(field, `${shown(path)} is not an absolute path`);
   if (path.split("/").includes("..")) throw invalidArgument(field, `${shown(path)} contains ".."`);
+  checkPathComponents(field, path);
 }
 
 /** A host path naming a file to write or read (not a directory: no trailing "/"). */
@@ -215,9 +267,6 @@ export function checkImageRef(field: string, ref: string): void {
   if (ref.length > MAX_IMAGE_REF_LENGTH) throw invalidArgument(field, `${shown(ref)} is longer than ${MAX_IMAGE_REF_LENGTH} characters`);
   if (!IMAGE_REF.test(ref)) throw invalidArgument(field, `${shown(ref)} is not an image reference, id or id prefix`);
 }
-
-/** NAME_MAX on Linux file systems. */
-export const MAX_FILE_NAME_BYTES = 255;
 
 /** A plain file name (an artifact's): no "/", no NUL, not "." or "..", at most NAME_MAX bytes. */
 export function checkFileName(field: string, name: string): void {

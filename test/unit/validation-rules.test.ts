@@ -145,6 +145,67 @@ describe("validation rules (pure)", () => {
     refused(() => r.checkProcessSize("command", Array.from({ length: 10 }, () => "x".repeat(120_000)), []), "command");
   });
 
+  it("program and working dir: no path component over NAME_MAX, no path over PATH_MAX - 1 (what the kernel would refuse)", () => {
+    const name = (n: number): string => "a".repeat(n);
+    // A bare name is one component (PATH lookup joins it to each dir); a path is split on "/".
+    accepted(() => r.checkArgv("command", [name(255)], true));
+    refused(() => r.checkArgv("command", [name(256)], true), "command[0]");
+    refused(() => r.checkArgv("command", [name(100 * 1024)], true), "command[0]");
+    refused(() => r.checkArgv("command", [`/bin/${name(256)}`], true), "command[0]");
+    refused(() => r.checkArgv("command", [`bin/${name(20 * 1024)}`], true), "command[0]");
+    // Multi-byte UTF-8: 128 "é" are 256 bytes.
+    refused(() => r.checkArgv("command", ["é".repeat(128)], true), "command[0]");
+    accepted(() => r.checkArgv("command", ["sh", "-c", name(100 * 1024)], true));
+    const shortParts = (total: number): string => `/${Array.from({ length: Math.ceil(total / 10) }, () => "abcdefghi").join("/")}`.slice(0, total);
+    accepted(() => r.checkArgv("command", [shortParts(4095)], true));
+    refused(() => r.checkArgv("command", [shortParts(4096)], true), "command[0]");
+    // working_dir, in an exec and in a config.
+    const exec = { id: "x", command: ["true"], env: [], workingDir: "", user: "", timeoutSeconds: 0 };
+    accepted(() => v.validateExecSyncRequest({ ...exec, workingDir: shortParts(4001) }));
+    accepted(() => v.validateExecSyncRequest({ ...exec, workingDir: shortParts(4095) }));
+    refused(() => v.validateExecSyncRequest({ ...exec, workingDir: shortParts(4096) }), "working_dir");
+    refused(() => v.validateExecSyncRequest({ ...exec, workingDir: `/${name(100 * 1024)}` }), "working_dir");
+    refused(() => v.validateExecSyncRequest({ ...exec, workingDir: `/tmp/${name(256)}/x` }), "working_dir");
+    accepted(() => v.validateExecSyncRequest({ ...exec, workingDir: `/tmp/${name(255)}/x` }));
+    refused(() => v.validateExecSyncRequest({ ...exec, command: [name(8 * 1024)] }), "command[0]");
+    const open = { id: "x", command: ["sh"], env: [], workingDir: "", user: "", tty: false, stdin: false, detachKeys: "" };
+    refused(() => v.validateExecOpen({ ...open, command: [name(300)] }), "open.command[0]");
+    refused(() => v.validateExecOpen({ ...open, workingDir: `/${name(300)}` }), "open.working_dir");
+    refused(() => validateContainerConfig(config({ command: [`/${name(300)}`] })), "config.command[0]");
+    refused(() => validateContainerConfig(config({ workingDir: `/${name(300)}` })), "config.working_dir");
+    refused(() => validateContainerConfig(config({ workingDir: shortParts(4096) })), "config.working_dir");
+    // Property: an accepted program or working dir has no component over 255 bytes and fits PATH_MAX.
+    const part = fc.oneof(fc.string({ unit: "grapheme", maxLength: 8 }), fc.constantFrom(name(255), name(256), "é".repeat(128), "é".repeat(127)));
+    fc.assert(
+      fc.property(fc.array(part, { minLength: 1, maxLength: 20 }), fc.boolean(), (parts, absolute) => {
+        const p = `${absolute ? "/" : ""}${parts.join("/")}`;
+        const fits = (s: string): void => {
+          assert.ok(s.split("/").every((c) => Buffer.byteLength(c) <= 255), s);
+          if (s.includes("/")) assert.ok(Buffer.byteLength(s) <= 4095);
+        };
+        if (refusal(() => r.checkArgv("command", [p], true)) === undefined) fits(p);
+        if (refusal(() => r.checkAbsolutePath("working_dir", p)) === undefined) fits(p);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("argv and env: MAX_ARG_STRLEN per string, and the total with NULs and pointers within MAX_PROCESS_BYTES", () => {
+    // 131072 bytes with the NUL is the kernel's largest string.
+    accepted(() => r.checkArgv("command", ["sh", "x".repeat(131_071)], true));
+    refused(() => r.checkArgv("command", ["sh", "x".repeat(131_072)], true), "command[1]");
+    accepted(() => r.checkEnv("env", [`A=${"x".repeat(131_069)}`]));
+    refused(() => r.checkEnv("env", [`A=${"x".repeat(131_070)}`]), "env[0]");
+    // Eight 131071-byte strings are 1 MiB with their NULs; their pointers push them over.
+    const eight = Array.from({ length: 8 }, () => "x".repeat(131_071));
+    refused(() => r.checkProcessSize("command", eight, []), "command");
+    accepted(() => r.checkProcessSize("command", eight.slice(1), ["A=b"]));
+    // Many short strings: 8192 of 126 bytes fit 1 MiB with their NULs, not with their pointers.
+    refused(() => r.checkProcessSize("command", Array.from({ length: 4096 }, () => "x".repeat(126)), Array.from({ length: 4096 }, () => `A=${"x".repeat(124)}`)), "command");
+    const exec = { id: "x", command: ["sh", ...eight.slice(0, 4)], env: eight.slice(0, 4).map((e) => `A=${e.slice(2)}`), workingDir: "", user: "", timeoutSeconds: 0 };
+    refused(() => v.validateExecSyncRequest(exec), "command");
+  });
+
   it("signals: accepted values are 1..64; names, SIG-prefixed names and numbers", () => {
     for (let n = 1; n <= 64; n++) assert.equal(r.checkSignal("signal", String(n)), n);
     for (const name of ["TERM", "SIGKILL", "sigusr1", "RTMIN+2", "SIGRTMAX-1"]) accepted(() => r.checkSignal("signal", name));
