@@ -97,9 +97,9 @@ module.exports = {
     {
       name: "domain-is-pure",
       severity: "error",
-      comment: "src/domain (signals, references, detach keys, restart policies...) may import only src/domain/, src/gen/, record types and src/errors.ts.",
+      comment: "src/domain (signals, references, detach keys, restart policies...) may import only src/domain/, src/gen/ and src/errors.ts.",
       from: { path: "^src/domain/" },
-      to: srcExcept("^src/(domain|gen)/|^src/store/record\\.ts$|^src/errors\\.ts$"),
+      to: srcExcept("^src/(domain|gen)/|^src/errors\\.ts$"),
     },
     {
       name: "store-below-oci-and-images",
