@@ -144,7 +144,10 @@ export async function openFakeEngine(opts: { base?: string; fake?: FakeRuntime }
     },
     async close() {
       await fake.close();
+      // Settled while the watcher still reports, as hulld's close waits for its exit handlers.
+      await settle();
       exits.stop();
+      unreported.clear();
       await settle();
       await store.close();
       if (ownsBase) await rm(base, { recursive: true, force: true });

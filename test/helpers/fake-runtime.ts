@@ -8,21 +8,8 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TerminalSize } from "../../src/gen/hull/v1/container.js";
 import { HullError } from "../../src/errors.js";
-import type {
-  AttachStream,
-  CheckpointRequest,
-  CreateRequest,
-  ExecExit,
-  ExecProcess,
-  ExecStart,
-  Launched,
-  LinuxResources,
-  MonitorProcess,
-  OutputHandlers,
-  OutputStreamName,
-  Runtime,
-  RuntimeState,
-} from "../../src/oci/runtime.js";
+import type { AttachStream, CheckpointRequest, CreateRequest, ExecExit, ExecProcess, ExecStart, Launched } from "../../src/oci/runtime.js";
+import type { LinuxResources, MonitorProcess, OutputHandlers, OutputStreamName, Runtime, RuntimeState } from "../../src/oci/runtime.js";
 
 /** behave()'s key for every container without its own behaviour. */
 export const ALL = "*";
@@ -70,13 +57,18 @@ interface FakeSession {
   finish(code: number): void;
 }
 
+/** What runc state says: a stopped container has no pid. */
+function view(c: FakeContainer): RuntimeState {
+  return { id: c.id, pid: c.status === "stopped" ? 0 : c.pid, status: c.status, bundle: c.bundle };
+}
+
 function refusal(verb: string, id: string, text: string): HullError {
   return new HullError("RUNTIME_ERROR", `fake ${verb} ${id}: ${text}`, { runtime: "fake", container: id });
 }
 
 export class FakeRuntime implements Runtime {
   readonly name = "fake";
-  /** Every call that acts (not state/list/exists/monitors/isAlive), in order. */
+  /** Every call that acts (not state/list/exists/monitors/isAlive), in order; flags as words: ["delete", id, "force"]. */
   readonly calls: FakeCall[] = [];
   /** What an exec runs; by default it exits 0 with no output. */
   execBehaviour: (req: ExecStart) => ExecScript = () => ({ code: 0 });
@@ -124,7 +116,7 @@ export class FakeRuntime implements Runtime {
     for (const h of this.must("output", id).attached) h.output(stream, Buffer.from(data));
   }
 
-  /** Calls of one method, e.g. kills("kill") → [["kill", id, 15], ...]. */
+  /** Calls of one method: callsOf("kill") → [["kill", id, 15], ["kill", id, 9, "all"], ...]. */
   callsOf(method: Method): FakeCall[] {
     return this.calls.filter((c) => c[0] === method);
   }
@@ -192,9 +184,8 @@ export class FakeRuntime implements Runtime {
     this.begin("delete", id, ...(force ? ["force"] : []));
     const c = this.containers.get(id);
     if (!c) return;
-    if ((c.status === "running" || c.status === "paused") && !force) {
+    if ((c.status === "running" || c.status === "paused") && !force)
       throw refusal("delete", id, `cannot delete container ${id} that is not stopped: ${c.status}`);
-    }
     // runc deletes a created container by killing its init, as --force kills a live one.
     if (c.status !== "stopped") this.end(c, 128 + SIGKILL);
     this.containers.delete(id);
@@ -206,11 +197,11 @@ export class FakeRuntime implements Runtime {
 
   async state(id: string): Promise<RuntimeState | undefined> {
     const c = this.containers.get(id);
-    return c && { id, pid: c.status === "stopped" ? 0 : c.pid, status: c.status, bundle: c.bundle };
+    return c && view(c);
   }
 
   async list(): Promise<RuntimeState[]> {
-    return [...this.containers.values()].map((c) => ({ id: c.id, pid: c.status === "stopped" ? 0 : c.pid, status: c.status, bundle: c.bundle }));
+    return [...this.containers.values()].map(view);
   }
 
   async update(id: string, resources: LinuxResources): Promise<void> {
@@ -291,20 +282,11 @@ export class FakeRuntime implements Runtime {
 
   async endMonitors(pids: number[]): Promise<number> {
     this.begin("endMonitors", ...pids);
-    let killed = 0;
-    for (const c of this.containers.values()) {
-      if (c.monitorAlive && pids.includes(c.monitorPid)) {
-        c.monitorAlive = false;
-        killed++;
-      }
-    }
-    for (const s of this.sessions.values()) {
-      if (s.code === undefined && pids.includes(s.monitorPid)) {
-        s.finish(-1);
-        killed++;
-      }
-    }
-    return killed;
+    const own = [...this.containers.values()].filter((c) => c.monitorAlive && pids.includes(c.monitorPid));
+    const execs = [...this.sessions.values()].filter((s) => s.code === undefined && pids.includes(s.monitorPid));
+    for (const c of own) c.monitorAlive = false;
+    for (const s of execs) s.finish(-1);
+    return own.length + execs.length;
   }
 
   async removeMonitorFiles(id: string): Promise<void> {
@@ -349,10 +331,7 @@ export class FakeRuntime implements Runtime {
   private deliver(c: FakeContainer, signal: number): void {
     if (signal === 0) return;
     // A frozen process acts on nothing until thawed.
-    if (c.status === "paused") {
-      c.pending.push(signal);
-      return;
-    }
+    if (c.status === "paused") return void c.pending.push(signal);
     if (signal === SIGKILL) return this.end(c, 128 + SIGKILL);
     // A created container's process is runc's init, pid 1 of its namespace: only SIGKILL ends it.
     if (c.status === "created") return;
