@@ -13,6 +13,7 @@ import { HullError, invalidArgument } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
 import { extractCheckpointArchive, readCheckpointManifest, writeCheckpointArchive } from "../images/checkpoint-archive.js";
 import type { Engine } from "../engine/engine.js";
+import type { ExitWaiter } from "../engine/exit-waiter.js";
 import { createContainer } from "./create.js";
 import { checkDependenciesRunning } from "./dependencies.js";
 import { freshRun, launchMonitor } from "./init.js";
@@ -56,11 +57,12 @@ async function exists(path: string): Promise<boolean> {
 /** Checkpoints a running container; it ends EXITED unless keepRunning. */
 export async function checkpointContainer(engine: Engine, ref: string, req: CheckpointRequest): Promise<ContainerRecord> {
   const id = await engine.resolve(ref);
-  // Subscribed before the dump, so the exit CRIU causes is never missed.
-  const waiter = engine.exitWaiter(id);
+  let waiter: ExitWaiter | undefined;
   try {
     return await engine.withLock(id, "checkpoint", async (rec) => {
       checkOperation(rec.id, rec.state, "checkpoint");
+      // Subscribed before the dump (the exit CRIU causes is never missed) and after the sync (an earlier run's exit is never taken for it).
+      const exit = (waiter = engine.exitWaiter(id));
       const live = rec.execSessions.filter((s) => s.running);
       if (live.length > 0) {
         throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s): they cannot be checkpointed`, { container: rec.id });
@@ -74,7 +76,7 @@ export async function checkpointContainer(engine: Engine, ref: string, req: Chec
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await engine.runtime.checkpoint(id, { imagePath: dir, workPath: dir, leaveRunning: req.keepRunning, tcpEstablished: req.tcpEstablished });
       let current = rec;
-      if (!req.keepRunning) current = await settleCheckpointed(engine, rec, await waiter.wait(KILL_GRACE_MS));
+      if (!req.keepRunning) current = await settleCheckpointed(engine, rec, await exit.wait(KILL_GRACE_MS));
       if (req.targetFile !== "") {
         await writeCheckpointArchive({
           target: req.targetFile,
@@ -90,7 +92,7 @@ export async function checkpointContainer(engine: Engine, ref: string, req: Chec
       return current;
     });
   } finally {
-    waiter.cancel();
+    waiter?.cancel();
   }
 }
 
