@@ -5,6 +5,7 @@
 // refuses a request that did not decode (see wire.ts).
 import {
   BatchOperationKind,
+  type AttachContainerRequest,
   type AttachOpen,
   type BatchRequest,
   type CheckpointContainerRequest,
@@ -24,9 +25,12 @@ import {
   type RestartContainerRequest,
   type RestoreContainerRequest,
   type StopContainerRequest,
+  type TerminalSize,
   type WaitContainerRequest,
 } from "../gen/hull/v1/container.js";
 import { invalidArgument } from "../errors.js";
+import type { AttachOptions } from "../domain/attach-options.js";
+import { parseDetachKeys } from "../domain/detach-keys.js";
 import { rejectUndecodable } from "./wire.js";
 import { ALL_STATES } from "../statemachine/states.js";
 import { validateArtifactData } from "../images/artifacts.js";
@@ -55,6 +59,7 @@ import {
   checkTimestamp,
   checkTimeout,
   checkUser,
+  shown,
 } from "./rules.js";
 
 /** Above this a tail is not "the last few lines"; it also bounds the log reader's bookkeeping. */
@@ -106,7 +111,7 @@ export function validateKillRequest(req: KillContainerRequest): void {
   if (req.signal !== "") checkSignal("signal", req.signal);
 }
 
-export function validateResizeRequest(req: ResizeTerminalRequest): void {
+export function validateResizeRequest(req: ResizeTerminalRequest): asserts req is ResizeTerminalRequest & { size: TerminalSize } {
   rejectUndecodable(req);
   checkContainerRef("id", req.id);
   checkTerminalSize("size", req.size);
@@ -220,11 +225,88 @@ export function validateExecOpen(open: ExecOpen, prefix = "open"): void {
   checkDetachKeys(`${prefix}.detach_keys`, open.detachKeys);
 }
 
-/** AttachContainer's first message (stream/logs combinations are checked by the attach itself). */
-export function validateAttachOpen(open: AttachOpen, prefix = "open"): void {
+/** AttachContainer's first message, checked and read into what the attach runs (src/ops/attach.ts). */
+export function parseAttachOpen(open: AttachOpen, prefix = "open"): AttachOptions {
   rejectUndecodable(open);
   checkContainerRef(`${prefix}.id`, open.id);
   checkDetachKeys(`${prefix}.detach_keys`, open.detachKeys);
+  const stream = open.stream ?? true;
+  if (!stream && !open.logs) throw invalidArgument(`${prefix}.stream`, "false leaves nothing to send unless logs is set");
+  const named = open.stdin || open.stdout || open.stderr;
+  return {
+    ref: open.id,
+    ...(named ? { streams: { stdin: open.stdin, stdout: open.stdout, stderr: open.stderr } } : {}),
+    detachKeys: parseDetachKeys(open.detachKeys, `${prefix}.detach_keys`),
+    logs: open.logs,
+    stream,
+    start: open.start,
+    recursive: open.recursive,
+  };
+}
+
+/**
+ * AttachContainer's later messages: a resize's size. Which messages may come
+ * when (stdin only if opened with it, one open) is the attach's own to refuse.
+ */
+export function validateAttachInput(req: AttachContainerRequest): void {
+  if (req.message?.$case === "resize") checkTerminalSize("resize", req.message.value);
+}
+
+/** Docker's HTTP attach query, checked (src/service/http-attach.ts). */
+export interface AttachQuery {
+  ref: string;
+  stream: boolean;
+  logs: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  detachKeys: string;
+}
+
+/** A query flag as Docker reads one: 1/true/"" or 0/false; absent is undefined. */
+function queryFlag(params: URLSearchParams, name: string): boolean | undefined {
+  const raw = params.get(name);
+  if (raw === null) return undefined;
+  switch (raw.toLowerCase()) {
+    case "1":
+    case "true":
+    case "":
+      return true;
+    case "0":
+    case "false":
+      return false;
+    default:
+      throw invalidArgument(name, `"${raw.slice(0, 20)}" is not a boolean (1, 0, true, false)`);
+  }
+}
+
+/**
+ * The container in an attach path (still URL-encoded) and the query's
+ * ?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=, each refusal naming
+ * the parameter. The same rules as AttachContainer's open message.
+ */
+export function parseAttachQuery(rawId: string, params: URLSearchParams): AttachQuery {
+  let ref: string;
+  try {
+    ref = decodeURIComponent(rawId);
+  } catch {
+    throw invalidArgument("id", `${shown(rawId)} is not URL-encoded text`);
+  }
+  checkContainerRef("id", ref);
+  const stream = queryFlag(params, "stream") ?? false;
+  const logs = queryFlag(params, "logs") ?? false;
+  if (!stream && !logs) throw invalidArgument("stream", "at least one of stream and logs must be set");
+  const detachKeys = params.get("detachKeys") ?? "";
+  checkDetachKeys("detachKeys", detachKeys);
+  return {
+    ref,
+    stream,
+    logs,
+    stdin: queryFlag(params, "stdin") ?? false,
+    stdout: queryFlag(params, "stdout") ?? false,
+    stderr: queryFlag(params, "stderr") ?? false,
+    detachKeys,
+  };
 }
 
 /**
@@ -250,7 +332,7 @@ export function validateEventsRequest(req: EventsRequest): void {
 
 /**
  * Every unary and server-streaming RPC's validator by method name (bidi
- * streams validate their first message: validateAttachOpen, validateExecOpen).
+ * streams validate their first message: parseAttachOpen, validateExecOpen).
  */
 export const CONTAINER_SERVICE_VALIDATORS = {
   CreateContainer: validateCreateRequest,
