@@ -28,6 +28,8 @@ import {
   type TerminalSize,
   type WaitContainerRequest,
 } from "../gen/hull/v1/container.js";
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { invalidArgument } from "../errors.js";
 import type { AttachOptions } from "../domain/attach-options.js";
 import { parseDetachKeys } from "../domain/detach-keys.js";
@@ -176,6 +178,21 @@ export function validateCheckpointRequest(req: CheckpointContainerRequest): void
   checkContainerRef("id", req.id);
   // "" keeps the image in the container's dir only, for a later in-place restore.
   if (req.targetFile !== "") checkHostFilePath("target_file", req.targetFile);
+}
+
+/**
+ * After validateCheckpointRequest, against the host: the archive's directory
+ * exists and the path is not a directory. It must be writable before CRIU
+ * stops the processes: an archive that cannot be written after the dump is
+ * too late.
+ */
+export async function validateCheckpointTarget(req: CheckpointContainerRequest): Promise<void> {
+  if (req.targetFile === "") return;
+  const path = req.targetFile;
+  const parent = await stat(dirname(path)).catch(() => undefined);
+  if (!parent?.isDirectory()) throw invalidArgument("target_file", `the directory of ${shown(path)} does not exist`);
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.isDirectory()) throw invalidArgument("target_file", `${shown(path)} is a directory`);
 }
 
 /** Either id (restore the kept checkpoint in place) or target_file (an archive, optionally under a new name). */
