@@ -32,6 +32,7 @@ import { stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { invalidArgument } from "../errors.js";
 import type { AttachOptions } from "../domain/attach-options.js";
+import { EVENT_TYPES } from "../domain/event-types.js";
 import { parseDetachKeys } from "../domain/detach-keys.js";
 import { rejectUndecodable } from "./wire.js";
 import { ALL_STATES } from "../statemachine/states.js";
@@ -71,6 +72,7 @@ export const MAX_BATCH_OPERATIONS = 64;
 export const MAX_FILTER_ENTRIES = 256;
 /** Event type names are short words ("exec_start"). */
 const MAX_EVENT_TYPE_LENGTH = 64;
+const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /** Requests that name one container and nothing else to check. */
 export function validateIdRequest(req: { id: string }): void {
@@ -327,9 +329,9 @@ export function parseAttachQuery(rawId: string, params: URLSearchParams): Attach
 }
 
 /**
- * Events: the shape of each filter entry and the time window. Whether a
- * type is one hulld emits, and which container or image a reference means,
- * is decided by src/service/event-filter.ts.
+ * Events: each filter entry (a type hulld emits, a container or image
+ * reference) and the time window. Which container or image a reference
+ * means is src/service/event-filter.ts's to look up.
  */
 export function validateEventsRequest(req: EventsRequest): void {
   rejectUndecodable(req);
@@ -339,12 +341,15 @@ export function validateEventsRequest(req: EventsRequest): void {
   req.types.forEach((t, i) => {
     if (t === "") throw invalidArgument(`types[${i}]`, "empty");
     checkText(`types[${i}]`, t, MAX_EVENT_TYPE_LENGTH);
+    if (!KNOWN_EVENT_TYPES.has(t)) throw invalidArgument(`types[${i}]`, `${shown(t)} is not an event type (known: ${EVENT_TYPES.join(", ")})`);
   });
   checkCount("images", req.images, MAX_FILTER_ENTRIES);
   req.images.forEach((ref, i) => checkImageRef(`images[${i}]`, ref));
-  // Their order (until before since) is event-filter.ts's to refuse.
   checkTimestamp("since", req.since);
   checkTimestamp("until", req.until);
+  if (req.since && req.until && req.until.getTime() < req.since.getTime()) {
+    throw invalidArgument("until", `${req.until.toISOString()} is before since (${req.since.toISOString()})`);
+  }
 }
 
 /**
