@@ -1,4 +1,6 @@
-// The event types hulld records: shared by the server (filters) and the CLI (its --filter help).
+// The event types hulld emits: the list in the proto comment on Event.type.
+// Pure values: the Events request is checked against them
+// (src/validation/requests.ts) and the CLI offers them.
 
 /** Container event types: the first part of the list in the proto comment on Event.type. */
 export const CONTAINER_EVENT_TYPES: readonly string[] = [

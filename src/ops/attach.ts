@@ -19,6 +19,7 @@ import {
   type Container,
   type TerminalSize,
 } from "../gen/hull/v1/container.js";
+import type { AttachOptions } from "../domain/attach-options.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument, wrapError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
@@ -29,7 +30,7 @@ import { checkDependenciesRunning } from "./dependencies.js";
 import { initLocked } from "./init.js";
 import { startDependencies, startLocked } from "./start.js";
 import { ClientOutput, type MessageWriter } from "./attach-output.js";
-import { DetachMatcher, parseDetachKeys } from "../domain/detach-keys.js";
+import { DetachMatcher } from "../domain/detach-keys.js";
 import { resizeTerminal } from "./resize.js";
 
 const S = ContainerState;
@@ -45,33 +46,6 @@ export interface AttachPeer {
   describe(rec: ContainerRecord): Container;
   /** Told the container's full id once it is resolved (for tracing). */
   resolved?(id: string): void;
-}
-
-export interface AttachOptions {
-  ref: string;
-  /** Undefined: the streams were not named, so all of them (stdin only if the container has it). */
-  streams?: { stdin: boolean; stdout: boolean; stderr: boolean };
-  detachKeys: Buffer;
-  logs: boolean;
-  stream: boolean;
-  start: boolean;
-  recursive: boolean;
-}
-
-export function parseAttachOpen(open: AttachOpen): AttachOptions {
-  if (open.id === "") throw invalidArgument("open.id", "a container id or name is required");
-  const stream = open.stream ?? true;
-  if (!stream && !open.logs) throw invalidArgument("open.stream", "false leaves nothing to send unless logs is set");
-  const named = open.stdin || open.stdout || open.stderr;
-  return {
-    ref: open.id,
-    ...(named ? { streams: { stdin: open.stdin, stdout: open.stdout, stderr: open.stderr } } : {}),
-    detachKeys: parseDetachKeys(open.detachKeys, "open.detach_keys"),
-    logs: open.logs,
-    stream,
-    start: open.start,
-    recursive: open.recursive,
-  };
 }
 
 function cancelled(id: string): HullError {
@@ -114,13 +88,21 @@ function tagOf(stream: OutputStreamName): OutputStream {
   return stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR;
 }
 
-/** Runs one AttachContainer call: the first message opens it, and it resolves when the call should end OK. */
-export async function attachContainer(engine: Engine, peer: AttachPeer): Promise<void> {
+/** The call's first message, which must open the attach (its fields are the caller's to check). */
+export async function readOpen(peer: AttachPeer): Promise<AttachOpen> {
   const first = await nextMessage(peer, "(not yet opened)");
   if (first?.message?.$case !== "open") {
     throw invalidArgument("open", "the first message of AttachContainer must be open, naming the container");
   }
-  const opts = parseAttachOpen(first.message.value);
+  return first.message.value;
+}
+
+/**
+ * Runs one attach with its checked options (the open message, or HTTP
+ * attach's query); peer.messages are the client's messages after the open.
+ * Resolves when the call should end OK.
+ */
+export async function attachContainer(engine: Engine, peer: AttachPeer, opts: AttachOptions): Promise<void> {
   const id = await engine.resolve(opts.ref);
   peer.resolved?.(id);
   if (opts.start && opts.recursive) await startDependencies(engine, id);
@@ -255,7 +237,7 @@ class AttachSession {
     this.output.output(tagOf(stream), data);
   }
 
-  /** Client messages: stdin (scanned for the detach keys), resizes, close-stdin. */
+  /** Client messages: stdin (scanned for the detach keys), resizes (sizes checked by the caller: validateAttachInput), close-stdin. */
   private async pumpInput(): Promise<void> {
     for (;;) {
       const msg = await nextMessage(this.peer, this.id);
@@ -306,7 +288,7 @@ class AttachSession {
 
   private async resize(size: TerminalSize): Promise<void> {
     try {
-      await resizeTerminal(this.engine, this.id, size, "resize");
+      await resizeTerminal(this.engine, this.id, size);
     } catch (err) {
       // Exited meanwhile: the exit code is on its way, the resize is moot.
       if (err instanceof HullError && err.reason === "CONTAINER_STATE_INVALID" && err.metadata.tty !== "false") return;

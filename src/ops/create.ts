@@ -6,7 +6,7 @@ import type { ContainerConfig } from "../gen/hull/v1/container.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
-import { validateConfig } from "../validation/final-config.js";
+import { validateConfigOnHost } from "../validation/container-config.js";
 import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
 
@@ -44,7 +44,7 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
   const usesImage = requested.image !== "" && requested.rootfsPath === "" && overrides.rootfs === undefined;
   const image = usesImage ? engine.images.resolve(requested.image) : undefined;
   const config = image ? applyImageDefaults(requested, image) : requested;
-  await validateConfig(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.paths.root, engine.paths.runRoot]);
+  await validateConfigOnHost(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.paths.root, engine.paths.runRoot]);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);

@@ -3,10 +3,10 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import type { AttachContainerRequest, AttachContainerResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
-import { attachContainer } from "../ops/attach.js";
+import { attachContainer, readOpen, type AttachPeer } from "../ops/attach.js";
 import { resizeTerminal } from "../ops/resize.js";
 import { toContainer } from "./convert.js";
-import { validateAttachOpen, validateResizeRequest } from "../validation/requests.js";
+import { parseAttachOpen, validateAttachInput, validateResizeRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
 // Client messages buffered before the call is paused (stdin waits for the container).
@@ -52,16 +52,12 @@ export function clientMessages<Req, Res>(call: ServerDuplexStream<Req, Res>): As
   };
 }
 
-/** The messages with the first one, when it opens the attach, validated before the attach reads it. */
-function withValidatedOpen(messages: AsyncIterator<AttachContainerRequest>): AsyncIterator<AttachContainerRequest> {
-  let first = true;
+/** The messages, each checked (validateAttachInput) as the attach reads it. */
+function validated(messages: AsyncIterator<AttachContainerRequest>): AsyncIterator<AttachContainerRequest> {
   return {
     async next(): Promise<IteratorResult<AttachContainerRequest>> {
       const r = await messages.next();
-      if (first && !r.done) {
-        first = false;
-        if (r.value.message?.$case === "open") validateAttachOpen(r.value.message.value);
-      }
+      if (!r.done) validateAttachInput(r.value);
       return r;
     },
   };
@@ -69,9 +65,10 @@ function withValidatedOpen(messages: AsyncIterator<AttachContainerRequest>): Asy
 
 export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "attachContainer" | "resizeTerminal"> {
   return {
-    attachContainer: rpc.bidi<AttachContainerRequest, AttachContainerResponse>("AttachContainer", (call, ctx) =>
-      attachContainer(engine, {
-        messages: withValidatedOpen(clientMessages(call)),
+    attachContainer: rpc.bidi<AttachContainerRequest, AttachContainerResponse>("AttachContainer", async (call, ctx) => {
+      const messages = clientMessages(call);
+      const peer: AttachPeer = {
+        messages,
         write: (msg, done) => {
           // A write after the call ended (the client went away) is dropped with it.
           if (call.writableEnded || call.destroyed) return done();
@@ -80,8 +77,11 @@ export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerS
         signal: ctx.signal,
         describe: toContainer,
         resolved: (id) => ctx.span.setAttribute("hull.container.id", id),
-      }),
-    ),
+      };
+      // The open message is checked before anything is looked up; the rest as they come.
+      const opts = parseAttachOpen(await readOpen(peer));
+      await attachContainer(engine, { ...peer, messages: validated(messages) }, opts);
+    }),
     resizeTerminal: rpc.unary("ResizeTerminal", async (req) => {
       validateResizeRequest(req);
       await resizeTerminal(engine, req.id, req.size);

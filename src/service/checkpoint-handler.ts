@@ -2,34 +2,19 @@
 // Order of refusals: the request's fields (INVALID_ARGUMENT), then CRIU's
 // probe (FAILED_PRECONDITION CHECKPOINT_UNSUPPORTED, run once per hulld),
 // then the container's state.
-import { stat } from "node:fs/promises";
-import { dirname } from "node:path";
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
-import { invalidArgument } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { checkpointContainer, restoreFromArchive, restoreInPlace } from "../ops/checkpoint.js";
 import { CriuProbe } from "../oci/criu.js";
-import { validateCheckpointRequest, validateRestoreRequest } from "../validation/requests.js";
-import { shown } from "../validation/rules.js";
+import { validateCheckpointRequest, validateCheckpointTarget, validateRestoreRequest } from "../validation/requests.js";
 import { toContainer } from "./convert.js";
 import type { RpcWrapper } from "./rpc.js";
-
-/**
- * Where the archive is to be written must be writable before CRIU stops the
- * processes: an archive that cannot be written after the dump is too late.
- */
-async function checkWritableTarget(path: string): Promise<void> {
-  const parent = await stat(dirname(path)).catch(() => undefined);
-  if (!parent?.isDirectory()) throw invalidArgument("target_file", `the directory of ${shown(path)} does not exist`);
-  const existing = await stat(path).catch(() => undefined);
-  if (existing?.isDirectory()) throw invalidArgument("target_file", `${shown(path)} is a directory`);
-}
 
 export function checkpointHandlers(engine: Engine, rpc: RpcWrapper, probe = new CriuProbe()): Pick<ContainerServiceServer, "checkpointContainer" | "restoreContainer"> {
   return {
     checkpointContainer: rpc.unary("CheckpointContainer", async (req) => {
       validateCheckpointRequest(req);
-      if (req.targetFile !== "") await checkWritableTarget(req.targetFile);
+      await validateCheckpointTarget(req);
       await probe.require("checkpoint");
       const rec = await checkpointContainer(engine, req.id, {
         keep: req.keep,

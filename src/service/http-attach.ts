@@ -5,7 +5,7 @@
 // framing for non-tty containers (8-byte header: stream byte, three zero
 // bytes, uint32 big-endian length) or raw bytes for tty ones. Stdin is what
 // the client sends after the upgrade. It runs the same attach session as the
-// gRPC AttachContainer (src/lifecycle/attach.ts) through an AttachPeer.
+// gRPC AttachContainer (src/ops/attach.ts) through an AttachPeer.
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Duplex } from "node:stream";
 import { chmod } from "node:fs/promises";
@@ -13,7 +13,9 @@ import type { Logger } from "pino";
 import { OutputStream, type AttachContainerRequest, type AttachContainerResponse } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
+import type { AttachOptions } from "../domain/attach-options.js";
 import { attachContainer, type AttachPeer } from "../ops/attach.js";
+import { parseAttachOpen, parseAttachQuery, type AttachQuery } from "../validation/requests.js";
 import { checkOperation } from "../statemachine/states.js";
 import { toContainer } from "./convert.js";
 import { claimSocketPath } from "./server.js";
@@ -31,51 +33,29 @@ const HTTP_STATUS: Partial<Record<string, number>> = {
   DEPENDENCY_NOT_RUNNING: 409,
 };
 
-function flag(params: URLSearchParams, name: string): boolean | undefined {
-  const raw = params.get(name);
-  if (raw === null) return undefined;
-  switch (raw.toLowerCase()) {
-    case "1":
-    case "true":
-    case "":
-      return true;
-    case "0":
-    case "false":
-      return false;
-    default:
-      throw invalidArgument(name, `"${raw.slice(0, 20)}" is not a boolean (1, 0, true, false)`);
-  }
-}
+export type { AttachQuery };
 
-export interface AttachQuery {
-  ref: string;
-  stream: boolean;
-  logs: boolean;
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  detachKeys: string;
-}
-
-/** Parses and checks the request line; pure. */
+/** Routes the request line and checks its query (parseAttachQuery); pure. */
 export function parseAttachRequest(method: string, rawUrl: string): AttachQuery {
   const url = new URL(rawUrl, "http://hulld");
   const match = ATTACH_PATH.exec(url.pathname);
   if (method !== "POST" || !match?.[1]) throw invalidArgument("path", `expected POST /containers/{id}/attach, got ${method} ${url.pathname.slice(0, 80)}`);
-  const ref = decodeURIComponent(match[1]);
-  const p = url.searchParams;
-  const stream = flag(p, "stream") ?? false;
-  const logs = flag(p, "logs") ?? false;
-  if (!stream && !logs) throw invalidArgument("stream", "at least one of stream and logs must be set");
-  return {
-    ref,
-    stream,
-    logs,
-    stdin: flag(p, "stdin") ?? false,
-    stdout: flag(p, "stdout") ?? false,
-    stderr: flag(p, "stderr") ?? false,
-    detachKeys: p.get("detachKeys") ?? "",
-  };
+  return parseAttachQuery(match[1], url.searchParams);
+}
+
+/** The attach a query asks for, by AttachContainer's rules (parseAttachOpen); none of the streams named means all, as Docker does. */
+function attachOptions(query: AttachQuery): AttachOptions {
+  return parseAttachOpen({
+    id: query.ref,
+    stdin: query.stdin,
+    stdout: query.stdout || (!query.stdin && !query.stderr),
+    stderr: query.stderr || (!query.stdin && !query.stdout),
+    detachKeys: query.detachKeys,
+    logs: query.logs,
+    start: false,
+    recursive: false,
+    stream: query.stream,
+  });
 }
 
 /** Docker's stream multiplexing header + payload. */
@@ -86,9 +66,9 @@ export function dockerFrame(stream: OutputStream, data: Buffer): Buffer {
   return Buffer.concat([header, data]);
 }
 
-/** The client's bytes after the upgrade, as attach messages: open, stdin chunks, close. */
-function connectionMessages(socket: Duplex, head: Buffer, open: AttachContainerRequest): AsyncIterator<AttachContainerRequest> {
-  const queue: AttachContainerRequest[] = [open];
+/** The client's bytes after the upgrade, as attach messages: stdin chunks, then close. */
+function connectionMessages(socket: Duplex, head: Buffer): AsyncIterator<AttachContainerRequest> {
+  const queue: AttachContainerRequest[] = [];
   if (head.length > 0) queue.push({ message: { $case: "stdin", value: head } });
   let ended = false;
   let wake: (() => void) | undefined;
@@ -130,9 +110,12 @@ function refuse(socket: Duplex, err: HullError): void {
 
 async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   let query: AttachQuery;
+  let opts: AttachOptions;
   let tty: boolean;
   try {
+    // Every refusal of the request itself comes before the upgrade, as a 400.
     query = parseAttachRequest(req.method ?? "", req.url ?? "");
+    opts = attachOptions(query);
     const id = await engine.resolve(query.ref);
     const rec = await engine.store.getContainer(id);
     if (!rec) throw new HullError("CONTAINER_NOT_FOUND", `no container with name or id "${query.ref}" found`, { container: query.ref });
@@ -148,25 +131,8 @@ async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, so
   const abort = new AbortController();
   socket.on("close", () => abort.abort());
   socket.on("error", () => abort.abort());
-  const open: AttachContainerRequest = {
-    message: {
-      $case: "open",
-      value: {
-        id: query.ref,
-        stdin: query.stdin,
-        // None named means all, as Docker does.
-        stdout: query.stdout || (!query.stdin && !query.stderr),
-        stderr: query.stderr || (!query.stdin && !query.stdout),
-        detachKeys: query.detachKeys,
-        logs: query.logs,
-        start: false,
-        recursive: false,
-        stream: query.stream,
-      },
-    },
-  };
   const peer: AttachPeer = {
-    messages: connectionMessages(socket, head, open),
+    messages: connectionMessages(socket, head),
     signal: abort.signal,
     describe: toContainer,
     write: (msg: AttachContainerResponse, done: () => void) => {
@@ -179,7 +145,7 @@ async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, so
     },
   };
   try {
-    await attachContainer(engine, peer);
+    await attachContainer(engine, peer, opts);
     socket.end();
   } catch (err) {
     const e = asHullError(err);

@@ -1,8 +1,9 @@
 // The rules for a ContainerConfig, field by field from the proto. The shape
 // check is pure and runs at the top of CreateContainer, before any lookup;
 // the host check (the paths it names exist) runs once the image's defaults
-// are applied, just before the record is written. Mounts and SecurityOptions
-// shape the OCI spec, so their own rules live beside it in src/oci/validate.ts.
+// are applied, just before the record is written (src/ops/create.ts). Mounts
+// and SecurityOptions shape the OCI spec, so their own rules are in
+// spec-rules.ts, which src/oci/spec.ts uses too.
 import { stat } from "node:fs/promises";
 import { normalize } from "node:path";
 import type { ContainerConfig, Mount, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
@@ -67,7 +68,7 @@ function checkResources(field: string, r: Resources): void {
   if (r.pidsLimit > PID_MAX_LIMIT) throw invalidArgument(`${field}.pids_limit`, `${r.pidsLimit} is above the kernel's ${PID_MAX_LIMIT} (PID_MAX_LIMIT)`);
 }
 
-/** Bounds first (src/oci/validate.ts quotes values); then its rules: known capabilities, namespace ranges. */
+/** Bounds first (spec-rules.ts quotes values); then its rules: known capabilities, namespace ranges. */
 function checkSecurityFields(prefix: string, s: SecurityOptions): void {
   const field = `${prefix}.security`;
   checkCount(`${field}.cap_add`, s.capAdd, MAX_CAPABILITIES);
@@ -120,8 +121,9 @@ export function validateContainerConfig(config: ContainerConfig, prefix = "confi
 /**
  * The final config (image defaults applied): its shape again, now with a
  * command required, then the host paths it names: the root filesystem, bind
- * sources (never inside protectedDirs, hulld's own state) and a seccomp
- * profile file. Needs the file system, so it runs at create time.
+ * sources (never inside protectedDirs: create passes hulld's root and run
+ * root) and a seccomp profile file that parses. Needs the file system, so it
+ * runs at create time, just before the record is written.
  */
 export async function validateConfigOnHost(config: ContainerConfig, protectedDirs: readonly string[] = [], prefix = "config"): Promise<void> {
   validateContainerConfig(config, prefix);

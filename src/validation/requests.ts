@@ -5,6 +5,7 @@
 // refuses a request that did not decode (see wire.ts).
 import {
   BatchOperationKind,
+  type AttachContainerRequest,
   type AttachOpen,
   type BatchRequest,
   type CheckpointContainerRequest,
@@ -24,9 +25,15 @@ import {
   type RestartContainerRequest,
   type RestoreContainerRequest,
   type StopContainerRequest,
+  type TerminalSize,
   type WaitContainerRequest,
 } from "../gen/hull/v1/container.js";
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { invalidArgument } from "../errors.js";
+import type { AttachOptions } from "../domain/attach-options.js";
+import { EVENT_TYPES } from "../domain/event-types.js";
+import { parseDetachKeys } from "../domain/detach-keys.js";
 import { rejectUndecodable } from "./wire.js";
 import { ALL_STATES } from "../statemachine/states.js";
 import { validateContainerConfig } from "./container-config.js";
@@ -54,6 +61,7 @@ import {
   checkTimestamp,
   checkTimeout,
   checkUser,
+  shown,
   validateArtifactData,
 } from "./rules.js";
 
@@ -64,6 +72,7 @@ export const MAX_BATCH_OPERATIONS = 64;
 export const MAX_FILTER_ENTRIES = 256;
 /** Event type names are short words ("exec_start"). */
 const MAX_EVENT_TYPE_LENGTH = 64;
+const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /** Requests that name one container and nothing else to check. */
 export function validateIdRequest(req: { id: string }): void {
@@ -106,7 +115,7 @@ export function validateKillRequest(req: KillContainerRequest): void {
   if (req.signal !== "") checkSignal("signal", req.signal);
 }
 
-export function validateResizeRequest(req: ResizeTerminalRequest): void {
+export function validateResizeRequest(req: ResizeTerminalRequest): asserts req is ResizeTerminalRequest & { size: TerminalSize } {
   rejectUndecodable(req);
   checkContainerRef("id", req.id);
   checkTerminalSize("size", req.size);
@@ -173,6 +182,21 @@ export function validateCheckpointRequest(req: CheckpointContainerRequest): void
   if (req.targetFile !== "") checkHostFilePath("target_file", req.targetFile);
 }
 
+/**
+ * After validateCheckpointRequest, against the host: the archive's directory
+ * exists and the path is not a directory. It must be writable before CRIU
+ * stops the processes: an archive that cannot be written after the dump is
+ * too late.
+ */
+export async function validateCheckpointTarget(req: CheckpointContainerRequest): Promise<void> {
+  if (req.targetFile === "") return;
+  const path = req.targetFile;
+  const parent = await stat(dirname(path)).catch(() => undefined);
+  if (!parent?.isDirectory()) throw invalidArgument("target_file", `the directory of ${shown(path)} does not exist`);
+  const existing = await stat(path).catch(() => undefined);
+  if (existing?.isDirectory()) throw invalidArgument("target_file", `${shown(path)} is a directory`);
+}
+
 /** Either id (restore the kept checkpoint in place) or target_file (an archive, optionally under a new name). */
 export function validateRestoreRequest(req: RestoreContainerRequest): void {
   rejectUndecodable(req);
@@ -220,17 +244,94 @@ export function validateExecOpen(open: ExecOpen, prefix = "open"): void {
   checkDetachKeys(`${prefix}.detach_keys`, open.detachKeys);
 }
 
-/** AttachContainer's first message (stream/logs combinations are checked by the attach itself). */
-export function validateAttachOpen(open: AttachOpen, prefix = "open"): void {
+/** AttachContainer's first message, checked and read into what the attach runs (src/ops/attach.ts). */
+export function parseAttachOpen(open: AttachOpen, prefix = "open"): AttachOptions {
   rejectUndecodable(open);
   checkContainerRef(`${prefix}.id`, open.id);
   checkDetachKeys(`${prefix}.detach_keys`, open.detachKeys);
+  const stream = open.stream ?? true;
+  if (!stream && !open.logs) throw invalidArgument(`${prefix}.stream`, "false leaves nothing to send unless logs is set");
+  const named = open.stdin || open.stdout || open.stderr;
+  return {
+    ref: open.id,
+    ...(named ? { streams: { stdin: open.stdin, stdout: open.stdout, stderr: open.stderr } } : {}),
+    detachKeys: parseDetachKeys(open.detachKeys, `${prefix}.detach_keys`),
+    logs: open.logs,
+    stream,
+    start: open.start,
+    recursive: open.recursive,
+  };
 }
 
 /**
- * Events: the shape of each filter entry and the time window. Whether a
- * type is one hulld emits, and which container or image a reference means,
- * is decided by src/service/event-filter.ts.
+ * AttachContainer's later messages: a resize's size. Which messages may come
+ * when (stdin only if opened with it, one open) is the attach's own to refuse.
+ */
+export function validateAttachInput(req: AttachContainerRequest): void {
+  if (req.message?.$case === "resize") checkTerminalSize("resize", req.message.value);
+}
+
+/** Docker's HTTP attach query, checked (src/service/http-attach.ts). */
+export interface AttachQuery {
+  ref: string;
+  stream: boolean;
+  logs: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  detachKeys: string;
+}
+
+/** A query flag as Docker reads one: 1/true/"" or 0/false; absent is undefined. */
+function queryFlag(params: URLSearchParams, name: string): boolean | undefined {
+  const raw = params.get(name);
+  if (raw === null) return undefined;
+  switch (raw.toLowerCase()) {
+    case "1":
+    case "true":
+    case "":
+      return true;
+    case "0":
+    case "false":
+      return false;
+    default:
+      throw invalidArgument(name, `"${raw.slice(0, 20)}" is not a boolean (1, 0, true, false)`);
+  }
+}
+
+/**
+ * The container in an attach path (still URL-encoded) and the query's
+ * ?stream=&logs=&stdin=&stdout=&stderr=&detachKeys=, each refusal naming
+ * the parameter. The same rules as AttachContainer's open message.
+ */
+export function parseAttachQuery(rawId: string, params: URLSearchParams): AttachQuery {
+  let ref: string;
+  try {
+    ref = decodeURIComponent(rawId);
+  } catch {
+    throw invalidArgument("id", `${shown(rawId)} is not URL-encoded text`);
+  }
+  checkContainerRef("id", ref);
+  const stream = queryFlag(params, "stream") ?? false;
+  const logs = queryFlag(params, "logs") ?? false;
+  if (!stream && !logs) throw invalidArgument("stream", "at least one of stream and logs must be set");
+  const detachKeys = params.get("detachKeys") ?? "";
+  checkDetachKeys("detachKeys", detachKeys);
+  return {
+    ref,
+    stream,
+    logs,
+    stdin: queryFlag(params, "stdin") ?? false,
+    stdout: queryFlag(params, "stdout") ?? false,
+    stderr: queryFlag(params, "stderr") ?? false,
+    detachKeys,
+  };
+}
+
+/**
+ * Events: each filter entry (a type hulld emits, a container or image
+ * reference) and the time window. Which container or image a reference
+ * means is src/service/event-filter.ts's to look up.
  */
 export function validateEventsRequest(req: EventsRequest): void {
   rejectUndecodable(req);
@@ -240,17 +341,20 @@ export function validateEventsRequest(req: EventsRequest): void {
   req.types.forEach((t, i) => {
     if (t === "") throw invalidArgument(`types[${i}]`, "empty");
     checkText(`types[${i}]`, t, MAX_EVENT_TYPE_LENGTH);
+    if (!KNOWN_EVENT_TYPES.has(t)) throw invalidArgument(`types[${i}]`, `${shown(t)} is not an event type (known: ${EVENT_TYPES.join(", ")})`);
   });
   checkCount("images", req.images, MAX_FILTER_ENTRIES);
   req.images.forEach((ref, i) => checkImageRef(`images[${i}]`, ref));
-  // Their order (until before since) is event-filter.ts's to refuse.
   checkTimestamp("since", req.since);
   checkTimestamp("until", req.until);
+  if (req.since && req.until && req.until.getTime() < req.since.getTime()) {
+    throw invalidArgument("until", `${req.until.toISOString()} is before since (${req.since.toISOString()})`);
+  }
 }
 
 /**
  * Every unary and server-streaming RPC's validator by method name (bidi
- * streams validate their first message: validateAttachOpen, validateExecOpen).
+ * streams validate their first message: parseAttachOpen, validateExecOpen).
  */
 export const CONTAINER_SERVICE_VALIDATORS = {
   CreateContainer: validateCreateRequest,

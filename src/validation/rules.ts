@@ -196,11 +196,12 @@ export function checkRange(field: string, value: number, min: number, max: numbe
   if (!Number.isSafeInteger(value) || value < min || value > max) throw invalidArgument(field, `${value} is not in ${min}..${max}`);
 }
 
-/** A terminal size: both dimensions in 1..65535. */
-export function checkTerminalSize(field: string, size: { height: number; width: number } | undefined): void {
+/** A terminal size: both dimensions in 1..65535 (struct winsize's unsigned shorts). Returns them. */
+export function checkTerminalSize(field: string, size: { height: number; width: number } | undefined): { height: number; width: number } {
   if (!size) throw invalidArgument(field, "required");
   checkRange(`${field}.height`, size.height, 1, MAX_TERMINAL_DIMENSION);
   checkRange(`${field}.width`, size.width, 1, MAX_TERMINAL_DIMENSION);
+  return { height: size.height, width: size.width };
 }
 
 /** Labels or annotations: non-empty keys of at most 253 bytes, bounded values, no NUL. */

@@ -6,8 +6,8 @@ import { AttachOpen, OutputStream, type AttachContainerResponse } from "../../sr
 import { HullError } from "../../src/errors.js";
 import { DetachMatcher as DetachScanner, parseDetachKeys } from "../../src/domain/detach-keys.js";
 import { ClientOutput } from "../../src/ops/attach-output.js";
-import { parseAttachOpen } from "../../src/ops/attach.js";
-import { validateSize } from "../../src/ops/resize.js";
+import { parseAttachOpen } from "../../src/validation/requests.js";
+import { checkTerminalSize } from "../../src/validation/rules.js";
 import { STDIN_PACKET, decodePacket, stdinPackets } from "../../src/oci/attach.js";
 
 function invalid(fn: () => unknown, field: string): void {
@@ -104,6 +104,9 @@ describe("the client queue", () => {
     assert.match(dropped?.message ?? "", /attach to container x/);
   });
 });
+
+/** ops/resize.ts's validateSize(size, field), now the one rule in validation/rules.ts (field first). */
+const validateSize = (size: { height: number; width: number } | undefined, field: string): { height: number; width: number } => checkTerminalSize(field, size);
 
 describe("attach validation", () => {
   it("checks the open message", () => {
