@@ -55,7 +55,8 @@ module.exports = {
     {
       name: "validation-layer",
       severity: "error",
-      comment: "src/validation holds the rules (requests, configs, spec invariants): anything may consult them, and they rest only on src/domain, src/statemachine, record types, src/gen and src/errors.ts.",
+      comment:
+        "src/validation holds the rules (requests, configs, spec invariants): anything may consult them, and they rest only on src/domain, src/statemachine, record types, src/gen and src/errors.ts.",
       from: { path: "^src/validation/" },
       to: srcExcept("^src/(validation|domain|statemachine|gen)/|^src/store/record\\.ts$|^src/errors\\.ts$"),
     },

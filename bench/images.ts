@@ -35,7 +35,6 @@ const WARMUP = 3;
 const TAG = "v1";
 const CALL_MS = 600_000;
 
-
 /**
  * An OCI layout of gzip layers: busybox, then LAYERS layers of LAYER_MIB of
  * random bytes each (gzip cannot shrink them), named TAG in index.json.
@@ -46,7 +45,12 @@ async function writeBigLayout(dir: string, rootfs: string): Promise<Layout> {
   const tars: Buffer[] = [await readFile(busyboxTar)];
   await rm(busyboxTar);
   for (let i = 0; i < LAYERS; i++) {
-    tars.push(await makeTar([{ name: "data/", type: "directory", mode: 0o755 }, { name: `data/layer-${i}.bin`, content: randomBytes(LAYER_MIB * 2 ** 20) }]));
+    tars.push(
+      await makeTar([
+        { name: "data/", type: "directory", mode: 0o755 },
+        { name: `data/layer-${i}.bin`, content: randomBytes(LAYER_MIB * 2 ** 20) },
+      ]),
+    );
   }
   return writeLayout(dir, tars, { Cmd: ["sh"] }, { gzip: true, refName: TAG });
 }
@@ -58,7 +62,8 @@ async function createStart(client: ContainerServiceClient, from: { image: string
     const created = await unary(client.createContainer.bind(client), { config: ContainerConfig.fromPartial({ command: ["sleep", "1000"], ...from }) });
     id = created.container?.id ?? "";
     const started = await unary(client.startContainer.bind(client), { id, recursive: false });
-    if (started.container?.state !== ContainerState.CONTAINER_STATE_RUNNING) throw new Error(`container ${id.slice(0, 12)} is ${started.container?.state}, not RUNNING`);
+    if (started.container?.state !== ContainerState.CONTAINER_STATE_RUNNING)
+      throw new Error(`container ${id.slice(0, 12)} is ${started.container?.state}, not RUNNING`);
   });
   await unary(client.removeContainer.bind(client), { id, force: true, timeoutSeconds: 0 });
   return ms;
@@ -109,7 +114,10 @@ function pull(c: ImageServiceClient, reference: string): Promise<string> {
 /** Removes the image and checks hull's store kept no blob or layer of it, so the next repetition starts cold. */
 async function removeFromHull(images: ImageApi, root: string, id: string): Promise<void> {
   await images.remove(id, true);
-  const left = [...(await readdir(join(root, "images", "blobs", "sha256")).catch(() => [])), ...(await readdir(join(root, "images", "layers")).catch(() => []))];
+  const left = [
+    ...(await readdir(join(root, "images", "blobs", "sha256")).catch(() => [])),
+    ...(await readdir(join(root, "images", "layers")).catch(() => [])),
+  ];
   if (left.length > 0) throw new Error(`hull's image store still holds ${left.length} entries after removing ${id}`);
 }
 

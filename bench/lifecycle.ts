@@ -30,7 +30,6 @@ const WARMUP = 5;
 const RUNC = process.env.BENCH_RUNC ?? "runc";
 const CGROUP_PARENT = "hull-bench";
 
-
 /** Runs `fn(i)` for i in [0, count) with at most `limit` in flight. */
 async function pool(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

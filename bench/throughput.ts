@@ -68,7 +68,9 @@ function attachAndCount(client: ContainerServiceClient, id: string): Promise<num
       }
     });
     call.on("error", reject);
-    call.write({ message: { $case: "open", value: { id, stdin: false, stdout: true, stderr: true, detachKeys: "", logs: false, start: true, recursive: false } } });
+    call.write({
+      message: { $case: "open", value: { id, stdin: false, stdout: true, stderr: true, detachKeys: "", logs: false, start: true, recursive: false } },
+    });
   });
 }
 

@@ -64,7 +64,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const store = await StateStore.open(paths.root);
   try {
     const cli = new RuntimeCli({ binary: opts.runtime, root: paths.runtimeRoot });
-    const runtime = new ConmonRuntime({ cli, socketDir: paths.socketDir, ownDirs: [paths.root, paths.runRoot], ...(opts.conmon !== undefined ? { conmonBinary: opts.conmon } : {}) });
+    const runtime = new ConmonRuntime({
+      cli,
+      socketDir: paths.socketDir,
+      ownDirs: [paths.root, paths.runRoot],
+      ...(opts.conmon !== undefined ? { conmonBinary: opts.conmon } : {}),
+    });
     const exits = new ExitWatcher(paths.exitDir);
     const images = await ImageStore.open(paths.root, store, log);
     const engine = new Engine({ store, runtime, exits, images, paths, hostLimits: await readHostLimits(), log });
@@ -87,7 +92,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       throw err;
     }
     log.info(
-      { socket: opts.socket, socketGroup: socketGroup?.name, httpSocket: opts.httpSocket, tcp: running.tcpAddress, root: paths.root, runRoot: paths.runRoot, runtime: runtime.binaryPath },
+      {
+        socket: opts.socket,
+        socketGroup: socketGroup?.name,
+        httpSocket: opts.httpSocket,
+        tcp: running.tcpAddress,
+        root: paths.root,
+        runRoot: paths.runRoot,
+        runtime: runtime.binaryPath,
+      },
       "hulld serving",
     );
     return {

@@ -39,9 +39,7 @@ const program = new Command("hulld")
   .addOption(new Option("--run-root <dir>", "run root: bundles, exit files, sockets").env("HULL_RUN_ROOT").default("/run/hull"))
   .addOption(new Option("--runtime <name|path>", "OCI runtime: runc, crun or a path").env("HULL_RUNTIME").default("runc"))
   .addOption(new Option("--conmon <path>", "conmon binary").env("HULL_CONMON"))
-  .addOption(
-    new Option("--log-level <level>", "log level").env("HULL_LOG_LEVEL").default("info").choices(["trace", "debug", "info", "warn", "error", "fatal"]),
-  )
+  .addOption(new Option("--log-level <level>", "log level").env("HULL_LOG_LEVEL").default("info").choices(["trace", "debug", "info", "warn", "error", "fatal"]))
   .addOption(new Option("--http-socket <path>", "also serve Docker-style HTTP attach on this unix socket").env("HULL_HTTP_SOCKET"))
   .addOption(new Option("--socket-group <name|gid>", "group owning the unix sockets (mode 0660); default root").env("HULL_SOCKET_GROUP"))
   .addOption(new Option("--listen-tcp <host:port>", "also serve on TCP; needs --tls-cert, --tls-key and --tls-client-ca").env("HULL_LISTEN_TCP"))
@@ -49,13 +47,22 @@ const program = new Command("hulld")
   .addOption(new Option("--tls-key <file>", "TCP listener: server private key (PEM)").env("HULL_TLS_KEY"))
   .addOption(new Option("--tls-client-ca <file>", "TCP listener: CA (PEM) that must have signed every client's certificate").env("HULL_TLS_CLIENT_CA"))
   .addOption(
-    new Option("--max-message-bytes <n>", "largest message hulld accepts").env("HULL_MAX_MESSAGE_BYTES").argParser(positiveInt).default(DEFAULT_LIMITS.maxReceiveMessageBytes),
+    new Option("--max-message-bytes <n>", "largest message hulld accepts")
+      .env("HULL_MAX_MESSAGE_BYTES")
+      .argParser(positiveInt)
+      .default(DEFAULT_LIMITS.maxReceiveMessageBytes),
   )
   .addOption(
-    new Option("--max-send-message-bytes <n>", "largest message hulld sends").env("HULL_MAX_SEND_MESSAGE_BYTES").argParser(positiveInt).default(DEFAULT_LIMITS.maxSendMessageBytes),
+    new Option("--max-send-message-bytes <n>", "largest message hulld sends")
+      .env("HULL_MAX_SEND_MESSAGE_BYTES")
+      .argParser(positiveInt)
+      .default(DEFAULT_LIMITS.maxSendMessageBytes),
   )
   .addOption(
-    new Option("--max-concurrent-streams <n>", "concurrent calls per connection").env("HULL_MAX_CONCURRENT_STREAMS").argParser(positiveInt).default(DEFAULT_LIMITS.maxConcurrentStreams),
+    new Option("--max-concurrent-streams <n>", "concurrent calls per connection")
+      .env("HULL_MAX_CONCURRENT_STREAMS")
+      .argParser(positiveInt)
+      .default(DEFAULT_LIMITS.maxConcurrentStreams),
   )
   .showHelpAfterError();
 

@@ -27,7 +27,11 @@ export interface TracingHandle {
 }
 
 export function otlpConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && env.OTEL_SDK_DISABLED !== "true" && env.OTEL_TRACES_EXPORTER !== "none";
+  return (
+    Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) &&
+    env.OTEL_SDK_DISABLED !== "true" &&
+    env.OTEL_TRACES_EXPORTER !== "none"
+  );
 }
 
 export async function setupTracing(log: Logger): Promise<TracingHandle | undefined> {

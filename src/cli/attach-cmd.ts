@@ -5,13 +5,7 @@
 // way out) and SIGWINCH sends the new size.
 import type { Command } from "commander";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
-import {
-  AttachContainerRequest,
-  OutputStream,
-  type AttachContainerResponse,
-  type ContainerServiceClient,
-  type DeepPartial,
-} from "../gen/hull/v1/container.js";
+import { AttachContainerRequest, OutputStream, type AttachContainerResponse, type ContainerServiceClient, type DeepPartial } from "../gen/hull/v1/container.js";
 import { unary } from "./client.js";
 import { buildConfig, defineCreate, type CreateOptions } from "./create.js";
 import { UsageError } from "./parse.js";
@@ -40,8 +34,7 @@ function terminalSize(): { height: number; width: number } | undefined {
 /** Attaches (and with start, starts) one container; resolves when it exits or the client detaches. */
 export async function runAttach(client: ContainerServiceClient, run: AttachRun): Promise<Ending> {
   const call: AttachStream = client.attachContainer();
-  const send = (req: DeepPartial<AttachContainerRequest>): boolean =>
-    call.writableEnded ? true : call.write(AttachContainerRequest.fromPartial(req));
+  const send = (req: DeepPartial<AttachContainerRequest>): boolean => (call.writableEnded ? true : call.write(AttachContainerRequest.fromPartial(req)));
   const cleanups: Array<() => void> = [];
   let ending: Ending | undefined;
 

@@ -25,7 +25,10 @@ export function unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, deadlin
 
 /** Raised when hulld cannot be reached at all, as opposed to refusing a call. */
 export class ConnectError extends Error {
-  constructor(readonly socket: string, readonly reason: string) {
+  constructor(
+    readonly socket: string,
+    readonly reason: string,
+  ) {
     super(`cannot connect to hulld at ${socket}: ${reason} (is hulld running?)`);
     this.name = "ConnectError";
   }

@@ -68,12 +68,7 @@ export function defineCreate(cmd: Command): Command {
     .option("--pids-limit <n>", "maximum number of processes (default 2048; 0 or -1: no limit)")
     .option("--cap-add <cap>", "add a capability, e.g. NET_RAW or ALL (repeatable, or comma-separated)", collect, [])
     .option("--cap-drop <cap>", "drop a capability from the default set, or ALL (repeatable, or comma-separated)", collect, [])
-    .option(
-      "--security-opt <opt>",
-      "no-new-privileges[=true|false], seccomp=unconfined or seccomp=PROFILE.json (repeatable)",
-      collect,
-      [],
-    )
+    .option("--security-opt <opt>", "no-new-privileges[=true|false], seccomp=unconfined or seccomp=PROFILE.json (repeatable)", collect, [])
     .option("--userns <mode>", "user namespace: host (default) or private:HOSTID[:SIZE] (SIZE default 65536)")
     .option("--network <mode>", "host (default) or none")
     .option("--read-only", "mount the root filesystem read-only")
@@ -125,7 +120,11 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
   });
 }
 
-const splitList = (values: string[]): string[] => values.flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
+const splitList = (values: string[]): string[] =>
+  values
+    .flatMap((v) => v.split(","))
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
 
 /**
  * --cap-add/--cap-drop/--security-opt/--userns into SecurityOptions; undefined

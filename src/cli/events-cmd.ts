@@ -135,7 +135,12 @@ export function registerEventsCommands(program: Command, session: Session): void
   program
     .command("events")
     .description("show container and image events (live; --since replays stored events first)")
-    .option("-f, --filter <KEY=VALUE>", "container=ID|NAME, image=ID|REFERENCE, event=TYPE or type=TYPE (container, image or an event type, e.g. type=start); repeatable", collect, [])
+    .option(
+      "-f, --filter <KEY=VALUE>",
+      "container=ID|NAME, image=ID|REFERENCE, event=TYPE or type=TYPE (container, image or an event type, e.g. type=start); repeatable",
+      collect,
+      [],
+    )
     .option("--since <time>", "replay events since TIME (RFC3339, unix seconds, or a duration back from now like 10m)")
     .option("--until <time>", "stop at TIME (as --since; a duration counts forward from now); in the past: replay only")
     .option("--format <format>", "json for one JSON object per line")

@@ -5,13 +5,7 @@
 // way out) and SIGWINCH sends the new size.
 import type { Command } from "commander";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
-import {
-  ExecContainerRequest,
-  OutputStream,
-  type ContainerServiceClient,
-  type DeepPartial,
-  type ExecContainerResponse,
-} from "../gen/hull/v1/container.js";
+import { ExecContainerRequest, OutputStream, type ContainerServiceClient, type DeepPartial, type ExecContainerResponse } from "../gen/hull/v1/container.js";
 import { collect, parseEnv, UsageError } from "./parse.js";
 import { EXIT_HULL_ERROR, type Session } from "./session.js";
 

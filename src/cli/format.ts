@@ -73,10 +73,21 @@ export function psTable(containers: Container[], opts: PsOptions): string {
   const table = new Table({
     head: ["CONTAINER ID", "NAME", "COMMAND", "CREATED", "STATUS", "RESTARTS"],
     chars: {
-      top: "", "top-mid": "", "top-left": "", "top-right": "",
-      bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
-      left: "", "left-mid": "", mid: "", "mid-mid": "",
-      right: "", "right-mid": "", middle: "  ",
+      top: "",
+      "top-mid": "",
+      "top-left": "",
+      "top-right": "",
+      bottom: "",
+      "bottom-mid": "",
+      "bottom-left": "",
+      "bottom-right": "",
+      left: "",
+      "left-mid": "",
+      mid: "",
+      "mid-mid": "",
+      right: "",
+      "right-mid": "",
+      middle: "  ",
     },
     // No colours: the output goes to pipes and tests as often as to terminals.
     style: { head: [], border: [], "padding-left": 0, "padding-right": 0, compact: true },
@@ -93,10 +104,18 @@ export function psTable(containers: Container[], opts: PsOptions): string {
     ]);
   }
   // cli-table3 pads the last column too; trailing blanks only hurt grep and diff.
-  return table.toString().split("\n").map((l) => l.trimEnd()).join("\n");
+  return table
+    .toString()
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .join("\n");
 }
 
 /** The JSON every --format json prints: proto JSON names (lowerCamelCase), as buf curl shows them. */
 export function containersJson(containers: Container[]): string {
-  return JSON.stringify(containers.map((c) => Container.toJSON(c)), null, 2);
+  return JSON.stringify(
+    containers.map((c) => Container.toJSON(c)),
+    null,
+    2,
+  );
 }

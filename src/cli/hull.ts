@@ -84,7 +84,10 @@ function buildProgram(session: Session, argv: string[]): Command {
       await session.each([id], async (c) => (await unary(c.restartContainer.bind(c), { id, timeoutSeconds }), id));
     });
 
-  for (const [name, description] of [["pause", "freeze a container's processes"], ["unpause", "thaw a paused container"]] as const) {
+  for (const [name, description] of [
+    ["pause", "freeze a container's processes"],
+    ["unpause", "thaw a paused container"],
+  ] as const) {
     program
       .command(name)
       .description(description)

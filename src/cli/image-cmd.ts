@@ -61,7 +61,14 @@ export function imagesTable(images: Image[]): string {
     }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 2))).join("").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] + 2)))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export function registerImageCommands(program: Command, session: Session): void {
@@ -111,7 +118,9 @@ export function registerImageCommands(program: Command, session: Session): void 
             const m = res.message;
             if (m?.$case === "progress") {
               const p = m.value;
-              process.stdout.write(`${p.digest.slice(7, 19)}: ${p.complete ? "complete" : "downloading"} ${humanSize(p.bytesDone)}/${humanSize(p.bytesTotal)}\n`);
+              process.stdout.write(
+                `${p.digest.slice(7, 19)}: ${p.complete ? "complete" : "downloading"} ${humanSize(p.bytesDone)}/${humanSize(p.bytesTotal)}\n`,
+              );
             } else if (m?.$case === "image") imageId = m.value.id;
           });
           call.on("error", reject);

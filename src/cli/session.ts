@@ -41,7 +41,11 @@ export class Session {
   }
 
   /** Runs `op` for each id in turn, printing its output; one failure does not stop the rest. */
-  async each(ids: string[], op: (c: ContainerServiceClient, id: string) => Promise<string | undefined>, exitCodeFor?: (f: CallFailure) => number): Promise<void> {
+  async each(
+    ids: string[],
+    op: (c: ContainerServiceClient, id: string) => Promise<string | undefined>,
+    exitCodeFor?: (f: CallFailure) => number,
+  ): Promise<void> {
     const client = await this.connect();
     for (const id of ids) {
       try {
@@ -57,4 +61,3 @@ export class Session {
     this.opened?.close();
   }
 }
-

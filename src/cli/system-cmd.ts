@@ -58,7 +58,10 @@ export function registerSystemCommands(program: Command, session: Session): void
       try {
         if (opts.format !== undefined && opts.format !== "json") throw new UsageError(`unknown --format "${opts.format}": only json`);
         const [count, usage] = await Promise.all([imageCount(session), diskUsage(opts.root)]);
-        const out = opts.format === "json" ? JSON.stringify({ images: { count, ...usage.images }, containers: usage.containers, logs: usage.logs }, null, 2) : dfTable(count, usage);
+        const out =
+          opts.format === "json"
+            ? JSON.stringify({ images: { count, ...usage.images }, containers: usage.containers, logs: usage.logs }, null, 2)
+            : dfTable(count, usage);
         process.stdout.write(`${out}\n`);
       } catch (err) {
         session.report(err);

@@ -10,14 +10,44 @@ const RTMIN = 34;
 const RTMAX = 64;
 
 const NAMES: ReadonlyArray<readonly [string, number]> = [
-  ["HUP", 1], ["INT", 2], ["QUIT", 3], ["ILL", 4], ["TRAP", 5], ["ABRT", 6], ["BUS", 7],
-  ["FPE", 8], ["KILL", 9], ["USR1", 10], ["SEGV", 11], ["USR2", 12], ["PIPE", 13],
-  ["ALRM", 14], ["TERM", 15], ["STKFLT", 16], ["CHLD", 17], ["CONT", 18], ["STOP", 19],
-  ["TSTP", 20], ["TTIN", 21], ["TTOU", 22], ["URG", 23], ["XCPU", 24], ["XFSZ", 25],
-  ["VTALRM", 26], ["PROF", 27], ["WINCH", 28], ["IO", 29], ["PWR", 30], ["SYS", 31],
+  ["HUP", 1],
+  ["INT", 2],
+  ["QUIT", 3],
+  ["ILL", 4],
+  ["TRAP", 5],
+  ["ABRT", 6],
+  ["BUS", 7],
+  ["FPE", 8],
+  ["KILL", 9],
+  ["USR1", 10],
+  ["SEGV", 11],
+  ["USR2", 12],
+  ["PIPE", 13],
+  ["ALRM", 14],
+  ["TERM", 15],
+  ["STKFLT", 16],
+  ["CHLD", 17],
+  ["CONT", 18],
+  ["STOP", 19],
+  ["TSTP", 20],
+  ["TTIN", 21],
+  ["TTOU", 22],
+  ["URG", 23],
+  ["XCPU", 24],
+  ["XFSZ", 25],
+  ["VTALRM", 26],
+  ["PROF", 27],
+  ["WINCH", 28],
+  ["IO", 29],
+  ["PWR", 30],
+  ["SYS", 31],
 ];
 // Accepted on input only; signalName always answers with the primary name.
-const ALIASES: ReadonlyArray<readonly [string, number]> = [["IOT", 6], ["CLD", 17], ["POLL", 29]];
+const ALIASES: ReadonlyArray<readonly [string, number]> = [
+  ["IOT", 6],
+  ["CLD", 17],
+  ["POLL", 29],
+];
 
 const BY_NAME = new Map<string, number>([...NAMES, ...ALIASES]);
 const BY_NUMBER = new Map<number, string>(NAMES.map(([name, n]) => [n, name]));

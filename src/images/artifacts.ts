@@ -70,7 +70,10 @@ async function isRealDir(path: string): Promise<boolean> {
   const st = await lstatOrUndefined(path);
   if (!st) return false;
   if (st.isSymbolicLink() || !st.isDirectory()) {
-    throw new HullError("INTERNAL", `${path} is not a directory (${st.isSymbolicLink() ? "a symlink" : "another kind of file"}): refusing to use it for artifacts`);
+    throw new HullError(
+      "INTERNAL",
+      `${path} is not a directory (${st.isSymbolicLink() ? "a symlink" : "another kind of file"}): refusing to use it for artifacts`,
+    );
   }
   return true;
 }

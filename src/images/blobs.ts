@@ -49,7 +49,10 @@ export class BlobStore {
   }
 
   async has(digest: string): Promise<boolean> {
-    return stat(this.path(digest)).then((s) => s.isFile(), () => false);
+    return stat(this.path(digest)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   }
 
   /**

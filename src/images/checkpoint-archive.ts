@@ -77,7 +77,9 @@ export async function writeCheckpointArchive(input: WriteArchiveInput): Promise<
   try {
     const fill = async (): Promise<void> => {
       const body = Buffer.from(manifestJson(manifest));
-      await new Promise<void>((resolve, reject) => pack.entry({ name: MANIFEST_NAME, mode: 0o600, size: body.length, mtime: new Date() }, body, (e) => (e ? reject(e) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        pack.entry({ name: MANIFEST_NAME, mode: 0o600, size: body.length, mtime: new Date() }, body, (e) => (e ? reject(e) : resolve())),
+      );
       if (input.criuDir !== undefined) await packTree(pack, input.criuDir, CRIU_PREFIX);
       if (input.rootfsDir !== undefined) await packTree(pack, input.rootfsDir, ROOTFS_PREFIX);
       pack.finalize();
@@ -123,7 +125,8 @@ function parseManifest(text: string, path: string): CheckpointManifest {
   if (typeof v !== "object" || v === null) throw bad(`${MANIFEST_NAME} is not an object`);
   const o = v as Record<string, unknown>;
   if (o.version !== FORMAT_VERSION) throw bad(`format version ${String(o.version)}, this hulld reads ${FORMAT_VERSION}`);
-  if (typeof o.id !== "string" || typeof o.name !== "string" || typeof o.config !== "object" || o.config === null) throw bad("manifest lacks id, name or config");
+  if (typeof o.id !== "string" || typeof o.name !== "string" || typeof o.config !== "object" || o.config === null)
+    throw bad("manifest lacks id, name or config");
   return {
     version: FORMAT_VERSION,
     id: o.id,
@@ -145,7 +148,8 @@ export async function readCheckpointManifest(path: string): Promise<CheckpointMa
   input.pipe(extract);
   try {
     for await (const entry of extract) {
-      if (entry.header.name !== MANIFEST_NAME) throw invalidArgument("target_file", `"${path}" is not a hull checkpoint archive: its first entry is not ${MANIFEST_NAME}`);
+      if (entry.header.name !== MANIFEST_NAME)
+        throw invalidArgument("target_file", `"${path}" is not a hull checkpoint archive: its first entry is not ${MANIFEST_NAME}`);
       let text = "";
       for await (const chunk of entry) {
         text += (chunk as Buffer).toString("utf8");

@@ -243,6 +243,9 @@ export class ImageStore {
   }
 
   private async isDir(path: string): Promise<boolean> {
-    return stat(path).then((s) => s.isDirectory(), () => false);
+    return stat(path).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
   }
 }

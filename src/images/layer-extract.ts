@@ -132,7 +132,8 @@ export async function extractLayer(tarStream: Readable, root: string): Promise<E
           // link() follows symlinks in the parents: they must be real directories.
           const src = join(await existingParents(root, srcParts, h.name), srcParts[srcParts.length - 1] ?? "");
           const st = await lstatOrUndefined(src);
-          if (!st || !st.isFile()) throw invalidArgument("layer entry", `hard link "${h.name}" points at "${h.linkname ?? ""}", which is not a regular file in the layer`);
+          if (!st || !st.isFile())
+            throw invalidArgument("layer entry", `hard link "${h.name}" points at "${h.linkname ?? ""}", which is not a regular file in the layer`);
           await link(src, target);
           break;
         }

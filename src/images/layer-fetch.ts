@@ -33,7 +33,12 @@ export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn
 }
 
 /** putBlob(d) stores and verifies one layer blob; then the layer is unpacked and checked against its diff id. */
-export async function storeLayers(store: ImageStore, layers: readonly Descriptor[], diffIds: readonly string[], putBlob: (d: Descriptor) => Promise<unknown>): Promise<LayerRef[]> {
+export async function storeLayers(
+  store: ImageStore,
+  layers: readonly Descriptor[],
+  diffIds: readonly string[],
+  putBlob: (d: Descriptor) => Promise<unknown>,
+): Promise<LayerRef[]> {
   const stored = new Map<string, Promise<string>>();
   const storeOne = (l: Descriptor, diffId: string): Promise<string> => {
     let p = stored.get(l.digest);

@@ -43,7 +43,10 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 export async function detectFormat(path: string): Promise<ImportFormat> {
   const st = await stat(path);
   if (st.isDirectory()) {
-    const has = await stat(join(path, "oci-layout")).then(() => true, () => false);
+    const has = await stat(join(path, "oci-layout")).then(
+      () => true,
+      () => false,
+    );
     if (!has) throw invalidArgument("source.path", `directory "${path}" is not an OCI image layout (no oci-layout file)`);
     return "oci-layout";
   }
@@ -112,7 +115,14 @@ export async function guardedImport(store: ImageStore, fn: () => Promise<ImageRe
   });
 }
 
-export function recordFromConfig(cfg: Record<string, unknown>, configDigest: string, manifestDigest: string, layers: LayerRef[], tags: string[], size: number): ImageRecord {
+export function recordFromConfig(
+  cfg: Record<string, unknown>,
+  configDigest: string,
+  manifestDigest: string,
+  layers: LayerRef[],
+  tags: string[],
+  size: number,
+): ImageRecord {
   const c = (typeof cfg.config === "object" && cfg.config !== null ? cfg.config : {}) as Record<string, unknown>;
   const labels: Record<string, string> = {};
   if (typeof c.Labels === "object" && c.Labels !== null) {

@@ -47,9 +47,16 @@ export async function mountImageRootfs(store: ImageStore, containerDir: string, 
   if (rec.imageId === undefined) return rec.rootfs;
   const imageId = rec.imageId;
   const img = store.list().find((i) => i.id === imageId);
-  if (!img) throw new HullError("IMAGE_NOT_FOUND", `image ${imageId} of container ${rec.id.slice(0, 12)} is no longer in the store`, { image: imageId, container: rec.id });
+  if (!img)
+    throw new HullError("IMAGE_NOT_FOUND", `image ${imageId} of container ${rec.id.slice(0, 12)} is no longer in the store`, {
+      image: imageId,
+      container: rec.id,
+    });
   const dirs = overlayDirs(containerDir);
-  await mountOverlay([...img.layers].reverse().map((l) => store.layerDir(l.diffId)), dirs);
+  await mountOverlay(
+    [...img.layers].reverse().map((l) => store.layerDir(l.diffId)),
+    dirs,
+  );
   return dirs.merged;
 }
 

@@ -85,7 +85,10 @@ class RegistryClient {
   private authorization: string | undefined;
   private readonly base: string;
 
-  constructor(private readonly r: PullReference, private readonly opts: PullOptions) {
+  constructor(
+    private readonly r: PullReference,
+    private readonly opts: PullOptions,
+  ) {
     this.base = `${opts.insecure ? "http" : "https"}://${r.host}/v2/${r.name}`;
   }
 
@@ -100,7 +103,12 @@ class RegistryClient {
       return await fetch(url, { headers, redirect: "follow", signal: this.opts.signal });
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-      throw new HullError("UNAVAILABLE", `registry ${this.r.host}: ${err instanceof Error ? err.message : String(err)}${cause}`, { registry: this.r.host }, { cause: err });
+      throw new HullError(
+        "UNAVAILABLE",
+        `registry ${this.r.host}: ${err instanceof Error ? err.message : String(err)}${cause}`,
+        { registry: this.r.host },
+        { cause: err },
+      );
     }
   }
 
@@ -158,7 +166,8 @@ class RegistryClient {
     if (bytes.length > MAX_MANIFEST) throw invalidArgument("manifest", `${bytes.length} bytes is too large`);
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const want = expected?.digest ?? (ref.startsWith("sha256:") ? ref : undefined);
-    if (want !== undefined && want !== digest) throw new HullError("INVALID_ARGUMENT", `digest mismatch: expected ${want}, got ${digest}`, { field: "digest", expected: want, got: digest });
+    if (want !== undefined && want !== digest)
+      throw new HullError("INVALID_ARGUMENT", `digest mismatch: expected ${want}, got ${digest}`, { field: "digest", expected: want, got: digest });
     let json: Record<string, unknown>;
     try {
       json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
@@ -176,7 +185,10 @@ class ProgressTap extends Transform {
   private done = 0;
   private lastBytes = 0;
   private lastAt = Date.now();
-  constructor(private readonly d: Descriptor, private readonly report: (p: PullProgressUpdate) => void) {
+  constructor(
+    private readonly d: Descriptor,
+    private readonly report: (p: PullProgressUpdate) => void,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
@@ -213,7 +225,8 @@ export async function pullImage(store: ImageStore, reference: string, opts: Pull
   const client = new RegistryClient(r, opts);
   return guardedImport(store, () => pullInto(store, client, r, report)).catch((err: unknown) => {
     // A cancelled call surfaces as an AbortError from deep in fetch: name it instead of INTERNAL.
-    if (opts.signal?.aborted && !(err instanceof HullError)) throw new HullError("UNAVAILABLE", `pull of ${reference} was cancelled by the client`, { registry: r.host }, { cause: err });
+    if (opts.signal?.aborted && !(err instanceof HullError))
+      throw new HullError("UNAVAILABLE", `pull of ${reference} was cancelled by the client`, { registry: r.host }, { cause: err });
     throw err;
   });
 }

@@ -147,7 +147,8 @@ export async function unpackEntry(dest: string, parts: string[], header: tar.Hea
     case "character-device":
     case "block-device": {
       body.resume();
-      const kind = header.type === "fifo" ? ["p"] : [header.type === "character-device" ? "c" : "b", String(header.devmajor ?? 0), String(header.devminor ?? 0)];
+      const kind =
+        header.type === "fifo" ? ["p"] : [header.type === "character-device" ? "c" : "b", String(header.devmajor ?? 0), String(header.devminor ?? 0)];
       // Node has no mknod(2); coreutils' mknod does it.
       await execa("mknod", [target, ...kind]);
       break;

@@ -153,7 +153,9 @@ export class ConmonRuntime implements Runtime {
   async removeMonitorFiles(id: string): Promise<void> {
     // conmon's link from the socket dir to the bundle (for the attach socket); a killed conmon leaves it behind.
     await rm(join(this.o.socketDir, id), { force: true, recursive: true }).catch((err: unknown) => {
-      throw new HullError("INTERNAL", `removing conmon's socket link of container ${id.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, { container: id });
+      throw new HullError("INTERNAL", `removing conmon's socket link of container ${id.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, {
+        container: id,
+      });
     });
   }
 }

@@ -88,17 +88,32 @@ function conmonLevel(level: string | undefined): string {
 function conmonArgs(o: ConmonOptions): string[] {
   const b = o.bundlePath;
   const args = [
-    "--api-version", "1",
-    "-c", o.id, "-u", o.id, "-n", o.name !== "" ? o.name : o.id,
-    "-r", o.runtime.binaryPath,
-    "-b", b,
-    "-p", join(b, "pidfile"),
-    "--conmon-pidfile", join(b, "conmon.pid"),
-    "--exit-dir", o.exitDir,
-    "--persist-dir", o.persistDir,
-    "-l", `k8s-file:${o.logPath}`,
-    "--socket-dir-path", o.socketDir,
-    "--log-level", conmonLevel(o.logLevel),
+    "--api-version",
+    "1",
+    "-c",
+    o.id,
+    "-u",
+    o.id,
+    "-n",
+    o.name !== "" ? o.name : o.id,
+    "-r",
+    o.runtime.binaryPath,
+    "-b",
+    b,
+    "-p",
+    join(b, "pidfile"),
+    "--conmon-pidfile",
+    join(b, "conmon.pid"),
+    "--exit-dir",
+    o.exitDir,
+    "--persist-dir",
+    o.persistDir,
+    "-l",
+    `k8s-file:${o.logPath}`,
+    "--socket-dir-path",
+    o.socketDir,
+    "--log-level",
+    conmonLevel(o.logLevel),
   ];
   if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
   if (o.restore) {
@@ -127,7 +142,10 @@ function capture(stream: Readable | null): () => string {
   return () => text.trim();
 }
 
-interface SyncMessage { data: number; message?: string }
+interface SyncMessage {
+  data: number;
+  message?: string;
+}
 
 function parseSync(line: string): SyncMessage | undefined {
   try {
@@ -212,7 +230,10 @@ function errorLines(log: string): string[] {
 }
 
 async function readText(path: string): Promise<string> {
-  return readFile(path, "utf8").then((t) => t.trim(), () => "");
+  return readFile(path, "utf8").then(
+    (t) => t.trim(),
+    () => "",
+  );
 }
 
 /**
@@ -277,7 +298,9 @@ async function runConmon(opts: ConmonOptions): Promise<ConmonResult> {
     const parts = [what];
     const ociLog = errorLines(await readText(join(b, "oci-log"))).filter((l) => !what.includes(l));
     if (ociLog.length > 0) parts.push(`runtime log: ${ociLog.join("; ")}`);
-    const conmonOut = `${stderr()}\n${stdout()}`.split("\n").map((l) => l.trim())
+    const conmonOut = `${stderr()}\n${stdout()}`
+      .split("\n")
+      .map((l) => l.trim())
       // Printed on every run where hulld may not lower its OOM score: noise.
       .filter((l) => l !== "" && !l.includes("oom_score_adj"));
     if (conmonOut.length > 0) parts.push(`conmon: ${conmonOut.join("; ")}`);

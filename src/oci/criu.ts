@@ -24,7 +24,10 @@ const MAX_REASON = 600;
  * bounds", and the generic "exited, status=1" lines of its helpers go.
  */
 export function criuReason(output: string): string {
-  const lines = output.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const lines = output
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const errors = lines
     .filter((l) => !/^Warn/.test(l))
     .map((l) => l.replace(/^(Error|Warn)\s*\([^)]*\):\s*/, ""))

@@ -52,7 +52,10 @@ export class LineReader {
   }
 }
 
-export interface SyncMessage { data: number; message: string }
+export interface SyncMessage {
+  data: number;
+  message: string;
+}
 
 export function parseSync(line: string | undefined): SyncMessage | undefined {
   if (line === undefined) return undefined;
@@ -72,7 +75,12 @@ export function capture(stream: Readable | null): () => string {
     if (text.length < MAX_CAPTURE) text += chunk.slice(0, MAX_CAPTURE - text.length);
   });
   stream?.on("error", () => undefined);
-  return () => text.split("\n").map((l) => l.trim()).filter((l) => l !== "" && !l.includes("oom_score_adj")).join("; ");
+  return () =>
+    text
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !l.includes("oom_score_adj"))
+      .join("; ");
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {

@@ -87,7 +87,11 @@ export interface ExecStartOptions {
 
 /** A command the runtime could not start: reported as exit status 126/127, as Docker and Podman do. */
 export class ExecCommandError extends HullError {
-  constructor(readonly exitCode: number, message: string, metadata: Record<string, string>) {
+  constructor(
+    readonly exitCode: number,
+    message: string,
+    metadata: Record<string, string>,
+  ) {
     super("RUNTIME_ERROR", message, metadata);
   }
 }
@@ -166,17 +170,34 @@ export function runtimeLogError(log: string): string {
 
 function conmonArgs(o: ExecStartOptions, p: ExecPaths): string[] {
   const args = [
-    "--api-version", "1",
-    "-c", o.containerId, "-u", o.sessionId, "-n", o.containerName !== "" ? o.containerName : o.containerId,
-    "-r", o.runtime.binaryPath,
-    "-b", p.dir,
-    "-p", p.pidFile,
-    "--conmon-pidfile", p.conmonPidFile,
-    "--exit-dir", p.exitDir,
-    "-l", `k8s-file:${p.log}`,
-    "--socket-dir-path", o.socketDir,
-    "--exec", "--exec-process-spec", p.spec, "--exec-attach",
-    "--log-level", "warn",
+    "--api-version",
+    "1",
+    "-c",
+    o.containerId,
+    "-u",
+    o.sessionId,
+    "-n",
+    o.containerName !== "" ? o.containerName : o.containerId,
+    "-r",
+    o.runtime.binaryPath,
+    "-b",
+    p.dir,
+    "-p",
+    p.pidFile,
+    "--conmon-pidfile",
+    p.conmonPidFile,
+    "--exit-dir",
+    p.exitDir,
+    "-l",
+    `k8s-file:${p.log}`,
+    "--socket-dir-path",
+    o.socketDir,
+    "--exec",
+    "--exec-process-spec",
+    p.spec,
+    "--exec-attach",
+    "--log-level",
+    "warn",
   ];
   if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
   if (o.process.terminal === true) args.push("-t");
@@ -297,7 +318,10 @@ export async function startExecProcess(opts: ExecStartOptions): Promise<ExecProc
 
     const ready = await withTimeout(attachPipe.next(), START_TIMEOUT_MS);
     if (ready === "timeout") throw await failure(`conmon did not open the attach socket within ${START_TIMEOUT_MS} ms`);
-    if (parseSync(ready)?.data !== 0) throw await failure(ready === undefined ? "conmon exited before opening the attach socket" : `unexpected attach message from conmon: ${ready.slice(0, 200)}`);
+    if (parseSync(ready)?.data !== 0)
+      throw await failure(
+        ready === undefined ? "conmon exited before opening the attach socket" : `unexpected attach message from conmon: ${ready.slice(0, 200)}`,
+      );
 
     conn = await AttachConnection.connect(socketPath, {
       output: (stream, data) => opts.output(stream, data),
@@ -318,7 +342,8 @@ export async function startExecProcess(opts: ExecStartOptions): Promise<ExecProc
       throw await failure(`no answer from conmon within ${START_TIMEOUT_MS} ms`);
     }
     const msg = parseSync(line);
-    if (msg === undefined) throw await failure(line === undefined ? "conmon exited before the process started" : `unexpected reply from conmon: ${line.slice(0, 200)}`);
+    if (msg === undefined)
+      throw await failure(line === undefined ? "conmon exited before the process started" : `unexpected reply from conmon: ${line.slice(0, 200)}`);
     if (msg.data <= 0) {
       // What conmon relays is the runtime's stderr cut at 8191 bytes; the log has it whole.
       const relayed = runtimeErrorText(msg.message);
@@ -341,7 +366,8 @@ export async function startExecProcess(opts: ExecStartOptions): Promise<ExecProc
       try {
         const status = await code;
         const last = await withTimeout(sync.next(), SYNC_GRACE_MS);
-        const message = last === "timeout" || last === undefined ? (status === -1 ? "conmon exited without an exit status" : "") : parseSync(last)?.message ?? "";
+        const message =
+          last === "timeout" || last === undefined ? (status === -1 ? "conmon exited without an exit status" : "") : (parseSync(last)?.message ?? "");
         await outputDone;
         return { code: status, timedOut: status === -1 && message === TIMED_OUT_MESSAGE, message };
       } finally {

@@ -45,7 +45,10 @@ export async function removeExitFile(exitDir: string, id: string): Promise<void>
 
 /** persistDir is the parent of the per-container dirs handed to conmon as --persist-dir. */
 export async function wasOomKilled(persistDir: string, id: string): Promise<boolean> {
-  return stat(join(persistDir, id, "oom")).then(() => true, () => false);
+  return stat(join(persistDir, id, "oom")).then(
+    () => true,
+    () => false,
+  );
 }
 
 // The typed events of the class below (Node's EventEmitter pattern).

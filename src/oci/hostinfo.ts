@@ -31,8 +31,17 @@ export async function readHostLimits(path = "/proc/self/limits"): Promise<HostLi
 
 // ---- Users ---------------------------------------------------------------
 
-interface PasswdEntry { name: string; uid: number; gid: number; home: string }
-interface GroupEntry { name: string; gid: number; members: string[] }
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
 
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "no change" to the kernel
 const MAX_FILE = 4 * 1024 * 1024;
@@ -142,9 +151,7 @@ export async function resolveUser(rootfs: string, spec: string): Promise<Resolve
   }
 
   const name = entry?.name;
-  const additionalGids = name === undefined
-    ? []
-    : [...new Set(groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid))];
+  const additionalGids = name === undefined ? [] : [...new Set(groups.filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid))];
   const home = entry && entry.home !== "" ? entry.home : "/";
   return { uid, gid, additionalGids, home };
 }

@@ -31,7 +31,6 @@ export { parseLogLine, parseLogTime, type LogEntry } from "./logline.js";
 
 export { POLL_MS } from "./logwake.js";
 
-
 export interface LogReadOptions {
   follow: boolean;
   signal: AbortSignal;

@@ -17,7 +17,6 @@ import type { LinuxResources, RuntimeState } from "./runtime.js";
 
 export type { RuntimeState };
 
-
 export interface OciRuntimeOptions {
   /** "runc", "crun" (looked up on PATH) or an absolute path. */
   binary: string;
@@ -64,7 +63,10 @@ export function resolveBinary(binary: string, what = "OCI runtime"): string {
  * JSON log lines become their messages; other text is kept as it is.
  */
 export function runtimeErrorText(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
   const out = lines.map((line) => {
     const m = /\bmsg="((?:[^"\\]|\\.)*)"/.exec(line);
     if (m) {
@@ -119,7 +121,6 @@ export class RuntimeCli {
   private traced<T>(verb: string, id: string, fn: (span: Span) => Promise<T>): Promise<T> {
     return inSpan(`oci.${verb}`, { "hull.container.id": id, "hull.runtime": this.name }, fn);
   }
-
 
   private async call(args: string[], timeout = CALL_TIMEOUT_MS, input?: string): Promise<CallResult> {
     const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {
@@ -240,15 +241,18 @@ export class RuntimeCli {
         const rootfs = join(dir, "rootfs");
         for (const sub of ["bin", "proc", "sys", "dev", "tmp"]) await mkdir(join(rootfs, sub), { recursive: true });
         await copyFile(PROBE_BUSYBOX, join(rootfs, "bin/busybox"));
-        await writeBundle(dir, generateSpec({
-          id,
-          config: probeConfig(),
-          rootfs,
-          user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
-          hostLimits: await readHostLimits(),
-          // A top-level leaf: delete removes it and leaves no parent dir behind.
-          cgroupsPath: `/${id}`,
-        }));
+        await writeBundle(
+          dir,
+          generateSpec({
+            id,
+            config: probeConfig(),
+            rootfs,
+            user: { uid: 0, gid: 0, additionalGids: [], home: "/" },
+            hostLimits: await readHostLimits(),
+            // A top-level leaf: delete removes it and leaves no parent dir behind.
+            cgroupsPath: `/${id}`,
+          }),
+        );
         const r = await this.call(["run", "--bundle", dir, id], 30_000);
         if (r.exitCode === 0) return { ok: true, reason: "" };
         return { ok: false, reason: `${this.name} run: ${runtimeErrorText(r.stderr) || `exit status ${r.exitCode}`}` };
@@ -282,9 +286,26 @@ function parseState(text: string, bad: () => HullError): RuntimeState {
 
 function probeConfig(): ContainerConfig {
   return {
-    name: "", image: "", rootfsPath: "", command: ["/bin/busybox", "true"], env: [], workingDir: "", user: "",
-    hostname: "", tty: false, stdin: false, stopSignal: "", stopTimeoutSeconds: undefined, restartPolicy: undefined,
-    dependsOn: [], labels: {}, annotations: {}, mounts: [], resources: undefined, logMaxSizeBytes: 0,
-    networkMode: "", readOnlyRootfs: false,
+    name: "",
+    image: "",
+    rootfsPath: "",
+    command: ["/bin/busybox", "true"],
+    env: [],
+    workingDir: "",
+    user: "",
+    hostname: "",
+    tty: false,
+    stdin: false,
+    stopSignal: "",
+    stopTimeoutSeconds: undefined,
+    restartPolicy: undefined,
+    dependsOn: [],
+    labels: {},
+    annotations: {},
+    mounts: [],
+    resources: undefined,
+    logMaxSizeBytes: 0,
+    networkMode: "",
+    readOnlyRootfs: false,
   };
 }

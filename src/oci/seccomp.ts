@@ -12,7 +12,14 @@
 // capability the call exists for: `--cap-add SYS_ADMIN` makes mount work,
 // `--cap-add SYS_PTRACE` makes strace work.
 import type { SecurityOptions } from "../gen/hull/v1/container.js";
-import { loadSeccompProfile, type OciSeccomp, type OciSeccompArg, type OciSyscall, type SeccompProfile, type SeccompRule } from "../validation/seccomp-profile.js";
+import {
+  loadSeccompProfile,
+  type OciSeccomp,
+  type OciSeccompArg,
+  type OciSyscall,
+  type SeccompProfile,
+  type SeccompRule,
+} from "../validation/seccomp-profile.js";
 
 export type { OciSeccomp, OciSeccompArg, OciSyscall, SeccompProfile, SeccompRule };
 
@@ -21,7 +28,10 @@ const ENOSYS = 38;
 const CLONE_NEWUSER = 0x10000000;
 
 const deny = (names: string[], excludesCaps?: string[]): SeccompRule => ({
-  names, action: "SCMP_ACT_ERRNO", errnoRet: EPERM, ...(excludesCaps ? { excludesCaps } : {}),
+  names,
+  action: "SCMP_ACT_ERRNO",
+  errnoRet: EPERM,
+  ...(excludesCaps ? { excludesCaps } : {}),
 });
 
 /**
@@ -38,14 +48,27 @@ export function personalityRules(allowed: readonly number[] = [0x0, 0x8, 0x20000
   const split = (prefix: number, bit: number, members: readonly number[]): void => {
     if (members.length === 0) {
       // All values sharing the top (31 - bit) bits with `prefix`: one masked comparison.
-      const mask = bit === 31 ? 0 : (0xffffffff - (2 ** (bit + 1) - 1));
-      rules.push({ names: ["personality"], action: "SCMP_ACT_ERRNO", errnoRet: EPERM, args: [{ index: 0, value: mask, valueTwo: prefix, op: "SCMP_CMP_MASKED_EQ" }] });
+      const mask = bit === 31 ? 0 : 0xffffffff - (2 ** (bit + 1) - 1);
+      rules.push({
+        names: ["personality"],
+        action: "SCMP_ACT_ERRNO",
+        errnoRet: EPERM,
+        args: [{ index: 0, value: mask, valueTwo: prefix, op: "SCMP_CMP_MASKED_EQ" }],
+      });
       return;
     }
     if (bit < 0) return;
     const one = 2 ** bit;
-    split(prefix, bit - 1, members.filter((v) => Math.floor(v / one) % 2 === 0));
-    split(prefix + one, bit - 1, members.filter((v) => Math.floor(v / one) % 2 === 1));
+    split(
+      prefix,
+      bit - 1,
+      members.filter((v) => Math.floor(v / one) % 2 === 0),
+    );
+    split(
+      prefix + one,
+      bit - 1,
+      members.filter((v) => Math.floor(v / one) % 2 === 1),
+    );
   };
   split(0, 31, [...new Set(allowed)]);
   return rules;
@@ -67,9 +90,29 @@ export function defaultSeccompProfile(): SeccompProfile {
     syscalls: [
       // Mount table and namespaces: a user namespace would hand the process
       // every capability inside it, and with it the mount API's attack surface.
-      deny(["mount", "umount", "umount2", "pivot_root", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount",
-        "open_tree", "mount_setattr", "setns", "swapon", "swapoff", "quotactl", "quotactl_fd", "fanotify_init",
-        "lookup_dcookie"], ["CAP_SYS_ADMIN"]),
+      deny(
+        [
+          "mount",
+          "umount",
+          "umount2",
+          "pivot_root",
+          "fsopen",
+          "fsconfig",
+          "fsmount",
+          "fspick",
+          "move_mount",
+          "open_tree",
+          "mount_setattr",
+          "setns",
+          "swapon",
+          "swapoff",
+          "quotactl",
+          "quotactl_fd",
+          "fanotify_init",
+          "lookup_dcookie",
+        ],
+        ["CAP_SYS_ADMIN"],
+      ),
       // Podman allows unshare and clone without CLONE_NEWUSER (the other
       // namespaces need CAP_SYS_ADMIN anyway): so does hull.
       newUser(["unshare", "clone"]),
@@ -97,9 +140,24 @@ export function defaultSeccompProfile(): SeccompProfile {
       // Never lifted: kexec replaces the host kernel; keyrings are not
       // namespaced; io_uring has been the kernel's richest source of exploits
       // (Docker and containerd refuse it too); the rest are obsolete.
-      deny(["kexec_load", "kexec_file_load", "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter",
-        "io_uring_register", "nfsservctl", "create_module", "get_kernel_syms", "query_module", "uselib", "ustat",
-        "sysfs", "_sysctl"]),
+      deny([
+        "kexec_load",
+        "kexec_file_load",
+        "keyctl",
+        "add_key",
+        "request_key",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
+        "nfsservctl",
+        "create_module",
+        "get_kernel_syms",
+        "query_module",
+        "uselib",
+        "ustat",
+        "sysfs",
+        "_sysctl",
+      ]),
       ...personalityRules(),
     ],
   };

@@ -5,8 +5,15 @@ import type { ContainerConfig, Mount, SecurityOptions } from "../gen/hull/v1/con
 import { HullError } from "../errors.js";
 import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "../validation/spec-rules.js";
 import {
-  ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS,
-  READONLY_PATHS, RELABEL_OPTIONS,
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_NOFILE,
+  DEFAULT_NPROC,
+  DEFAULT_PATH,
+  DEFAULT_PIDS_LIMIT,
+  MASKED_PATHS,
+  READONLY_PATHS,
+  RELABEL_OPTIONS,
 } from "../domain/spec-defaults.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
@@ -136,7 +143,13 @@ export interface SpecInput {
 // ---- Defaults ---------------------------------------------------------------
 
 export {
-  DEFAULT_CAPABILITIES, DEFAULT_NOFILE, DEFAULT_NPROC, DEFAULT_PATH, DEFAULT_PIDS_LIMIT, MASKED_PATHS, READONLY_PATHS,
+  DEFAULT_CAPABILITIES,
+  DEFAULT_NOFILE,
+  DEFAULT_NPROC,
+  DEFAULT_PATH,
+  DEFAULT_PIDS_LIMIT,
+  MASKED_PATHS,
+  READONLY_PATHS,
 } from "../domain/spec-defaults.js";
 
 function standardMounts(): OciMount[] {
@@ -144,7 +157,9 @@ function standardMounts(): OciMount[] {
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
     {
-      destination: "/dev/pts", type: "devpts", source: "devpts",
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
       options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
     },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
@@ -233,9 +248,11 @@ function withUserMounts(standard: OciMount[], user: OciMount[]): OciMount[] {
  */
 function sysfsForUserNamespace(mounts: OciMount[], ownNetwork: boolean): OciMount[] {
   if (ownNetwork) return mounts;
-  return mounts.map((m) => m.destination === "/sys" && m.type === "sysfs"
-    ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
-    : m);
+  return mounts.map((m) =>
+    m.destination === "/sys" && m.type === "sysfs"
+      ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
+      : m,
+  );
 }
 
 function resources(config: ContainerConfig): OciResources {
@@ -272,12 +289,7 @@ function seccomp(input: SpecInput, caps: readonly string[]): OciSeccomp | undefi
 function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: HostLimits, hostname: string, caps: string[]): OciProcess {
   const nofile = Math.min(DEFAULT_NOFILE, hostLimits.nofileHard);
   const nproc = Math.min(DEFAULT_NPROC, hostLimits.nprocHard);
-  const env = mergeEnv(
-    [`PATH=${DEFAULT_PATH}`],
-    config.tty ? ["TERM=xterm"] : [],
-    [`HOSTNAME=${hostname}`, `HOME=${user.home}`],
-    config.env,
-  );
+  const env = mergeEnv([`PATH=${DEFAULT_PATH}`], config.tty ? ["TERM=xterm"] : [], [`HOSTNAME=${hostname}`, `HOME=${user.home}`], config.env);
   return {
     terminal: config.tty,
     user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 ? { additionalGids: [...user.additionalGids] } : {}) },

@@ -12,13 +12,7 @@
 // The exit code is sent after the last output: conmon closes attach clients
 // only after draining the container's output into them (and into the log),
 // and writes the exit file after that; hulld records the exit from that file.
-import {
-  OutputStream,
-  type AttachContainerRequest,
-  type AttachOpen,
-  type Container,
-  type TerminalSize,
-} from "../gen/hull/v1/container.js";
+import { OutputStream, type AttachContainerRequest, type AttachOpen, type Container, type TerminalSize } from "../gen/hull/v1/container.js";
 import type { AttachOptions } from "../domain/attach-options.js";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument, wrapError } from "../errors.js";
@@ -199,7 +193,8 @@ class AttachSession {
           end: () => {
             if (!this.opts.logs && !this.spilled) this.outputEnded();
           },
-          error: (err) => this.fail(new HullError("INTERNAL", `attach to container ${rec.id.slice(0, 12)}: conmon's attach socket: ${err.message}`, { container: rec.id })),
+          error: (err) =>
+            this.fail(new HullError("INTERNAL", `attach to container ${rec.id.slice(0, 12)}: conmon's attach socket: ${err.message}`, { container: rec.id })),
         });
       } catch (err) {
         // The container may have exited since the sync: say so rather than "cannot connect".

@@ -65,11 +65,16 @@ export async function checkpointContainer(engine: Engine, ref: string, req: Chec
       const exit = (waiter = engine.exitWaiter(id));
       const live = rec.execSessions.filter((s) => s.running);
       if (live.length > 0) {
-        throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s): they cannot be checkpointed`, { container: rec.id });
+        throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s): they cannot be checkpointed`, {
+          container: rec.id,
+        });
       }
       if (req.targetFile !== "" && !req.ignoreRootfs && rec.config.image !== "") {
         // Image containers' changes live in an overlay upper dir this archive format does not carry yet.
-        throw invalidArgument("ignore_rootfs", `container ${rec.id.slice(0, 12)} runs from image ${rec.config.image}: archiving its filesystem changes is not supported yet; set ignore_rootfs`);
+        throw invalidArgument(
+          "ignore_rootfs",
+          `container ${rec.id.slice(0, 12)} runs from image ${rec.config.image}: archiving its filesystem changes is not supported yet; set ignore_rootfs`,
+        );
       }
       const dir = imageDir(engine, id);
       await rm(dir, { recursive: true, force: true });
@@ -102,7 +107,9 @@ export async function checkpointContainer(engine: Engine, ref: string, req: Chec
  */
 async function settleCheckpointed(engine: Engine, rec: ContainerRecord, code: number | undefined): Promise<ContainerRecord> {
   if (code === undefined) {
-    throw new HullError("INTERNAL", `container ${rec.id.slice(0, 12)} was checkpointed but its monitor reported no exit within ${KILL_GRACE_MS / 1000}s`, { container: rec.id });
+    throw new HullError("INTERNAL", `container ${rec.id.slice(0, 12)} was checkpointed but its monitor reported no exit within ${KILL_GRACE_MS / 1000}s`, {
+      container: rec.id,
+    });
   }
   await engine.runtime.delete(rec.id, true);
   return engine.save({
@@ -137,7 +144,11 @@ export async function restoreInPlace(engine: Engine, ref: string, req: RestoreRe
     checkOperation(rec.id, rec.state, "restore");
     const dir = imageDir(engine, rec.id);
     if (!(await exists(join(dir, "inventory.img")))) {
-      throw new HullError("CONTAINER_STATE_INVALID", `container ${rec.id.slice(0, 12)} has no kept checkpoint to restore: checkpoint it first (without target_file, or with keep), or restore from an archive`, { container: rec.id });
+      throw new HullError(
+        "CONTAINER_STATE_INVALID",
+        `container ${rec.id.slice(0, 12)} has no kept checkpoint to restore: checkpoint it first (without target_file, or with keep), or restore from an archive`,
+        { container: rec.id },
+      );
     }
     return restoreLocked(engine, rec, dir, req);
   });
@@ -192,11 +203,15 @@ export async function createFromArchive(
       ...(opts.criu ? { criuDir: imageDir(engine, id) } : {}),
       ...(useRootfs ? { rootfsDir: restoredRootfsDir(engine, id) } : {}),
     });
-    const rec = await createContainer(engine, { ...manifest.config, name: newName }, {
-      id,
-      restartCount: manifest.restartCount,
-      ...(useRootfs ? { rootfs: restoredRootfsDir(engine, id) } : {}),
-    });
+    const rec = await createContainer(
+      engine,
+      { ...manifest.config, name: newName },
+      {
+        id,
+        restartCount: manifest.restartCount,
+        ...(useRootfs ? { rootfs: restoredRootfsDir(engine, id) } : {}),
+      },
+    );
     return rec;
   } catch (err) {
     // createContainer removes the dir itself when the store refuses; this covers the extraction.

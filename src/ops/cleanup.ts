@@ -57,10 +57,14 @@ async function restartByPolicy(engine: Engine, rec: ContainerRecord): Promise<Co
 export async function cleanupLocked(engine: Engine, rec: ContainerRecord, onlyStopped = false): Promise<CleanupResult> {
   if (checkOperation(rec.id, rec.state, "cleanup") === "noop") return { rec, restarted: false };
   if (onlyStopped && rec.state !== S.CONTAINER_STATE_STOPPED) {
-    throw new HullError("CONTAINER_STATE_INVALID", `container ${rec.id.slice(0, 12)} is ${stateName(rec.state)}, and cleanup was asked for stopped containers only`, {
-      container: rec.id,
-      state: stateName(rec.state),
-    });
+    throw new HullError(
+      "CONTAINER_STATE_INVALID",
+      `container ${rec.id.slice(0, 12)} is ${stateName(rec.state)}, and cleanup was asked for stopped containers only`,
+      {
+        container: rec.id,
+        state: stateName(rec.state),
+      },
+    );
   }
   if (rec.state === S.CONTAINER_STATE_STOPPED && shouldRestart(rec)) {
     const restarted = await restartByPolicy(engine, rec);
@@ -69,7 +73,9 @@ export async function cleanupLocked(engine: Engine, rec: ContainerRecord, onlySt
   }
   const live = rec.execSessions.filter((s) => s.running);
   if (live.length > 0) {
-    throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s), refusing to clean up`, { container: rec.id });
+    throw new HullError("EXEC_SESSIONS_ACTIVE", `container ${rec.id.slice(0, 12)} has ${live.length} active exec session(s), refusing to clean up`, {
+      container: rec.id,
+    });
   }
   return { rec: await cleanupRuntime(engine, rec), restarted: false };
 }

@@ -10,8 +10,42 @@ import { validateConfigOnHost } from "../validation/container-config.js";
 import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
 
-const ADJECTIVES = ["brave", "calm", "eager", "fond", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "sharp", "tender", "witty"];
-const NOUNS = ["turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton", "kernighan", "pike", "wirth", "backus", "mccarthy", "shannon"];
+const ADJECTIVES = [
+  "brave",
+  "calm",
+  "eager",
+  "fond",
+  "gentle",
+  "happy",
+  "jolly",
+  "keen",
+  "lucid",
+  "merry",
+  "nimble",
+  "proud",
+  "quiet",
+  "sharp",
+  "tender",
+  "witty",
+];
+const NOUNS = [
+  "turing",
+  "hopper",
+  "lovelace",
+  "ritchie",
+  "thompson",
+  "torvalds",
+  "knuth",
+  "dijkstra",
+  "liskov",
+  "hamilton",
+  "kernighan",
+  "pike",
+  "wirth",
+  "backus",
+  "mccarthy",
+  "shannon",
+];
 
 /** A Podman-style random name (adjective_scientist), with a number on collision. */
 async function generateName(engine: Engine): Promise<string> {

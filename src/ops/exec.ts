@@ -55,9 +55,9 @@ export function pruneSessions(sessions: ExecSessionRecord[]): [ExecSessionRecord
 
 async function removeDropped(engine: Engine, containerId: string, dropped: ExecSessionRecord[]): Promise<void> {
   for (const s of dropped) {
-    await engine.runtime.removeExecFiles(s.id, sessionDir(engine, containerId, s.id)).catch((err: unknown) =>
-      engine.log.warn({ err, container: containerId, exec: s.id }, "removing an ended exec session's files"),
-    );
+    await engine.runtime
+      .removeExecFiles(s.id, sessionDir(engine, containerId, s.id))
+      .catch((err: unknown) => engine.log.warn({ err, container: containerId, exec: s.id }, "removing an ended exec session's files"));
   }
 }
 
@@ -116,17 +116,32 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
   try {
     const dir = sessionDir(engine, rec.id, sessionId);
     const proc = await engine.runtime
-      .exec({ containerId: rec.id, containerName: rec.name, sessionId, sessionDir: dir, process, stdin: req.stdin, timeoutSeconds: req.timeoutSeconds, logMaxSizeBytes: SESSION_LOG_MAX, output })
+      .exec({
+        containerId: rec.id,
+        containerName: rec.name,
+        sessionId,
+        sessionDir: dir,
+        process,
+        stdin: req.stdin,
+        timeoutSeconds: req.timeoutSeconds,
+        logMaxSizeBytes: SESSION_LOG_MAX,
+        output,
+      })
       .catch(async (err: unknown) => {
         await engine.runtime.removeExecFiles(sessionId, dir).catch(() => undefined);
         // The process may have exited, or a Pause frozen it, after the check above: a refusal, not a runtime failure.
         const now = await engine.runtime.state(rec.id).catch(() => undefined);
         if (now?.status !== "running") {
           const why = now?.status === "paused" ? "it was paused meanwhile" : "its process has exited";
-          throw new HullError("CONTAINER_STATE_INVALID", `cannot exec in container ${rec.id.slice(0, 12)}: ${why} (runtime status ${now?.status ?? "missing"})`, {
-            container: rec.id,
-            operation: "exec",
-          }, { cause: err });
+          throw new HullError(
+            "CONTAINER_STATE_INVALID",
+            `cannot exec in container ${rec.id.slice(0, 12)}: ${why} (runtime status ${now?.status ?? "missing"})`,
+            {
+              container: rec.id,
+              operation: "exec",
+            },
+            { cause: err },
+          );
         }
         throw err;
       });

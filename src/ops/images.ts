@@ -43,7 +43,11 @@ export async function importImage(engine: Engine, src: ImportSource): Promise<Im
     const img = await importIntoStore(engine.images, src.path, src.format, src.reference);
     engine.log.info({ image: img.id, tags: img.tags }, "image imported");
     await engine.settleImageEvents();
-    await engine.imageEvent("image_import", img.id, eventAttributes({ reference: src.reference, name: tagOf(src.reference) ?? "", source: src.spooled ? "stream" : "path" }));
+    await engine.imageEvent(
+      "image_import",
+      img.id,
+      eventAttributes({ reference: src.reference, name: tagOf(src.reference) ?? "", source: src.spooled ? "stream" : "path" }),
+    );
     return img;
   } finally {
     if (src.spooled) await rm(src.path, { force: true });
@@ -87,18 +91,31 @@ export async function removeImage(engine: Engine, ref: string, force: boolean): 
   const users = async (): Promise<string[]> => (await engine.store.listContainers()).filter((c) => c.imageId === img.id).map((c) => c.id);
   const using = await users();
   if (using.length > 0 && !force) {
-    throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} is in use by container(s) ${using.map((c) => c.slice(0, 12)).join(", ")}: remove them first or force`, {
-      image: img.id,
-      containers: using.join(","),
-    });
+    throw new HullError(
+      "CONTAINER_HAS_DEPENDENTS",
+      `image ${img.id.slice(7, 19)} is in use by container(s) ${using.map((c) => c.slice(0, 12)).join(", ")}: remove them first or force`,
+      {
+        image: img.id,
+        containers: using.join(","),
+      },
+    );
   }
   for (const id of using) await removeContainer(engine, id, true, 0);
   return store.lock.runExclusive(async () => {
     const still = await users();
-    if (still.length > 0) throw new HullError("CONTAINER_HAS_DEPENDENTS", `image ${img.id.slice(7, 19)} gained container(s) ${still.map((c) => c.slice(0, 12)).join(", ")} while it was being removed`, { image: img.id });
+    if (still.length > 0)
+      throw new HullError(
+        "CONTAINER_HAS_DEPENDENTS",
+        `image ${img.id.slice(7, 19)} gained container(s) ${still.map((c) => c.slice(0, 12)).join(", ")} while it was being removed`,
+        { image: img.id },
+      );
     const removedLayers = await store.delete(img.id);
     const name = tag !== undefined && img.tags.includes(tag) ? tag : (img.tags[0] ?? "");
-    await engine.imageEvent("image_remove", img.id, eventAttributes({ reference: ref, name, tags: img.tags.join(","), removedLayers: String(removedLayers.length) }));
+    await engine.imageEvent(
+      "image_remove",
+      img.id,
+      eventAttributes({ reference: ref, name, tags: img.tags.join(","), removedLayers: String(removedLayers.length) }),
+    );
     return { id: img.id, removedLayers };
   });
 }

@@ -125,6 +125,11 @@ export async function undoInit(engine: Engine, rec: ContainerRecord): Promise<vo
     await unmountRootfs(engine, rec);
     await engine.store.setIntent(rec.id, null);
   } catch (err) {
-    throw new HullError("INTERNAL", `undoing the cut init of container ${rec.id.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`, { container: rec.id }, { cause: err });
+    throw new HullError(
+      "INTERNAL",
+      `undoing the cut init of container ${rec.id.slice(0, 12)}: ${err instanceof Error ? err.message : String(err)}`,
+      { container: rec.id },
+      { cause: err },
+    );
   }
 }

@@ -74,7 +74,13 @@ class Latch {
  * end or, when following, until the container stops writing. Errors come out
  * wrapped with the container's id.
  */
-export async function* containerLogs(engine: Engine, ref: string, q: LogQuery, signal: AbortSignal, onResolved: (id: string) => void = () => undefined): AsyncGenerator<LogEntry[]> {
+export async function* containerLogs(
+  engine: Engine,
+  ref: string,
+  q: LogQuery,
+  signal: AbortSignal,
+  onResolved: (id: string) => void = () => undefined,
+): AsyncGenerator<LogEntry[]> {
   const id = await engine.resolve(ref);
   onResolved(id);
   const finished = new Latch();

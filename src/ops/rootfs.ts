@@ -45,7 +45,13 @@ export async function unmountRootfs(engine: Engine, rec: ContainerRecord): Promi
  * Runs fn with the rootfs mounted and held, without the container's lock
  * (an export may take minutes); mounts and releases under the lock.
  */
-export async function withRootfs<T>(engine: Engine, ref: string, operation: string, check: (rec: ContainerRecord) => void, fn: (path: string, rec: ContainerRecord) => Promise<T>): Promise<T> {
+export async function withRootfs<T>(
+  engine: Engine,
+  ref: string,
+  operation: string,
+  check: (rec: ContainerRecord) => void,
+  fn: (path: string, rec: ContainerRecord) => Promise<T>,
+): Promise<T> {
   const id = await engine.resolve(ref);
   const m = engine.rootfsReaders;
   const { path, rec } = await engine.withLock(id, operation, async (r) => {
@@ -63,8 +69,10 @@ export async function withRootfs<T>(engine: Engine, ref: string, operation: stri
     if (left > 0) m.set(id, left);
     else m.delete(id);
     // A container removed meanwhile has nothing left to release.
-    await engine.withLock(id, operation, (r) => unmountRootfs(engine, r)).catch((err: unknown) => {
-      if (!(err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND")) throw err;
-    });
+    await engine
+      .withLock(id, operation, (r) => unmountRootfs(engine, r))
+      .catch((err: unknown) => {
+        if (!(err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND")) throw err;
+      });
   }
 }

@@ -66,7 +66,10 @@ export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
       log.error({ err, container: rec.id }, "reconciling the container with the runtime");
     }
   }
-  log.info({ containers: records.length, repaired: repaired.length, orphans: orphans.length, durationMs: Date.now() - began }, "reconciled the store with the runtime");
+  log.info(
+    { containers: records.length, repaired: repaired.length, orphans: orphans.length, durationMs: Date.now() - began },
+    "reconciled the store with the runtime",
+  );
   return { containers: records.length, repaired, orphans };
 }
 
@@ -89,7 +92,10 @@ async function recoverContainer(engine: Engine, rec: ContainerRecord, intent: Op
     }
     if (plan.clearStaleIntent) await engine.store.setIntent(id, null);
     if (plan.undoInit) {
-      log.warn({ container: id, state: current.state, since: intent?.startedAt, runtimeStatus: seen?.status ?? "unknown" }, "undoing an init cut short by a hulld restart (deleting its half-made runtime container)");
+      log.warn(
+        { container: id, state: current.state, since: intent?.startedAt, runtimeStatus: seen?.status ?? "unknown" },
+        "undoing an init cut short by a hulld restart (deleting its half-made runtime container)",
+      );
       await undoInit(engine, current);
       await engine.event("sync", current, { recovered: "init-undone" });
       repaired = true;
@@ -98,13 +104,17 @@ async function recoverContainer(engine: Engine, rec: ContainerRecord, intent: Op
     switch (action.kind) {
       case "delete-leftovers":
         // No runtime container belongs here: the leftover of an operation that did not finish.
-        log.warn({ container: id, runtimeStatus: seen?.status ?? "none", monitors: monitorAlive }, "deleting a runtime container the record says should not exist");
+        log.warn(
+          { container: id, runtimeStatus: seen?.status ?? "none", monitors: monitorAlive },
+          "deleting a runtime container the record says should not exist",
+        );
         await deleteRuntimeLeftovers(engine, id, host.monitors.get(id));
         repaired = true;
         break;
       case "keep-live":
         // Known gap: with conmon gone nothing will write this process's exit file.
-        if (action.monitorGone) log.warn({ container: id, runtimeStatus: seen?.status }, "the container runs but its monitor (conmon) is gone: its exit will not be recorded");
+        if (action.monitorGone)
+          log.warn({ container: id, runtimeStatus: seen?.status }, "the container runs but its monitor (conmon) is gone: its exit will not be recorded");
         if (seen) return reconcileLive(engine, current, seen);
         break;
       case "await-exit-file":
@@ -155,7 +165,10 @@ async function reconcileLive(engine: Engine, rec: ContainerRecord, seen: Runtime
 function continueStop(engine: Engine, rec: ContainerRecord, intent: OperationIntent | undefined): void {
   const { log } = engine;
   const remainingMs = stopRemainingMs(intent) ?? (rec.config.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT) * 1000;
-  log.warn({ container: rec.id, remainingMs }, remainingMs > 0 ? "continuing a stop cut short by a hulld restart" : "killing a container whose stop timed out while hulld was down");
+  log.warn(
+    { container: rec.id, remainingMs },
+    remainingMs > 0 ? "continuing a stop cut short by a hulld restart" : "killing a container whose stop timed out while hulld was down",
+  );
   void (async () => {
     if (remainingMs > 0) {
       await engine.runtime.kill(rec.id, parseSignal(rec.config.stopSignal || "SIGTERM"), false).catch((err: unknown) =>

@@ -2,15 +2,13 @@
 import type { ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
 import { deleteArtifact, getArtifact, listArtifacts, putArtifact } from "../ops/artifacts.js";
-import {
-  validateDeleteArtifactRequest,
-  validateGetArtifactRequest,
-  validateListArtifactsRequest,
-  validatePutArtifactRequest,
-} from "../validation/requests.js";
+import { validateDeleteArtifactRequest, validateGetArtifactRequest, validateListArtifactsRequest, validatePutArtifactRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
-export function artifactHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerServiceServer, "putArtifact" | "getArtifact" | "deleteArtifact" | "listArtifacts"> {
+export function artifactHandlers(
+  engine: Engine,
+  rpc: RpcWrapper,
+): Pick<ContainerServiceServer, "putArtifact" | "getArtifact" | "deleteArtifact" | "listArtifacts"> {
   return {
     putArtifact: rpc.unary("PutArtifact", async (req) => {
       validatePutArtifactRequest(req);

@@ -10,7 +10,11 @@ import { validateCheckpointRequest, validateCheckpointTarget, validateRestoreReq
 import { toContainer } from "./convert.js";
 import type { RpcWrapper } from "./rpc.js";
 
-export function checkpointHandlers(engine: Engine, rpc: RpcWrapper, probe = new CriuProbe()): Pick<ContainerServiceServer, "checkpointContainer" | "restoreContainer"> {
+export function checkpointHandlers(
+  engine: Engine,
+  rpc: RpcWrapper,
+  probe = new CriuProbe(),
+): Pick<ContainerServiceServer, "checkpointContainer" | "restoreContainer"> {
   return {
     checkpointContainer: rpc.unary("CheckpointContainer", async (req) => {
       validateCheckpointRequest(req);

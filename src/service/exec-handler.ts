@@ -37,7 +37,10 @@ import type { CallContext, RpcWrapper } from "./rpc.js";
 export const MAX_SYNC_OUTPUT = 16 * 1024 * 1024;
 export const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
 /** The engine's request from the wire's (already validated) process fields. */
-function execRequest(r: { command: string[]; env: string[]; workingDir: string; user: string }, extra: Omit<ExecRequest, "command" | "env" | "workingDir" | "user">): ExecRequest {
+function execRequest(
+  r: { command: string[]; env: string[]; workingDir: string; user: string },
+  extra: Omit<ExecRequest, "command" | "env" | "workingDir" | "user">,
+): ExecRequest {
   return { command: r.command, env: r.env, workingDir: r.workingDir, user: r.user, ...extra };
 }
 
@@ -158,7 +161,11 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
     pending += size;
     call.write(msg, () => (pending -= size));
     if (pending > MAX_PENDING_OUTPUT) {
-      finish({ error: new HullError("RESOURCE_EXHAUSTED", `exec client fell more than ${MAX_PENDING_OUTPUT} bytes behind the output; ended its stream and the exec`, { container: id }) });
+      finish({
+        error: new HullError("RESOURCE_EXHAUSTED", `exec client fell more than ${MAX_PENDING_OUTPUT} bytes behind the output; ended its stream and the exec`, {
+          container: id,
+        }),
+      });
     }
   };
   const output = (stream: OutputStreamName, data: Buffer): void => {
@@ -216,10 +223,12 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
           return finish({ error });
         }
         const { height, width } = m.value;
-        enqueue(() => proc.resize(height, width).catch((err: unknown) => {
-          // Once the process is gone its monitor's FIFO is too: nothing left to resize.
-          if ((err as NodeJS.ErrnoException).code !== "ENXIO" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-        }));
+        enqueue(() =>
+          proc.resize(height, width).catch((err: unknown) => {
+            // Once the process is gone its monitor's FIFO is too: nothing left to resize.
+            if ((err as NodeJS.ErrnoException).code !== "ENXIO" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+          }),
+        );
         return;
       }
       case "closeStdin":

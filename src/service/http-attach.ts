@@ -104,8 +104,10 @@ function connectionMessages(socket: Duplex, head: Buffer): AsyncIterator<AttachC
 function refuse(socket: Duplex, err: HullError): void {
   const code = HTTP_STATUS[err.reason] ?? 500;
   const body = `${JSON.stringify({ cause: err.reason, message: err.message, response: code })}\n`;
-  socket.end(`HTTP/1.1 ${code} ${code === 404 ? "Not Found" : code === 409 ? "Conflict" : code === 400 ? "Bad Request" : "Internal Server Error"}\r\n` +
-    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${code} ${code === 404 ? "Not Found" : code === 409 ? "Conflict" : code === 400 ? "Bad Request" : "Internal Server Error"}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -125,9 +127,7 @@ async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, so
     refuse(socket, asHullError(err));
     return;
   }
-  socket.write(
-    "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
-  );
+  socket.write("HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
   const abort = new AbortController();
   socket.on("close", () => abort.abort());
   socket.on("error", () => abort.abort());
@@ -161,7 +161,10 @@ async function serveAttach(engine: Engine, log: Logger, req: IncomingMessage, so
 export async function startHttpAttach(engine: Engine, socketPath: string, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
     const body = "attach needs an upgraded connection (Connection: Upgrade, Upgrade: tcp)\n";
-    res.writeHead(req.url && ATTACH_PATH.test(new URL(req.url, "http://hulld").pathname) ? 400 : 404, { "Content-Type": "text/plain", "Content-Length": Buffer.byteLength(body) });
+    res.writeHead(req.url && ATTACH_PATH.test(new URL(req.url, "http://hulld").pathname) ? 400 : 404, {
+      "Content-Type": "text/plain",
+      "Content-Length": Buffer.byteLength(body),
+    });
     res.end(body);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {

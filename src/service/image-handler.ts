@@ -11,7 +11,13 @@ import { invalidArgument } from "../errors.js";
 import type { ImageRecord } from "../images/image-store.js";
 import { importImage, importSpoolPath, inspectImage, listImages, pullImage, removeImage } from "../ops/images.js";
 import { RpcWrapper } from "./rpc.js";
-import { validateImportSource, validateInspectImageRequest, validateListImagesRequest, validatePullRequest, validateRemoveImageRequest } from "../validation/image-requests.js";
+import {
+  validateImportSource,
+  validateInspectImageRequest,
+  validateListImagesRequest,
+  validatePullRequest,
+  validateRemoveImageRequest,
+} from "../validation/image-requests.js";
 
 /** Largest streamed import accepted (spooled to disk first). */
 const MAX_STREAM_BYTES = 16 * 1024 * 1024 * 1024;
@@ -39,7 +45,10 @@ export function toImage(img: ImageRecord): Image {
  * Reads the first message (the source) and, when it names no path, spools
  * the chunks that follow to a file; returns the source and the file to import.
  */
-async function receiveImport(engine: Engine, call: ServerReadableStream<ImportImageRequest, ImportImageResponse>): Promise<{ src: ImportImageSource; path: string; spooled: boolean }> {
+async function receiveImport(
+  engine: Engine,
+  call: ServerReadableStream<ImportImageRequest, ImportImageResponse>,
+): Promise<{ src: ImportImageSource; path: string; spooled: boolean }> {
   let src: ImportImageSource | undefined;
   let spool: string | undefined;
   let out: ReturnType<typeof createWriteStream> | undefined;
@@ -68,7 +77,8 @@ async function receiveImport(engine: Engine, call: ServerReadableStream<ImportIm
       if (received > MAX_STREAM_BYTES) throw invalidArgument("chunk", `more than ${MAX_STREAM_BYTES} bytes`);
       if (src.sizeBytes > 0 && received > src.sizeBytes) throw invalidArgument("chunk", `more bytes than source.size_bytes (${src.sizeBytes})`);
       if (writeErr) throw writeErr;
-      if (!out.write(msg.value)) await new Promise<void>((resolve) => {
+      if (!out.write(msg.value))
+        await new Promise<void>((resolve) => {
           out?.once("drain", () => resolve());
           out?.once("error", () => resolve());
         });

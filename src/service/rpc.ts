@@ -71,10 +71,15 @@ export class RpcWrapper {
    */
   serverStream<Req, Res>(method: string, fn: (call: ServerWritableStream<Req, Res>, ctx: CallContext) => Promise<void>): handleServerStreamingCall<Req, Res> {
     return (call) => {
-      this.serve(method, call, containerIdOf(call.request), this.streamed(call, (ctx) => {
-        rejectUndecodable(call.request);
-        return fn(call, ctx);
-      }));
+      this.serve(
+        method,
+        call,
+        containerIdOf(call.request),
+        this.streamed(call, (ctx) => {
+          rejectUndecodable(call.request);
+          return fn(call, ctx);
+        }),
+      );
     };
   }
 
@@ -84,7 +89,12 @@ export class RpcWrapper {
    */
   bidi<Req, Res>(method: string, fn: (call: ServerDuplexStream<Req, Res>, ctx: CallContext) => Promise<void>): handleBidiStreamingCall<Req, Res> {
     return (call) => {
-      this.serve(method, call, undefined, this.streamed(call, (ctx) => fn(call, ctx)));
+      this.serve(
+        method,
+        call,
+        undefined,
+        this.streamed(call, (ctx) => fn(call, ctx)),
+      );
     };
   }
 

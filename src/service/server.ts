@@ -34,12 +34,14 @@ function reflectionDefinition(): PackageDefinition {
   return { "hull.v1": { format: "Protocol Buffer 3 EnumDescriptorProto", type: {}, fileDescriptorProtos } };
 }
 
-
 /** Refuses to take over a socket another live process still serves. */
 export async function claimSocketPath(socket: string): Promise<void> {
   // Normally a no-op: prepareSocketDir (socket-access.ts) made the directory with the right mode and group.
   await mkdir(dirname(socket), { recursive: true, mode: 0o700 });
-  const exists = await stat(socket).then(() => true, () => false);
+  const exists = await stat(socket).then(
+    () => true,
+    () => false,
+  );
   if (!exists) return;
   const live = await new Promise<boolean>((resolve) => {
     const conn = createConnection(socket);
@@ -160,7 +162,9 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
       const { host, port, credentials } = opts.tcp;
       const bound = await new Promise<number>((resolve, reject) => {
         server.bindAsync(bindAddress(host, port), credentials, (err, p) =>
-          err ? reject(new HullError("UNAVAILABLE", `cannot listen on --listen-tcp ${bindAddress(host, port)}: ${err.message}`, {}, { cause: err })) : resolve(p),
+          err
+            ? reject(new HullError("UNAVAILABLE", `cannot listen on --listen-tcp ${bindAddress(host, port)}: ${err.message}`, {}, { cause: err }))
+            : resolve(p),
         );
       });
       tcpAddress = bindAddress(host, bound);

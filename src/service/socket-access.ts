@@ -25,7 +25,12 @@ export async function resolveSocketGroup(spec: string, groupFile = GROUP_FILE): 
   try {
     text = await readFile(groupFile, "utf8");
   } catch (err) {
-    throw new HullError("INVALID_ARGUMENT", `--socket-group ${trimmed}: cannot read ${groupFile}: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    throw new HullError(
+      "INVALID_ARGUMENT",
+      `--socket-group ${trimmed}: cannot read ${groupFile}: ${err instanceof Error ? err.message : String(err)}`,
+      {},
+      { cause: err },
+    );
   }
   const entries = text
     .split("\n")

@@ -66,7 +66,9 @@ function flagName(key: "tlsCert" | "tlsKey" | "tlsClientCa"): string {
 /** Reads the PEM files; every unreadable one is named, in the flags' order (not whichever read failed first). */
 async function readPems(files: ReadonlyArray<readonly [flag: string, file: string]>): Promise<Buffer[]> {
   const read = await Promise.allSettled(files.map(([, file]) => readFile(file)));
-  const problems = read.flatMap((r, i) => (r.status === "rejected" ? [`${files[i][0]} ${files[i][1]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : []));
+  const problems = read.flatMap((r, i) =>
+    r.status === "rejected" ? [`${files[i][0]} ${files[i][1]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`] : [],
+  );
   const first = read.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (first) throw new HullError("INVALID_ARGUMENT", problems.join("; "), {}, { cause: first.reason });
   return read.map((r) => (r as PromiseFulfilledResult<Buffer>).value);
@@ -79,7 +81,11 @@ async function readPems(files: ReadonlyArray<readonly [flag: string, file: strin
  * never completes the handshake.
  */
 export async function serverCredentials(cfg: TcpListenerConfig): Promise<ServerCredentials> {
-  const [cert, key, ca] = await readPems([["--tls-cert", cfg.certFile], ["--tls-key", cfg.keyFile], ["--tls-client-ca", cfg.clientCaFile]]);
+  const [cert, key, ca] = await readPems([
+    ["--tls-cert", cfg.certFile],
+    ["--tls-key", cfg.keyFile],
+    ["--tls-client-ca", cfg.clientCaFile],
+  ]);
   try {
     createSecureContext({ cert, key, ca });
   } catch (err) {

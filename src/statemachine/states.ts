@@ -95,13 +95,7 @@ export const TRANSITIONS: Readonly<Record<Operation, Rule>> = {
     refusal: "only paused containers can be unpaused",
   },
   restart: {
-    accepts: [
-      S.CONTAINER_STATE_CONFIGURED,
-      S.CONTAINER_STATE_CREATED,
-      S.CONTAINER_STATE_RUNNING,
-      S.CONTAINER_STATE_STOPPED,
-      S.CONTAINER_STATE_EXITED,
-    ],
+    accepts: [S.CONTAINER_STATE_CONFIGURED, S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_STOPPED, S.CONTAINER_STATE_EXITED],
     refusal: "a paused, stopping, removing or unknown container cannot be restarted",
   },
   wait: { accepts: EVERY_STATE_BUT_REMOVING, refusal: "it is being removed" },
@@ -113,13 +107,7 @@ export const TRANSITIONS: Readonly<Record<Operation, Rule>> = {
   },
   sync: { accepts: ALL_STATES, refusal: "" },
   remove: {
-    accepts: [
-      S.CONTAINER_STATE_CONFIGURED,
-      S.CONTAINER_STATE_CREATED,
-      S.CONTAINER_STATE_STOPPED,
-      S.CONTAINER_STATE_EXITED,
-      S.CONTAINER_STATE_UNKNOWN,
-    ],
+    accepts: [S.CONTAINER_STATE_CONFIGURED, S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_STOPPED, S.CONTAINER_STATE_EXITED, S.CONTAINER_STATE_UNKNOWN],
     refusal: "running, paused or stopping containers cannot be removed without force",
   },
   "force-remove": { accepts: EVERY_STATE_BUT_REMOVING, refusal: "it is already being removed" },
@@ -181,10 +169,7 @@ export function checkOperation(containerId: string, state: ContainerState, op: O
 /** States in which the container's process may have exited since the last look. */
 export function mayHaveExited(state: ContainerState): boolean {
   return (
-    state === S.CONTAINER_STATE_RUNNING ||
-    state === S.CONTAINER_STATE_PAUSED ||
-    state === S.CONTAINER_STATE_STOPPING ||
-    state === S.CONTAINER_STATE_CREATED
+    state === S.CONTAINER_STATE_RUNNING || state === S.CONTAINER_STATE_PAUSED || state === S.CONTAINER_STATE_STOPPING || state === S.CONTAINER_STATE_CREATED
   );
 }
 

@@ -18,7 +18,8 @@ export function validateImportSource(src: ImportImageSource, prefix = "source"):
   rejectUndecodable(src);
   if (src.path !== "") {
     checkAbsolutePath(`${prefix}.path`, src.path);
-    if (PSEUDO_FS.test(posix.normalize(src.path))) throw invalidArgument(`${prefix}.path`, `${shown(src.path)} is in a kernel pseudo-file system, not an image`);
+    if (PSEUDO_FS.test(posix.normalize(src.path)))
+      throw invalidArgument(`${prefix}.path`, `${shown(src.path)} is in a kernel pseudo-file system, not an image`);
   }
   if (src.reference !== "") normalizeReference(src.reference, `${prefix}.reference`);
   if (!IMPORT_FORMATS.has(src.format)) throw invalidArgument(`${prefix}.format`, `${shown(src.format)} is not oci-layout or rootfs-tar`);

@@ -201,7 +201,8 @@ export async function validateCheckpointTarget(req: CheckpointContainerRequest):
 export function validateRestoreRequest(req: RestoreContainerRequest): void {
   rejectUndecodable(req);
   if (req.targetFile === "") {
-    if (req.id === "") throw invalidArgument("target_file", "give the archive to restore from (an absolute host path), or the id of a container whose checkpoint was kept");
+    if (req.id === "")
+      throw invalidArgument("target_file", "give the archive to restore from (an absolute host path), or the id of a container whose checkpoint was kept");
     checkContainerRef("id", req.id);
     if (req.name !== "") throw invalidArgument("name", "a new name needs target_file: only an archive restores as a new container");
     return;

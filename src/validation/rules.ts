@@ -285,10 +285,9 @@ export const MAX_ARTIFACT_BYTES = 1024 * 1024;
 /** Throws INVALID_ARGUMENT (field "data") for data over MAX_ARTIFACT_BYTES. */
 export function validateArtifactData(data: Uint8Array): void {
   if (data.length > MAX_ARTIFACT_BYTES) {
-    throw new HullError(
-      "INVALID_ARGUMENT",
-      `invalid data: the artifact is ${data.length} bytes; the limit is ${MAX_ARTIFACT_BYTES} bytes (1 MiB)`,
-      { field: "data", limitBytes: String(MAX_ARTIFACT_BYTES) },
-    );
+    throw new HullError("INVALID_ARGUMENT", `invalid data: the artifact is ${data.length} bytes; the limit is ${MAX_ARTIFACT_BYTES} bytes (1 MiB)`, {
+      field: "data",
+      limitBytes: String(MAX_ARTIFACT_BYTES),
+    });
   }
 }

@@ -6,17 +6,34 @@ import { release } from "node:os";
 import { HullError, invalidArgument } from "../errors.js";
 
 export type SeccompAction =
-  | "SCMP_ACT_KILL" | "SCMP_ACT_KILL_PROCESS" | "SCMP_ACT_KILL_THREAD" | "SCMP_ACT_TRAP"
-  | "SCMP_ACT_ERRNO" | "SCMP_ACT_TRACE" | "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG";
-export type SeccompOperator =
-  | "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
+  | "SCMP_ACT_KILL"
+  | "SCMP_ACT_KILL_PROCESS"
+  | "SCMP_ACT_KILL_THREAD"
+  | "SCMP_ACT_TRAP"
+  | "SCMP_ACT_ERRNO"
+  | "SCMP_ACT_TRACE"
+  | "SCMP_ACT_ALLOW"
+  | "SCMP_ACT_LOG";
+export type SeccompOperator = "SCMP_CMP_NE" | "SCMP_CMP_LT" | "SCMP_CMP_LE" | "SCMP_CMP_EQ" | "SCMP_CMP_GE" | "SCMP_CMP_GT" | "SCMP_CMP_MASKED_EQ";
 
 const ACTIONS: ReadonlySet<string> = new Set<SeccompAction>([
-  "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
-  "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG",
+  "SCMP_ACT_KILL",
+  "SCMP_ACT_KILL_PROCESS",
+  "SCMP_ACT_KILL_THREAD",
+  "SCMP_ACT_TRAP",
+  "SCMP_ACT_ERRNO",
+  "SCMP_ACT_TRACE",
+  "SCMP_ACT_ALLOW",
+  "SCMP_ACT_LOG",
 ]);
 const OPERATORS: ReadonlySet<string> = new Set<SeccompOperator>([
-  "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ",
+  "SCMP_CMP_NE",
+  "SCMP_CMP_LT",
+  "SCMP_CMP_LE",
+  "SCMP_CMP_EQ",
+  "SCMP_CMP_GE",
+  "SCMP_CMP_GT",
+  "SCMP_CMP_MASKED_EQ",
 ]);
 // runc 1.1.5 knows these (libcontainer/seccomp/config.go).
 const FLAGS: ReadonlySet<string> = new Set(["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
@@ -72,16 +89,24 @@ const MAX_PROFILE_BYTES = 4 << 20;
 /** Docker's names for this host's architecture (Go's GOARCH, and libseccomp's). */
 function hostArches(): { goarch: string; scmp: string } {
   switch (process.arch) {
-    case "x64": return { goarch: "amd64", scmp: "SCMP_ARCH_X86_64" };
-    case "arm64": return { goarch: "arm64", scmp: "SCMP_ARCH_AARCH64" };
-    case "ia32": return { goarch: "386", scmp: "SCMP_ARCH_X86" };
-    default: return { goarch: process.arch, scmp: "" };
+    case "x64":
+      return { goarch: "amd64", scmp: "SCMP_ARCH_X86_64" };
+    case "arm64":
+      return { goarch: "arm64", scmp: "SCMP_ARCH_AARCH64" };
+    case "ia32":
+      return { goarch: "386", scmp: "SCMP_ARCH_X86" };
+    default:
+      return { goarch: process.arch, scmp: "" };
   }
 }
 
 /** "6.18.44-fc" >= "4.8" */
 export function kernelAtLeast(kernel: string, min: string): boolean {
-  const parse = (v: string): number[] => v.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10) || 0);
+  const parse = (v: string): number[] =>
+    v
+      .split(/[.-]/)
+      .slice(0, 3)
+      .map((p) => Number.parseInt(p, 10) || 0);
   const [a, b] = [parse(kernel), parse(min)];
   for (let i = 0; i < 3; i++) {
     if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
@@ -114,7 +139,11 @@ function parseArg(field: string, v: unknown): OciSeccompArg {
   return { index, value: u64("value", v.value), ...(v.valueTwo !== undefined ? { valueTwo: u64("valueTwo", v.valueTwo) } : {}), op: v.op as SeccompOperator };
 }
 
-interface Conditions { caps?: string[]; arches?: string[]; minKernel?: string }
+interface Conditions {
+  caps?: string[];
+  arches?: string[];
+  minKernel?: string;
+}
 
 function parseConditions(field: string, v: unknown): Conditions | undefined {
   if (v === undefined) return undefined;
@@ -168,10 +197,15 @@ export function parseSeccompProfile(field: string, text: string, host = { ...hos
   for (const [i, entry] of ((doc.syscalls ?? []) as unknown[]).entries()) {
     const at = `${field}.syscalls[${i}]`;
     if (!isObject(entry)) throw invalidArgument(at, "must be an object");
-    const names = entry.names !== undefined ? stringList(`${at}.names`, entry.names, SYSCALL_NAME)
-      : typeof entry.name === "string" && SYSCALL_NAME.test(entry.name) ? [entry.name] : undefined;
+    const names =
+      entry.names !== undefined
+        ? stringList(`${at}.names`, entry.names, SYSCALL_NAME)
+        : typeof entry.name === "string" && SYSCALL_NAME.test(entry.name)
+          ? [entry.name]
+          : undefined;
     if (!names || names.length === 0) throw invalidArgument(`${at}.names`, "a rule needs syscall names");
-    if (typeof entry.action !== "string" || !ACTIONS.has(entry.action)) throw invalidArgument(`${at}.action`, `"${String(entry.action).slice(0, 40)}" is not a SCMP_ACT_ action`);
+    if (typeof entry.action !== "string" || !ACTIONS.has(entry.action))
+      throw invalidArgument(`${at}.action`, `"${String(entry.action).slice(0, 40)}" is not a SCMP_ACT_ action`);
     if (entry.args !== undefined && entry.args !== null && !Array.isArray(entry.args)) throw invalidArgument(`${at}.args`, "must be a list");
     const args = ((entry.args ?? []) as unknown[]).map((a, j) => parseArg(`${at}.args[${j}]`, a));
     const includes = parseConditions(`${at}.includes`, entry.includes);
@@ -182,7 +216,8 @@ export function parseSeccompProfile(field: string, text: string, host = { ...hos
     if (excludes?.minKernel && kernelAtLeast(host.kernel, excludes.minKernel)) continue;
     const errnoRet = errnoValue(`${at}.errnoRet`, entry.errnoRet);
     syscalls.push({
-      names, action: entry.action as SeccompAction,
+      names,
+      action: entry.action as SeccompAction,
       ...(errnoRet !== undefined ? { errnoRet } : {}),
       ...(args.length > 0 ? { args } : {}),
       ...(includes?.caps && includes.caps.length > 0 ? { includesCaps: includes.caps } : {}),
@@ -212,4 +247,3 @@ export async function loadSeccompProfile(field: string, path: string): Promise<S
   }
   return parseSeccompProfile(field, text);
 }
-

@@ -10,7 +10,12 @@ import { isAbsolute, posix } from "node:path";
 import type { Mount, SecurityOptions, UserNamespace } from "../gen/hull/v1/container.js";
 import { invalidArgument } from "../errors.js";
 import {
-  ALL_CAPABILITIES, DEFAULT_USERNS_SIZE, MOUNT_FLAG_OPTIONS, RELABEL_OPTIONS, RESERVED_DESTINATIONS, TMPFS_VALUE_OPTIONS,
+  ALL_CAPABILITIES,
+  DEFAULT_USERNS_SIZE,
+  MOUNT_FLAG_OPTIONS,
+  RELABEL_OPTIONS,
+  RESERVED_DESTINATIONS,
+  TMPFS_VALUE_OPTIONS,
 } from "../domain/spec-defaults.js";
 import { loadSeccompProfile } from "./seccomp-profile.js";
 
@@ -54,7 +59,10 @@ export function validateMountShape(m: Mount, index: number, prefix = ""): void {
   const type = m.type === "" ? "bind" : m.type;
   checkPath(`${at}.destination`, m.destination);
   if (RESERVED_DESTINATIONS.has(posix.normalize(m.destination).replace(/(.)\/+$/, "$1"))) {
-    throw invalidArgument(`${at}.destination`, `cannot mount over the container's ${posix.normalize(m.destination)} itself (${[...RESERVED_DESTINATIONS].join(", ")} are reserved)`);
+    throw invalidArgument(
+      `${at}.destination`,
+      `cannot mount over the container's ${posix.normalize(m.destination)} itself (${[...RESERVED_DESTINATIONS].join(", ")} are reserved)`,
+    );
   }
   if (type === "bind") checkPath(`${at}.source`, m.source);
   if (m.options.length > 64) throw invalidArgument(`${at}.options`, "more than 64 options");
@@ -80,7 +88,10 @@ export async function checkMountSources(mounts: Mount[], protectedDirs: readonly
     validateMountShape(m, i, prefix);
     if (m.type !== "" && m.type !== "bind") continue;
     const field = fieldName(prefix, `mounts[${i}].source`);
-    const exists = await stat(m.source).then(() => true, () => false);
+    const exists = await stat(m.source).then(
+      () => true,
+      () => false,
+    );
     if (!exists) throw invalidArgument(field, `"${m.source.slice(0, 80)}" does not exist`);
     const real = await realpath(m.source);
     const hit = guarded.find((dir) => real === dir || real.startsWith(dir.endsWith("/") ? dir : `${dir}/`));

@@ -171,7 +171,7 @@ function errorInfoOfStatus(status: Status | undefined): ErrorInfo | undefined {
 /** Decodes a gRPC error: status code, ErrorInfo reason (from grpc-status-details-bin) and message. */
 export function errorInfo(err: unknown): DecodedError {
   if (!isServiceError(err)) {
-    throw new Error(`not a gRPC error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    throw new Error(`not a gRPC error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   }
   const raw = err.metadata?.get("grpc-status-details-bin")[0];
   let info: ErrorInfo | undefined;

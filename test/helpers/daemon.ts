@@ -218,7 +218,10 @@ export async function removeRuntimeContainers(runRoot: string, runtime?: string)
   let ids: string[] = [];
   try {
     const { stdout } = await execFileP(bin, ["--root", stateDir, "list", "-q"]);
-    ids = stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+    ids = stdout
+      .split("\n")
+      .map((s) => s.trim())
+      .filter(Boolean);
   } catch {
     // Fall back to the state directory's entries: one directory per container.
     ids = (await readdir(stateDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
@@ -248,7 +251,10 @@ export function killConmons(dirs: string[]): number {
 
 function listPids(): number[] {
   try {
-    return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => p !== process.pid);
+    return readdirSync("/proc")
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .filter((p) => p !== process.pid);
   } catch {
     return [];
   }

@@ -1,13 +1,7 @@
 // Reads an Events stream in a test: everything received, waiting for a
 // condition on it (never a sleep), and how the stream ended.
 import type * as grpc from "@grpc/grpc-js";
-import {
-  type ContainerServiceClient,
-  type DeepPartial,
-  type Event,
-  EventsRequest,
-  type EventsResponse,
-} from "../../src/gen/hull/v1/container.js";
+import { type ContainerServiceClient, type DeepPartial, type Event, EventsRequest, type EventsResponse } from "../../src/gen/hull/v1/container.js";
 
 /** How long a test waits for an expected event before failing. */
 export const EVENT_WAIT_MS = 30_000;

@@ -2,13 +2,7 @@
 // start shortcuts, forced removal, and a bounded "until" for counters.
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import {
-  type Container,
-  type ContainerConfig,
-  ContainerState,
-  type DeepPartial,
-  type WaitContainerResponse,
-} from "../../src/gen/hull/v1/container.js";
+import { type Container, type ContainerConfig, ContainerState, type DeepPartial, type WaitContainerResponse } from "../../src/gen/hull/v1/container.js";
 import { type Api, errorInfo } from "./api.js";
 
 export const S = ContainerState;
@@ -37,10 +31,7 @@ export function stateLabel(state: ContainerState): string {
 
 export function assertState(c: Container, expected: ContainerState | readonly ContainerState[], what = c.name): void {
   const ok = Array.isArray(expected) ? expected : [expected];
-  assert.ok(
-    ok.includes(c.state),
-    `${what}: expected state ${ok.map(stateLabel).join(" or ")}, got ${stateLabel(c.state)} (${c.stateReason})`,
-  );
+  assert.ok(ok.includes(c.state), `${what}: expected state ${ok.map(stateLabel).join(" or ")}, got ${stateLabel(c.state)} (${c.stateReason})`);
 }
 
 export function config(rootfs: string, command: readonly string[], extra: DeepPartial<ContainerConfig> = {}): DeepPartial<ContainerConfig> {

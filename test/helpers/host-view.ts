@@ -95,7 +95,9 @@ export async function runcContainer(runRoot: string, bundleDir: string, id: stri
   await writeFile(specPath, JSON.stringify(spec));
   // stdio to /dev/null: runc hands its own stdio to the container, which outlives this call.
   await new Promise<void>((resolve, reject) => {
-    const child = spawn("runc", ["--root", runtimeRoot(runRoot), ...(started ? ["run", "-d"] : ["create"]), "--bundle", bundleDir, id], { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn("runc", ["--root", runtimeRoot(runRoot), ...(started ? ["run", "-d"] : ["create"]), "--bundle", bundleDir, id], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
     child.once("error", reject);

@@ -111,7 +111,11 @@ export async function conmonsFor(dirs: readonly string[]): Promise<string[]> {
 /** `runc --root <runRoot>/runc list -q`: the runtime containers of this daemon. */
 export async function runtimeContainers(runRoot: string): Promise<string[]> {
   const { stdout } = await execFileP("runc", ["--root", join(runRoot, RUNTIME_ROOT_SUBDIR), "list", "-q"]);
-  return stdout.split("\n").map((s) => s.trim()).filter(Boolean).sort();
+  return stdout
+    .split("\n")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .sort();
 }
 
 /**

@@ -51,13 +51,15 @@ export function imageApi(socket: string): ImageApi {
       for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize));
       return doImport({ reference, sizeBytes: data.length }, chunks);
     },
-    list: async (reference = "") => (await unary<{ images: Image[] }>((cb) => c.listImages({ reference }, new grpc.Metadata(), { deadline: deadline() }, cb))).images,
+    list: async (reference = "") =>
+      (await unary<{ images: Image[] }>((cb) => c.listImages({ reference }, new grpc.Metadata(), { deadline: deadline() }, cb))).images,
     inspect: async (reference) => {
       const res = await unary<{ image?: Image }>((cb) => c.inspectImage({ reference }, new grpc.Metadata(), { deadline: deadline() }, cb));
       if (!res.image) throw new Error("InspectImageResponse has no image");
       return res.image;
     },
-    remove: (reference, force = false) => unary<RemoveImageResponse>((cb) => c.removeImage({ reference, force }, new grpc.Metadata(), { deadline: deadline() }, cb)),
+    remove: (reference, force = false) =>
+      unary<RemoveImageResponse>((cb) => c.removeImage({ reference, force }, new grpc.Metadata(), { deadline: deadline() }, cb)),
     close: () => c.close(),
   };
 }
@@ -74,7 +76,9 @@ export async function makeTar(entries: TarEntry[]): Promise<Buffer> {
     for await (const chunk of pack) out.push(chunk as Buffer);
   })();
   for (const { content, ...h } of entries) {
-    await new Promise<void>((resolve, reject) => pack.entry({ mode: 0o644, mtime: new Date(1_700_000_000_000), ...h }, content ?? "", (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ mode: 0o644, mtime: new Date(1_700_000_000_000), ...h }, content ?? "", (err) => (err ? reject(err) : resolve())),
+    );
   }
   pack.finalize();
   await done;
@@ -119,7 +123,11 @@ export async function writeLayout(dir: string, layers: Buffer[], config: Record<
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: cfg.length },
-      layers: stored.map((l, i) => ({ mediaType: `application/vnd.oci.image.layer.v1.tar${opts.gzip ? "+gzip" : ""}`, digest: layerDigests[i], size: l.length })),
+      layers: stored.map((l, i) => ({
+        mediaType: `application/vnd.oci.image.layer.v1.tar${opts.gzip ? "+gzip" : ""}`,
+        digest: layerDigests[i],
+        size: l.length,
+      })),
     }),
   );
   const manifestDigest = await put(manifest);

@@ -60,9 +60,7 @@ export async function startRegistry(user: string, pass: string, scheme: "bearer"
       return;
     }
     if (scheme === "bearer" && (!auth.startsWith("Bearer ") || !tokens.has(auth.slice(7)))) {
-      res
-        .writeHead(401, { "www-authenticate": `Bearer realm="http://${host}/token",service="test-registry",scope="repository:${m[1]}:pull"` })
-        .end();
+      res.writeHead(401, { "www-authenticate": `Bearer realm="http://${host}/token",service="test-registry",scope="repository:${m[1]}:pull"` }).end();
       return;
     }
     if (m[2] === "blobs") {

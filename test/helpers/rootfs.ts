@@ -22,7 +22,10 @@ export async function buildBusyboxRootfs(dir?: string): Promise<string> {
   }
   await copyFile(BUSYBOX, join(root, "bin/busybox"));
   const { stdout } = await run(BUSYBOX, ["--list"]);
-  const applets = stdout.split("\n").map((s) => s.trim()).filter((s) => s && s !== "busybox");
+  const applets = stdout
+    .split("\n")
+    .map((s) => s.trim())
+    .filter((s) => s && s !== "busybox");
   await Promise.all(applets.map((name) => symlink("busybox", join(root, "bin", name))));
   await writeFile(join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
   await writeFile(join(root, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");

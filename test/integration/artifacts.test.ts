@@ -49,13 +49,20 @@ describe("artifact validation (pure)", () => {
   it("accepts plain file names up to 255 UTF-8 bytes and refuses the rest, naming the field", () => {
     for (const ok of ["a", "...", ".x", "a b", "a".repeat(255), `${"é".repeat(127)}a`, "\\", "日本"]) validateArtifactName(ok);
     for (const bad of ["", ".", "..", "/", "a/b", "../x", "a\0", "a".repeat(256), "é".repeat(128), "a".repeat(300)]) {
-      assert.equal(refusedFor(() => validateArtifactName(bad)), "name", JSON.stringify(bad.slice(0, 10)));
+      assert.equal(
+        refusedFor(() => validateArtifactName(bad)),
+        "name",
+        JSON.stringify(bad.slice(0, 10)),
+      );
     }
   });
 
   it("accepts data up to the limit", () => {
     validateArtifactData(Buffer.alloc(MAX_ARTIFACT_BYTES));
-    assert.equal(refusedFor(() => validateArtifactData(Buffer.alloc(MAX_ARTIFACT_BYTES + 1))), "data");
+    assert.equal(
+      refusedFor(() => validateArtifactData(Buffer.alloc(MAX_ARTIFACT_BYTES + 1))),
+      "data",
+    );
   });
 });
 
@@ -95,7 +102,11 @@ describe("artifacts", () => {
     await api().putArtifact({ id, name: "empty", data: Buffer.alloc(0) });
     const listed = (await api().listArtifacts({ id })).artifacts;
     const expected = [...odd, "hello.txt", "empty"].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-    assert.deepEqual(listed.map((a) => a.name), expected, "sorted by name (UTF-8 byte order)");
+    assert.deepEqual(
+      listed.map((a) => a.name),
+      expected,
+      "sorted by name (UTF-8 byte order)",
+    );
     for (const a of listed) {
       const size = a.name === "hello.txt" ? bin.length : a.name === "empty" ? 0 : Buffer.byteLength(a.name);
       assert.equal(a.sizeBytes, size, `size of ${a.name}`);
@@ -128,30 +139,27 @@ describe("artifacts", () => {
     const bad = ["../x", "../../x", "../../../x", "a/b", "/etc/x", ".", "..", "", "a".repeat(300), "é".repeat(128), "a".repeat(256), "a\0b", "\0"];
     for (const name of bad) {
       const field = { reason: "INVALID_ARGUMENT", field: "name" };
-      for (const call of [
-        api().putArtifact({ id, name, data: Buffer.from("evil") }),
-        api().getArtifact({ id, name }),
-        api().deleteArtifact({ id, name }),
-      ]) {
+      for (const call of [api().putArtifact({ id, name, data: Buffer.from("evil") }), api().getArtifact({ id, name }), api().deleteArtifact({ id, name })]) {
         const e = await assertGrpcError(call, INVALID, field.reason);
         assert.equal(e.metadata.field, field.field, `name ${JSON.stringify(name.slice(0, 20))}: the error names the field (${e.message})`);
       }
     }
     assert.deepEqual(await snapshot(s.d.root, skipStore), beforeRoot, "nothing under the state root changed");
     assert.deepEqual(await readdir(base), beforeBase, "nothing beside the state root changed");
-    assert.deepEqual((await api().listArtifacts({ id })).artifacts.map((a) => a.name), ["keep"]);
+    assert.deepEqual(
+      (await api().listArtifacts({ id })).artifacts.map((a) => a.name),
+      ["keep"],
+    );
   });
 
   it("refuses oversize data and a container's artifact beyond the cap", async () => {
     const c = await create(api(), s.rootfs, SLEEP);
     s.made.push(c.id);
     const id = c.id;
-    const e = await assertGrpcError(
-      api().putArtifact({ id, name: "big", data: Buffer.alloc(MAX_ARTIFACT_BYTES + 1, 7) }),
-      INVALID,
-      "INVALID_ARGUMENT",
-      ["data", String(MAX_ARTIFACT_BYTES)],
-    );
+    const e = await assertGrpcError(api().putArtifact({ id, name: "big", data: Buffer.alloc(MAX_ARTIFACT_BYTES + 1, 7) }), INVALID, "INVALID_ARGUMENT", [
+      "data",
+      String(MAX_ARTIFACT_BYTES),
+    ]);
     assert.equal(e.metadata.field, "data");
     assert.deepEqual((await api().listArtifacts({ id })).artifacts, [], "nothing stored");
     const max = Buffer.alloc(MAX_ARTIFACT_BYTES, 9);
@@ -192,7 +200,11 @@ describe("artifacts", () => {
       }
       assert.equal(await readFile(secret, "utf8"), "secret", "the symlink's target is untouched");
       assert.ok((await lstat(join(artDir(id), "link"))).isSymbolicLink(), "the symlink itself is left alone");
-      assert.deepEqual((await api().listArtifacts({ id })).artifacts.map((a) => a.name), ["real"], "only regular files are listed");
+      assert.deepEqual(
+        (await api().listArtifacts({ id })).artifacts.map((a) => a.name),
+        ["real"],
+        "only regular files are listed",
+      );
 
       // The artifact dir itself replaced by a symlink to elsewhere: refused, nothing written there.
       await rm(artDir(id), { recursive: true });
@@ -225,7 +237,10 @@ describe("artifacts", () => {
     await roundTrip("exited");
     assertState(must((await api().initContainer({ id })).container, "init"), S.CONTAINER_STATE_CREATED);
     await roundTrip("created");
-    assert.deepEqual((await api().listArtifacts({ id })).artifacts.map((a) => a.name), ["created", "exited", "paused", "running"]);
+    assert.deepEqual(
+      (await api().listArtifacts({ id })).artifacts.map((a) => a.name),
+      ["created", "exited", "paused", "running"],
+    );
 
     // The container's files outlive a restart of hulld.
     await api().stopContainer({ id, timeoutSeconds: 0 });

@@ -10,13 +10,7 @@ import { daemonSuite } from "../helpers/suite.js";
 import { assertGrpcError, errorInfo, type Api } from "../helpers/api.js";
 import { S, assertState, create, inspect, must, uniqueName, until, waitExited } from "../helpers/fixtures.js";
 import { openAttach, type AttachResult } from "../helpers/attach.js";
-import {
-  ContainerServiceClient,
-  EventsRequest,
-  type AttachContainerResponse,
-  type Event,
-  type EventsResponse,
-} from "../../src/gen/hull/v1/container.js";
+import { ContainerServiceClient, EventsRequest, type AttachContainerResponse, type Event, type EventsResponse } from "../../src/gen/hull/v1/container.js";
 
 function assertNoError(r: AttachResult, what: string): void {
   assert.equal(r.error, undefined, `${what}: the call failed: ${r.error?.code} ${r.error?.details}`);
@@ -86,7 +80,7 @@ describe("attach", () => {
     s.made.push(c.id);
     const started = must((await api().startContainer({ id: c.id })).container, "start");
     // Attach while the container is writing fast, with lines already in the log.
-    await until("lines in the log", async () => ((await stat(started.logPath).catch(() => undefined))?.size ?? 0) > 64 * 1024 ? true : undefined, 30_000, 20);
+    await until("lines in the log", async () => (((await stat(started.logPath).catch(() => undefined))?.size ?? 0) > 64 * 1024 ? true : undefined), 30_000, 20);
     const a = openAttach(s.d.client, { id: c.id, stdout: true, stderr: true, logs: true });
     const replay = openAttach(s.d.client, { id: c.id, stdout: true, logs: true, stream: false });
     await a.until("live lines", (r) => r.stdout.length > 256 * 1024);
@@ -100,7 +94,8 @@ describe("attach", () => {
     assert.equal(lines.pop(), "end");
     assert.ok(lines.length > 10_000, `only ${lines.length} lines`);
     for (let i = 0; i < lines.length; i++) {
-      if (lines[i] !== String(i)) assert.fail(`line ${i} is ${JSON.stringify(lines[i])} (lines ${i - 2}..${i + 2}: ${JSON.stringify(lines.slice(Math.max(0, i - 2), i + 3))})`);
+      if (lines[i] !== String(i))
+        assert.fail(`line ${i} is ${JSON.stringify(lines[i])} (lines ${i - 2}..${i + 2}: ${JSON.stringify(lines.slice(Math.max(0, i - 2), i + 3))})`);
     }
 
     // logs with stream false: what the log held, then the end (no exit code).
@@ -124,7 +119,10 @@ describe("attach", () => {
     const attached = must((await first.until("attached", (r) => r.attached !== undefined)).attached, "attached");
     assertState(attached, S.CONTAINER_STATE_CREATED);
     const second = openAttach(s.d.client, { id: c.name, stdout: true, stderr: true, start: true });
-    for (const [what, r] of [["first", await first.finished], ["second", await second.finished]] as const) {
+    for (const [what, r] of [
+      ["first", await first.finished],
+      ["second", await second.finished],
+    ] as const) {
       assertNoError(r, what);
       assert.equal(r.stdout, "one\n", `${what}: stdout`);
       assert.equal(r.stderr, "two\n", `${what}: stderr`);
@@ -139,7 +137,13 @@ describe("attach", () => {
       call.on("error", reject);
       call.on("end", resolve);
     });
-    assert.deepEqual(events.map((e) => [e.type, e.attributes.start, e.attributes.stdout]), [["attach", "false", "true"], ["attach", "true", "true"]]);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.attributes.start, e.attributes.stdout]),
+      [
+        ["attach", "false", "true"],
+        ["attach", "true", "true"],
+      ],
+    );
   });
 
   it("drops a client that stops reading (RESOURCE_EXHAUSTED) while another gets every byte", async () => {

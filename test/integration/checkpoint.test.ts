@@ -80,7 +80,9 @@ async function tree(dir: string): Promise<TreeEntry[]> {
     if (st.isSymbolicLink()) out.push({ ...base, mode: 0, kind: "symlink", detail: await readlink(abs) });
     else if (st.isFIFO()) out.push({ ...base, kind: "fifo", detail: "" });
     else if (st.isFile()) {
-      const digest = createHash("sha256").update(await readFile(abs)).digest("hex");
+      const digest = createHash("sha256")
+        .update(await readFile(abs))
+        .digest("hex");
       out.push({ ...base, kind: "file", detail: `${st.size} ${digest} ${Math.floor(st.mtimeMs / 1000)}` });
     } else out.push({ ...base, kind: "other", detail: String(st.rdev) });
   };
@@ -133,7 +135,14 @@ describe("checkpoint archive format", () => {
     const src = await buildBusyboxRootfs(join(dir, "src"));
     const target = join(dir, "a.tar.gz");
     const manifest: CheckpointManifest = {
-      version: 1, id: "a".repeat(64), name: "gz", restartCount: 2, hasCriuImage: false, rootfs: "none", createdAt: "", runtime: "runc",
+      version: 1,
+      id: "a".repeat(64),
+      name: "gz",
+      restartCount: 2,
+      hasCriuImage: false,
+      rootfs: "none",
+      createdAt: "",
+      runtime: "runc",
       config: ContainerConfig.fromPartial({ name: "gz", rootfsPath: src, command: ["true"] }),
     };
     await writeCheckpointArchive({ target, manifest, rootfsDir: src });
@@ -224,7 +233,12 @@ describe("checkpoint and restore RPCs", () => {
   it("writes a container's config and files and restores them under a new name on a fresh hulld", async () => {
     const rootfs = await buildBusyboxRootfs();
     extra.push(rootfs);
-    const c = await createStarted(s.api, rootfs, WRITER, { labels: { app: "ckpt" }, env: ["A=1"], workingDir: "/root", restartPolicy: { name: "on-failure", maxRetries: 3 } });
+    const c = await createStarted(s.api, rootfs, WRITER, {
+      labels: { app: "ckpt" },
+      env: ["A=1"],
+      workingDir: "/root",
+      restartPolicy: { name: "on-failure", maxRetries: 3 },
+    });
     s.made.push(c.id);
     await until("the files to be written", async () => ((await lstat(join(rootfs, "data/done")).catch(() => undefined)) ? true : undefined));
     await s.api.stopContainer({ id: c.id, timeoutSeconds: 0 });
@@ -286,7 +300,10 @@ describe("checkpoint and restore RPCs", () => {
     const c = await createStarted(s.api, rootfs, COUNTER);
     s.made.push(c.id);
     const counter = (dir: string): Promise<number | undefined> =>
-      readFile(join(dir, "tmp/c"), "utf8").then((x) => (x.trim() === "" ? undefined : Number(x)), () => undefined);
+      readFile(join(dir, "tmp/c"), "utf8").then(
+        (x) => (x.trim() === "" ? undefined : Number(x)),
+        () => undefined,
+      );
     await until("the counter to pass 5", async () => ((await counter(rootfs)) ?? 0) > 5 || undefined);
     const work = await mkdtemp(join(tmpdir(), "hull-ckpt-"));
     extra.push(work);
@@ -305,7 +322,10 @@ describe("checkpoint and restore RPCs", () => {
       if (n !== undefined) seen.push(n);
       return n !== undefined && n > stoppedAt + 3 ? true : undefined;
     });
-    assert.ok(seen.every((n) => n >= stoppedAt), `the counter resumed from ${stoppedAt}, not from 1: ${seen.join(",")}`);
+    assert.ok(
+      seen.every((n) => n >= stoppedAt),
+      `the counter resumed from ${stoppedAt}, not from 1: ${seen.join(",")}`,
+    );
     await removeAll(fresh.api, [restored.id]);
   });
 });

@@ -75,7 +75,10 @@ describe("hull CLI", () => {
     assert.deepEqual(inspected?.config?.command, ["sh", "-c", "echo out; echo err >&2; exit 7"]);
 
     const listed = parseContainers(ok(await run("ps", "-a", "--format", "json"), "ps -a --format json"));
-    assert.ok(listed.some((c) => c.id === id), "ps -a --format json lists it");
+    assert.ok(
+      listed.some((c) => c.id === id),
+      "ps -a --format json lists it",
+    );
 
     const table = ok(await run("ps", "-a"), "ps -a");
     const header = table.split("\n")[0] ?? "";
@@ -89,7 +92,10 @@ describe("hull CLI", () => {
     const stop = await run("stop", id);
     assert.equal(stop.code, 125, `stop of an exited container: ${JSON.stringify(stop)}`);
     assert.match(stop.stderr, /^Error: /);
-    assert.ok(stop.stderr.includes(id.slice(0, 12)) || (inspected?.name !== undefined && stop.stderr.includes(inspected.name)), `names the container: ${stop.stderr}`);
+    assert.ok(
+      stop.stderr.includes(id.slice(0, 12)) || (inspected?.name !== undefined && stop.stderr.includes(inspected.name)),
+      `names the container: ${stop.stderr}`,
+    );
     assert.equal(stop.stdout, "");
 
     assert.equal(ok(await run("rm", id), "rm"), id);
@@ -109,11 +115,41 @@ describe("hull CLI", () => {
     const name = `cli-${process.pid}`;
     const id = ok(
       await run(
-        "create", "--name", name, "--rootfs", s.rootfs,
-        "-e", "A=1", "-e", "B=two words", "-l", "tier=web", "-l", "bare", "--annotation", "note=x",
-        "-w", "/tmp", "--hostname", "box", "--stop-timeout", "3", "--restart", "on-failure:2",
-        "-v", `${scratch}:/data:ro`, "--memory", "64m", "--pids-limit", "50", "--network", "none", "--read-only",
-        "--", "sleep", "1000",
+        "create",
+        "--name",
+        name,
+        "--rootfs",
+        s.rootfs,
+        "-e",
+        "A=1",
+        "-e",
+        "B=two words",
+        "-l",
+        "tier=web",
+        "-l",
+        "bare",
+        "--annotation",
+        "note=x",
+        "-w",
+        "/tmp",
+        "--hostname",
+        "box",
+        "--stop-timeout",
+        "3",
+        "--restart",
+        "on-failure:2",
+        "-v",
+        `${scratch}:/data:ro`,
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        "--network",
+        "none",
+        "--read-only",
+        "--",
+        "sleep",
+        "1000",
       ),
       "create with flags",
     );
@@ -129,14 +165,20 @@ describe("hull CLI", () => {
     assert.equal(cfg?.hostname, "box");
     assert.equal(cfg?.stopTimeoutSeconds, 3);
     assert.deepEqual(cfg?.restartPolicy, { name: "on-failure", maxRetries: 2 });
-    assert.deepEqual(cfg?.mounts?.map((m) => [m.source, m.destination, m.options]), [[scratch, "/data", ["ro"]]]);
+    assert.deepEqual(
+      cfg?.mounts?.map((m) => [m.source, m.destination, m.options]),
+      [[scratch, "/data", ["ro"]]],
+    );
     assert.equal(Number(cfg?.resources?.memoryLimitBytes), 64 * 1024 * 1024);
     assert.equal(Number(cfg?.resources?.pidsLimit), 50);
     assert.equal(cfg?.networkMode, "none");
     assert.equal(cfg?.readOnlyRootfs, true);
 
     const byName = parseContainers(ok(await run("ps", "-a", "--filter", `name=${name}`, "--format", "json"), "ps --filter name"));
-    assert.deepEqual(byName.map((x) => x.id), [id]);
+    assert.deepEqual(
+      byName.map((x) => x.id),
+      [id],
+    );
     const byLabel = parseContainers(ok(await run("ps", "-a", "--filter", "label=tier=web", "--format", "json"), "ps --filter label"));
     assert.ok(byLabel.some((x) => x.id === id));
   });

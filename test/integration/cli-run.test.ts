@@ -28,7 +28,10 @@ describe("hull run / start -a / attach", () => {
     assert.equal(r.stdout, "hi\n");
     assert.equal(r.stderr, "oops\n");
     const left = await s.d.api.listContainers({});
-    assert.deepEqual(left.containers.map((c) => c.id), []);
+    assert.deepEqual(
+      left.containers.map((c) => c.id),
+      [],
+    );
   });
 
   it("run -i sends stdin and closes it at its end; start -a runs the container again", async () => {
@@ -71,8 +74,23 @@ describe("hull run / start -a / attach", () => {
   });
 
   it("run -it puts the terminal in raw mode, sends its size and restores it", async () => {
-    const cmd = [process.execPath, HULL, "--socket", s.d.socket, "run", "-it", "--rm", "--rootfs", s.rootfs, "--", "sh", "-c",
-      'while read x; do s=$(stty size); echo "size:$s"; [ "$s" = "33 77" ] && exit 4; done; exit 9'].map(shellQuote).join(" ");
+    const cmd = [
+      process.execPath,
+      HULL,
+      "--socket",
+      s.d.socket,
+      "run",
+      "-it",
+      "--rm",
+      "--rootfs",
+      s.rootfs,
+      "--",
+      "sh",
+      "-c",
+      'while read x; do s=$(stty size); echo "size:$s"; [ "$s" = "33 77" ] && exit 4; done; exit 9',
+    ]
+      .map(shellQuote)
+      .join(" ");
     // The terminal's size is set before hull starts; after it, stty -a shows whether it was restored.
     const inner = `stty rows 33 cols 77; ${cmd}; echo "status:$?"; stty -a`;
     const r = await new Promise<CliRun>((resolve, reject) => {
@@ -88,7 +106,10 @@ describe("hull run / start -a / attach", () => {
     assert.match(r.stdout, /(^|[\s;])icanon/, "the terminal is back in canonical mode");
     assert.doesNotMatch(r.stdout, /-icanon/);
     const left = await s.d.api.listContainers({});
-    assert.deepEqual(left.containers.filter((c) => !s.made.includes(c.id)).map((c) => c.id), []);
+    assert.deepEqual(
+      left.containers.filter((c) => !s.made.includes(c.id)).map((c) => c.id),
+      [],
+    );
   });
 
   it("refuses run --rm -d", async () => {

@@ -124,7 +124,14 @@ describe("hull system df", () => {
     const logged = await createStarted(s.api, s.rootfs, ["sh", "-c", "echo hello from df; sleep 1000"]);
     s.made.push(logged.id);
     // Writes into the image container's root: its overlay upper dir grows by BIG bytes.
-    const c = must((await s.api.createContainer({ config: { name: uniqueName("df"), image: "dfbox", command: ["sh", "-c", `head -c ${BIG} /dev/urandom > /big.bin && sleep 1000`] } })).container, "container");
+    const c = must(
+      (
+        await s.api.createContainer({
+          config: { name: uniqueName("df"), image: "dfbox", command: ["sh", "-c", `head -c ${BIG} /dev/urandom > /big.bin && sleep 1000`] },
+        })
+      ).container,
+      "container",
+    );
     s.made.push(c.id);
     await s.api.startContainer({ id: c.id });
 
@@ -147,8 +154,19 @@ describe("hull system df", () => {
     assert.equal(viaEnv.containers.count, 2);
     const table = await hull(s.d.socket, ["system", "df", "--root", s.d.root]);
     assert.equal(table.code, 0, table.stderr);
-    const lines = table.stdout.trimEnd().split("\n").map((l) => l.split(/\s+/));
-    assert.deepEqual(lines.map((l) => l.slice(0, 2)), [["TYPE", "TOTAL"], ["Images", "1"], ["Containers", "2"], ["Logs", "2"]]);
+    const lines = table.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => l.split(/\s+/));
+    assert.deepEqual(
+      lines.map((l) => l.slice(0, 2)),
+      [
+        ["TYPE", "TOTAL"],
+        ["Images", "1"],
+        ["Containers", "2"],
+        ["Logs", "2"],
+      ],
+    );
   });
 
   it("says why it cannot read a root, with status 125", async () => {

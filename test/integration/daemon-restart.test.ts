@@ -69,7 +69,10 @@ describe("daemon restart", () => {
       assert.equal((await api().waitContainer({ id: long.id })).exitCode, 137);
       await until(`pid ${long.pid} to go away`, async () => (pidAlive(long.pid) ? undefined : true), 10_000);
       await removeAll(api(), [long.id, brief.id]);
-      assert.deepEqual((await api().listContainers({})).containers.filter((c) => c.id === long.id || c.id === brief.id), []);
+      assert.deepEqual(
+        (await api().listContainers({})).containers.filter((c) => c.id === long.id || c.id === brief.id),
+        [],
+      );
     });
   }
 

@@ -80,8 +80,7 @@ describe("dependencies", () => {
     const name = uniqueName("dep-orphan");
     const e = await rejection(api().createContainer({ config: config(s.rootfs, SLEEP, { name, dependsOn: ["no-such-container-xyz"] }) }));
     assert.ok(
-      (e.code === grpc.status.NOT_FOUND && e.reason === "CONTAINER_NOT_FOUND") ||
-        (e.code === grpc.status.INVALID_ARGUMENT && e.reason === "INVALID_ARGUMENT"),
+      (e.code === grpc.status.NOT_FOUND && e.reason === "CONTAINER_NOT_FOUND") || (e.code === grpc.status.INVALID_ARGUMENT && e.reason === "INVALID_ARGUMENT"),
       `expected NOT_FOUND/CONTAINER_NOT_FOUND or INVALID_ARGUMENT, got ${e.code} ${e.reason}: ${e.message}`,
     );
     assert.ok(e.message.includes("no-such-container-xyz"), e.message);

@@ -56,7 +56,11 @@ describe("events", () => {
     }
     assert.equal(mine.find((e) => e.type === "exit")?.attributes.exitCode, "3");
     const seqs = mine.map((e) => e.sequence);
-    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b), "sequences increase");
+    assert.deepEqual(
+      seqs,
+      [...seqs].sort((a, b) => a - b),
+      "sequences increase",
+    );
     stream.call.cancel();
   });
 
@@ -98,9 +102,19 @@ describe("events", () => {
     await api().removeContainer({ id: a.id });
     await byName.waitFor("a's remove", (e) => e.type === "remove");
     await byPrefix.waitFor("b's cleanup", (e) => e.type === "cleanup");
-    assert.deepEqual(byName.events.map((e) => [e.type, e.containerId]), [["start", a.id], ["exit", a.id], ["remove", a.id]]);
+    assert.deepEqual(
+      byName.events.map((e) => [e.type, e.containerId]),
+      [
+        ["start", a.id],
+        ["exit", a.id],
+        ["remove", a.id],
+      ],
+    );
     assert.deepEqual(typesOf(byPrefix.events, b.id), ["create", "init", "start", "exit", "cleanup"]);
-    assert.ok(byPrefix.events.every((e) => e.containerId === b.id), describeEvents(byPrefix.events));
+    assert.ok(
+      byPrefix.events.every((e) => e.containerId === b.id),
+      describeEvents(byPrefix.events),
+    );
     byName.call.cancel();
     byPrefix.call.cancel();
   });
@@ -130,7 +144,11 @@ describe("events", () => {
       await stream.waitFor("the producer's last remove", (e) => e.containerId === lastId && e.type === "remove");
       const seqs = stream.events.map((e) => e.sequence);
       const last = seqs.at(-1) ?? 0;
-      assert.deepEqual(seqs, Array.from({ length: last }, (_, i) => i + 1), `every event once, in order: ${describeEvents(stream.events)}`);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: last }, (_, i) => i + 1),
+        `every event once, in order: ${describeEvents(stream.events)}`,
+      );
       stream.call.cancel();
     } finally {
       stop = true;
@@ -144,7 +162,10 @@ describe("events", () => {
     const stream = open({ until: new Date(), containers: [c.id] });
     const end = await stream.ended;
     assert.equal(end.error, undefined, end.error?.message);
-    assert.deepEqual(stream.events.map((e) => e.type), ["create"]);
+    assert.deepEqual(
+      stream.events.map((e) => e.type),
+      ["create"],
+    );
   });
 
   it("refuses an unknown type (INVALID_ARGUMENT) and an unknown container (NOT_FOUND)", async () => {
@@ -177,8 +198,14 @@ describe("events", () => {
     assert.match(exits.stdout, new RegExp(`^\\S+ \\S+ \\+0000 UTC container exit ${short} \\(name=${c.name}, exitCode=7\\)\\n$`));
     const json = await hull(s.d.socket, "events", "--until", now, "--filter", `container=${c.id}`, "--format", "json");
     assert.equal(json.code, 0, json.stderr);
-    const parsed = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; containerId: string });
-    assert.deepEqual(parsed.map((e) => e.type), ["create", "init", "start", "exit", "cleanup"]);
+    const parsed = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; containerId: string });
+    assert.deepEqual(
+      parsed.map((e) => e.type),
+      ["create", "init", "start", "exit", "cleanup"],
+    );
     assert.ok(parsed.every((e) => e.containerId === c.id));
     const badTime = await hull(s.d.socket, "events", "--since", "yesterday");
     assert.equal(badTime.code, 125);
@@ -206,8 +233,14 @@ describe("events", () => {
       child.kill("SIGINT");
       const [code] = (await exited) as [number | null];
       assert.equal(code, 0, err);
-      const lines = out.trim().split("\n").filter((l) => l.includes(c.id.slice(0, 12)));
-      assert.deepEqual(lines.map((l) => l.split(" ")[5]), ["create", "init", "start", "exit", "cleanup"]);
+      const lines = out
+        .trim()
+        .split("\n")
+        .filter((l) => l.includes(c.id.slice(0, 12)));
+      assert.deepEqual(
+        lines.map((l) => l.split(" ")[5]),
+        ["create", "init", "start", "exit", "cleanup"],
+      );
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }

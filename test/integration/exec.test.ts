@@ -65,11 +65,9 @@ class ExecCall {
   async until(what: string, probe: () => boolean): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (!probe()) {
-      const outcome = await Promise.race([
-        new Promise<"data">((resolve) => this.waiters.push(() => resolve("data"))),
-        this.ended.then(() => "ended" as const),
-      ]);
-      if (outcome === "ended" && !probe()) assert.fail(`stream ended before ${what}: stdout=${JSON.stringify(this.stdout)} stderr=${JSON.stringify(this.stderr)}`);
+      const outcome = await Promise.race([new Promise<"data">((resolve) => this.waiters.push(() => resolve("data"))), this.ended.then(() => "ended" as const)]);
+      if (outcome === "ended" && !probe())
+        assert.fail(`stream ended before ${what}: stdout=${JSON.stringify(this.stdout)} stderr=${JSON.stringify(this.stderr)}`);
       if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     }
   }
@@ -153,7 +151,12 @@ describe("exec", () => {
   it("refuses bad requests and containers that are not running", async () => {
     await assertGrpcError(api().execSync({ id: running, command: [] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "command");
     await assertGrpcError(api().execSync({ id: running, command: ["true"], env: ["NOEQUALS"] }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "env[0]");
-    await assertGrpcError(api().execSync({ id: running, command: ["true"], workingDir: "rel" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "working_dir");
+    await assertGrpcError(
+      api().execSync({ id: running, command: ["true"], workingDir: "rel" }),
+      grpc.status.INVALID_ARGUMENT,
+      "INVALID_ARGUMENT",
+      "working_dir",
+    );
     // A working dir the container lacks is the command's failure, as in Podman: 127 missing, 126 not a directory.
     const missingDir = await api().execSync({ id: running, command: ["true"], workingDir: "/no/such/dir" });
     assert.equal(missingDir.exitCode, 127);
@@ -183,7 +186,10 @@ describe("exec", () => {
     assert.equal(call.stdout, "out\n");
     assert.equal(call.stderr, "err\n");
     assert.match(call.sessionId, /^[0-9a-f]{32}$/);
-    const session = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session in inspect");
+    const session = must(
+      (await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId),
+      "session in inspect",
+    );
     assert.equal(session.exitCode, 7);
     assert.equal(session.running, false);
   });
@@ -215,7 +221,10 @@ describe("exec", () => {
   it("lists a live session as running, emits exec_start/exec_exit, and a cancelled call kills its exec", async () => {
     const call = new ExecCall(s.d.client, { id: running, command: ["sleep", "100"] });
     await call.until("the session id", () => call.sessionId !== "");
-    const live = must((await inspect(api(), running)).execSessions.find((s) => s.id === call.sessionId), "live session");
+    const live = must(
+      (await inspect(api(), running)).execSessions.find((s) => s.id === call.sessionId),
+      "live session",
+    );
     assert.equal(live.running, true);
     assert.ok(live.pid > 0 && pidAlive(live.pid), "the session's pid is the live process");
     call.stream.cancel();
@@ -227,8 +236,14 @@ describe("exec", () => {
     assert.equal(ended.exitCode, 137);
     assert.ok(!pidAlive(live.pid));
     const events = await storedEvents(s.d.client, running);
-    const start = must(events.find((e) => e.type === "exec_start" && e.attributes.execId === call.sessionId), "exec_start");
-    const exit = must(events.find((e) => e.type === "exec_exit" && e.attributes.execId === call.sessionId), "exec_exit");
+    const start = must(
+      events.find((e) => e.type === "exec_start" && e.attributes.execId === call.sessionId),
+      "exec_start",
+    );
+    const exit = must(
+      events.find((e) => e.type === "exec_exit" && e.attributes.execId === call.sessionId),
+      "exec_exit",
+    );
     assert.equal(start.containerId, running);
     assert.equal(exit.attributes.exitCode, "137");
   });
@@ -252,7 +267,10 @@ describe("exec", () => {
     await waitExited(api(), c.id);
     const after = await inspect(api(), c.id);
     assertState(after, S.CONTAINER_STATE_EXITED);
-    const session = must(after.execSessions.find((x) => x.id === call.sessionId), "session");
+    const session = must(
+      after.execSessions.find((x) => x.id === call.sessionId),
+      "session",
+    );
     assert.equal(session.running, false);
     assert.equal(session.exitCode, 137);
   });
@@ -314,12 +332,18 @@ describe("exec", () => {
     const { error } = await call.ended;
     assert.equal(error, undefined);
     assert.equal(call.exitCode, undefined, "a detach sends no exit code");
-    const live = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session");
+    const live = must(
+      (await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId),
+      "session",
+    );
     assert.equal(live.running, true);
     assert.ok(pidAlive(live.pid));
 
     await s.d.restart();
-    const recovered = must((await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId), "session after restart");
+    const recovered = must(
+      (await inspect(api(), running)).execSessions.find((x) => x.id === call.sessionId),
+      "session after restart",
+    );
     assert.equal(recovered.running, true, "its monitor is alive: still running");
     process.kill(live.pid, "SIGKILL");
     const ended = await until("the end recorded by the new hulld", async () => {

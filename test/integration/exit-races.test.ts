@@ -147,7 +147,10 @@ describe("exit races and exec limits", () => {
     const answers = [...tally.counts.values()].reduce((a, b) => a + b, 0);
     assert.equal(answers, ROUNDS * (1 + VERBS.length), "every call answered once");
     // Unpause is refused whenever the container is not paused: the calls did reach the state table.
-    assert.ok([...tally.counts].some(([key]) => key.includes("FAILED_PRECONDITION")), "some calls met the exit");
+    assert.ok(
+      [...tally.counts].some(([key]) => key.includes("FAILED_PRECONDITION")),
+      "some calls met the exit",
+    );
   });
 
   describe("ExecSync into a running container", () => {
@@ -205,7 +208,12 @@ describe("exit races and exec limits", () => {
       const slow = pending(api().execSync({ id, command: ["sleep", "5"] }, { deadlineMs: 30_000 }));
       // Failing execs that do reach runc, started alongside.
       const failing = [pending(api().execSync({ id, command: [escaped] })), pending(api().execSync({ id, command: ["true"], workingDir: shortParts(4001) }))];
-      await until("the slow exec to be running", async () => ((await inspect(api(), id)).execSessions.some((x) => x.running && x.command[0] === "sleep") ? true : undefined), 5000, 50);
+      await until(
+        "the slow exec to be running",
+        async () => ((await inspect(api(), id)).execSessions.some((x) => x.running && x.command[0] === "sleep") ? true : undefined),
+        5000,
+        50,
+      );
       const calls: Array<[string, () => Promise<unknown>]> = [
         ["Inspect", () => api().inspectContainer({ id })],
         ["Pause", () => api().pauseContainer({ id })],

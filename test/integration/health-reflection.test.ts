@@ -65,11 +65,11 @@ describe("health, reflection and socket", () => {
   /** `buf curl` over the daemon's unix socket, schema from server reflection only. */
   async function bufCurl(args: string[]): Promise<string> {
     try {
-      const { stdout } = await execFileP(
-        BUF,
-        ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--unix-socket", s.d.socket, ...args],
-        { env: { ...process.env, BUF_CACHE_DIR: bufCache }, timeout: 60_000, cwd: bufCache },
-      );
+      const { stdout } = await execFileP(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--unix-socket", s.d.socket, ...args], {
+        env: { ...process.env, BUF_CACHE_DIR: bufCache },
+        timeout: 60_000,
+        cwd: bufCache,
+      });
       return stdout;
     } catch (err) {
       const e = err as Error & { stderr?: string };
@@ -96,7 +96,10 @@ describe("health, reflection and socket", () => {
   for (const protocol of ["grpc-v1", "grpc-v1alpha"]) {
     it(`reflection (${protocol}) lists the services`, async () => {
       const out = await bufCurl(["--reflect-protocol", protocol, "--list-services", "http://localhost"]);
-      const services = out.split("\n").map((s) => s.trim()).filter(Boolean);
+      const services = out
+        .split("\n")
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const s of ["hull.v1.ContainerService", "hull.v1.ImageService"]) {
         assert.ok(services.includes(s), `${s} missing from ${JSON.stringify(services)}`);
       }

@@ -57,7 +57,10 @@ function demux(body: Buffer): Array<[number, string]> {
 }
 
 function joined(frames: Array<[number, string]>, stream: number): string {
-  return frames.filter(([s]) => s === stream).map(([, t]) => t).join("");
+  return frames
+    .filter(([s]) => s === stream)
+    .map(([, t]) => t)
+    .join("");
 }
 
 describe("HTTP attach", () => {

@@ -92,7 +92,11 @@ describe("image events", () => {
     );
     // A removed image's full id (with or without "sha256:") still selects its stored events.
     for (const ref of [img.id, img.id.slice(7)]) {
-      assert.deepEqual((await replay({ since, images: [ref] })).map((e) => e.type), ["image_import", "image_remove"], ref);
+      assert.deepEqual(
+        (await replay({ since, images: [ref] })).map((e) => e.type),
+        ["image_import", "image_remove"],
+        ref,
+      );
     }
   });
 
@@ -111,14 +115,28 @@ describe("image events", () => {
     );
     for (const ref of ["example.com/ev/a:v2", a.id, a.id.slice(7, 19)]) {
       const got = await replay({ since, images: [ref] });
-      assert.deepEqual(got.map((e) => [e.type, e.imageId]), [["image_import", a.id]], `images: [${ref}] → ${describeImageEvents(got)}`);
+      assert.deepEqual(
+        got.map((e) => [e.type, e.imageId]),
+        [["image_import", a.id]],
+        `images: [${ref}] → ${describeImageEvents(got)}`,
+      );
     }
     const imports = await replay({ since, types: ["image_import"] });
-    assert.deepEqual(imports.map((e) => e.imageId), [a.id, b.id]);
+    assert.deepEqual(
+      imports.map((e) => e.imageId),
+      [a.id, b.id],
+    );
     const onlyContainer = await replay({ since, containers: [c.id] });
-    assert.deepEqual(onlyContainer.map((e) => e.type), ["create"], "containers alone: no image events");
+    assert.deepEqual(
+      onlyContainer.map((e) => e.type),
+      ["create"],
+      "containers alone: no image events",
+    );
     const either = await replay({ since, containers: [c.id], images: ["example.com/ev/b:v1"] });
-    assert.deepEqual(either.map((e) => e.type + ":" + (e.imageId || e.containerId)), [`image_import:${b.id}`, `create:${c.id}`]);
+    assert.deepEqual(
+      either.map((e) => e.type + ":" + (e.imageId || e.containerId)),
+      [`image_import:${b.id}`, `create:${c.id}`],
+    );
     const typed = await replay({ since, images: [a.id, b.id], types: ["image_remove"] });
     assert.deepEqual(typed, [], "types and images both apply");
 
@@ -131,7 +149,11 @@ describe("image events", () => {
     await images().remove(a.id);
     await images().remove(b.id);
     await live.waitFor("b's image_remove", (e) => e.type === "image_remove" && e.imageId === b.id);
-    assert.deepEqual(live.events.map((e) => e.imageId), [b.id], describeImageEvents(live.events));
+    assert.deepEqual(
+      live.events.map((e) => e.imageId),
+      [b.id],
+      describeImageEvents(live.events),
+    );
     live.call.cancel();
     // A prefix of a removed image names nothing any more.
     await assertGrpcError(replay({ since, images: [b.id.slice(7, 19)] }), grpc.status.NOT_FOUND, "IMAGE_NOT_FOUND");
@@ -175,7 +197,10 @@ describe("image events", () => {
       });
       assert.equal(id, layout.configDigest);
       const pulled = await replay({ since, images: [ref] });
-      assert.deepEqual(pulled.map((e) => ({ type: e.type, id: e.imageId, ...e.attributes })), [{ type: "image_pull", id, reference: ref, name: ref, digest }]);
+      assert.deepEqual(
+        pulled.map((e) => ({ type: e.type, id: e.imageId, ...e.attributes })),
+        [{ type: "image_pull", id, reference: ref, name: ref, digest }],
+      );
       await images().remove(id);
     } finally {
       client.close();
@@ -197,15 +222,46 @@ describe("image events", () => {
     assert.equal(byId.code, 0, byId.stderr);
     const lines = byId.stdout.trim().split("\n");
     assert.equal(lines.length, 2, byId.stdout);
-    assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\d [0-9:.]+ \\+0000 UTC image import ${a.id.slice(7, 19)} \\(name=example\\.com/ev/cli:v1, reference=example\\.com/ev/cli:v1, source=path\\)$`));
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^\\d{4}-\\d\\d-\\d\\d [0-9:.]+ \\+0000 UTC image import ${a.id.slice(7, 19)} \\(name=example\\.com/ev/cli:v1, reference=example\\.com/ev/cli:v1, source=path\\)$`,
+      ),
+    );
     assert.match(lines[1], new RegExp(` image remove ${a.id.slice(7, 19)} \\(`));
-    const typed = await runHull(s.d.socket, ["events", "--since", since.toISOString(), "--until", now, "--filter", "type=image", "--no-trunc", "--format", "json"]);
+    const typed = await runHull(s.d.socket, [
+      "events",
+      "--since",
+      since.toISOString(),
+      "--until",
+      now,
+      "--filter",
+      "type=image",
+      "--no-trunc",
+      "--format",
+      "json",
+    ]);
     assert.equal(typed.code, 0, typed.stderr);
-    const objs = typed.stdout.trim().split("\n").map((l) => JSON.parse(l) as { type: string; imageId?: string; containerId?: string });
-    assert.deepEqual(objs.map((o) => [o.type, o.imageId]), [["image_import", a.id], ["image_remove", a.id]]);
+    const objs = typed.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; imageId?: string; containerId?: string });
+    assert.deepEqual(
+      objs.map((o) => [o.type, o.imageId]),
+      [
+        ["image_import", a.id],
+        ["image_remove", a.id],
+      ],
+    );
     assert.ok(objs.every((o) => IMAGE_TYPES.includes(o.type) && !o.containerId));
     const containersOnly = await runHull(s.d.socket, ["events", "--since", since.toISOString(), "--until", now, "--filter", "type=container"]);
     assert.equal(containersOnly.code, 0, containersOnly.stderr);
-    assert.deepEqual(containersOnly.stdout.trim().split("\n").map((l) => / container (\w+) /.exec(l)?.[1]), ["create"]);
+    assert.deepEqual(
+      containersOnly.stdout
+        .trim()
+        .split("\n")
+        .map((l) => / container (\w+) /.exec(l)?.[1]),
+      ["create"],
+    );
   });
 });

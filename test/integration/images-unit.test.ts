@@ -37,7 +37,11 @@ describe("image references", () => {
   });
   it("refuses what the grammar refuses, naming the field", () => {
     for (const bad of ["", "Busybox", "a b", "x:", "x:-tag", "a//b", "a@sha256:00", "/abs", "a/..", "x".repeat(300)]) {
-      assert.throws(() => normalizeReference(bad), (e: Error) => e.message.includes("invalid reference"), bad);
+      assert.throws(
+        () => normalizeReference(bad),
+        (e: Error) => e.message.includes("invalid reference"),
+        bad,
+      );
     }
   });
 });

@@ -24,7 +24,11 @@ async function listTree(dir: string): Promise<string[]> {
   return entries.sort();
 }
 
-const exists = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 describe("images", () => {
   let work = "";
@@ -54,7 +58,10 @@ describe("images", () => {
     assert.equal(img.workingDir, "/etc");
     assert.deepEqual(img.labels, { x: "y" });
 
-    assert.deepEqual((await images().list("layered")).map((i) => i.id), [img.id]);
+    assert.deepEqual(
+      (await images().list("layered")).map((i) => i.id),
+      [img.id],
+    );
     assert.deepEqual(await images().list("nothing-like-this"), []);
     assert.equal((await images().inspect("example.com/test/layered:v1")).id, img.id);
     assert.equal((await images().inspect(img.id.slice(7, 19))).id, img.id, "by id prefix");
@@ -133,7 +140,10 @@ describe("images", () => {
     // Both overlays are mounted with the same (shared) lower dir.
     const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
     const lowers = [one, two].map((id) => {
-      const line = must(mountinfo.split("\n").find((l) => l.includes(join(s.d.root, "containers", id, "overlay", "merged"))), `overlay of ${id}`);
+      const line = must(
+        mountinfo.split("\n").find((l) => l.includes(join(s.d.root, "containers", id, "overlay", "merged"))),
+        `overlay of ${id}`,
+      );
       return must(/lowerdir=([^,]+)/.exec(line), "lowerdir")[1];
     });
     assert.equal(lowers[0], lowers[1]);

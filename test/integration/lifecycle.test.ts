@@ -69,7 +69,10 @@ describe("lifecycle", () => {
     await assertGrpcError(api().removeContainer({ id }), FP, INVALID, [short, "running"]);
     assertState(must((await api().syncContainer({ id })).container, "sync"), S.CONTAINER_STATE_RUNNING);
     const listed = (await api().listContainers({ idPrefix: id })).containers;
-    assert.deepEqual(listed.map((x) => [x.id, x.state]), [[id, S.CONTAINER_STATE_RUNNING]]);
+    assert.deepEqual(
+      listed.map((x) => [x.id, x.state]),
+      [[id, S.CONTAINER_STATE_RUNNING]],
+    );
 
     // PAUSED
     assertState(must((await api().pauseContainer({ id })).container, "pause"), S.CONTAINER_STATE_PAUSED);
@@ -143,7 +146,10 @@ describe("lifecycle", () => {
     await api().waitContainer({ id: c.id, condition: S.CONTAINER_STATE_STOPPING });
     assertState(await inspect(api(), c.id), S.CONTAINER_STATE_STOPPING);
     const listed = (await api().listContainers({ idPrefix: c.id })).containers;
-    assert.deepEqual(listed.map((x) => x.state), [S.CONTAINER_STATE_STOPPING]);
+    assert.deepEqual(
+      listed.map((x) => x.state),
+      [S.CONTAINER_STATE_STOPPING],
+    );
     assert.equal(stop.done(), false, "inspect and list answered while the stop was still pending");
     assertState(must((await resolved(stop)).container, "stop"), DONE);
     assert.equal((await api().waitContainer({ id: c.id })).exitCode, 137);
@@ -200,10 +206,7 @@ describe("lifecycle", () => {
     assert.deepEqual(await names({ name: `${tag}-d` }), [db.name]);
     assert.deepEqual(await names({ name: tag, states: [S.CONTAINER_STATE_RUNNING] }), [web.name]);
     assert.deepEqual(await names({ name: tag, states: [S.CONTAINER_STATE_CONFIGURED] }), [db.name, ui.name].sort());
-    assert.deepEqual(
-      await names({ name: tag, states: [S.CONTAINER_STATE_CONFIGURED, S.CONTAINER_STATE_RUNNING] }),
-      [db.name, ui.name, web.name].sort(),
-    );
+    assert.deepEqual(await names({ name: tag, states: [S.CONTAINER_STATE_CONFIGURED, S.CONTAINER_STATE_RUNNING] }), [db.name, ui.name, web.name].sort());
     assert.deepEqual(await names({ name: tag, labels: { tier: "web" } }), [ui.name, web.name].sort());
     assert.deepEqual(await names({ name: tag, labels: { team: "" } }), [ui.name]);
     assert.deepEqual(await names({ name: tag, labels: { tier: "web", team: "x" } }), [ui.name]);
@@ -220,16 +223,35 @@ describe("lifecycle", () => {
     s.made.push(c.id);
     const id = c.id;
 
-    const ok = (await api().batch({ id, operations: [{ kind: K.BATCH_OPERATION_KIND_INIT }, { kind: K.BATCH_OPERATION_KIND_START }, { kind: K.BATCH_OPERATION_KIND_INSPECT }] })).results;
-    assert.deepEqual(ok.map((r) => r.kind), [K.BATCH_OPERATION_KIND_INIT, K.BATCH_OPERATION_KIND_START, K.BATCH_OPERATION_KIND_INSPECT]);
-    assert.deepEqual(ok.map((r) => r.status?.code ?? 0), [0, 0, 0]);
+    const ok = (
+      await api().batch({
+        id,
+        operations: [{ kind: K.BATCH_OPERATION_KIND_INIT }, { kind: K.BATCH_OPERATION_KIND_START }, { kind: K.BATCH_OPERATION_KIND_INSPECT }],
+      })
+    ).results;
+    assert.deepEqual(
+      ok.map((r) => r.kind),
+      [K.BATCH_OPERATION_KIND_INIT, K.BATCH_OPERATION_KIND_START, K.BATCH_OPERATION_KIND_INSPECT],
+    );
+    assert.deepEqual(
+      ok.map((r) => r.status?.code ?? 0),
+      [0, 0, 0],
+    );
     assertState(must(ok[0]?.container, "INIT result"), S.CONTAINER_STATE_CREATED);
     assertState(must(ok[2]?.container, "INSPECT result"), S.CONTAINER_STATE_RUNNING);
     assertState(await inspect(api(), id), S.CONTAINER_STATE_RUNNING);
 
-    const third = (await api().batch({ id, operations: [{ kind: K.BATCH_OPERATION_KIND_START }, { kind: K.BATCH_OPERATION_KIND_PAUSE }, { kind: K.BATCH_OPERATION_KIND_PAUSE }] })).results;
+    const third = (
+      await api().batch({
+        id,
+        operations: [{ kind: K.BATCH_OPERATION_KIND_START }, { kind: K.BATCH_OPERATION_KIND_PAUSE }, { kind: K.BATCH_OPERATION_KIND_PAUSE }],
+      })
+    ).results;
     assert.equal(third.length, 3);
-    assert.deepEqual(third.slice(0, 2).map((r) => r.status?.code ?? 0), [0, 0]);
+    assert.deepEqual(
+      third.slice(0, 2).map((r) => r.status?.code ?? 0),
+      [0, 0],
+    );
     const failed = must(third[2]?.status, "status of the failed operation");
     assert.equal(failed.code, FP);
     assert.equal(statusReason(failed), INVALID);
@@ -241,8 +263,12 @@ describe("lifecycle", () => {
     assert.equal(first[0]?.status?.code, FP);
     assertState(await inspect(api(), id), S.CONTAINER_STATE_PAUSED);
 
-    const tail = (await api().batch({ id, operations: [{ kind: K.BATCH_OPERATION_KIND_UNPAUSE }, { kind: K.BATCH_OPERATION_KIND_KILL, signal: "SIGKILL" }] })).results;
-    assert.deepEqual(tail.map((r) => r.status?.code ?? 0), [0, 0]);
+    const tail = (await api().batch({ id, operations: [{ kind: K.BATCH_OPERATION_KIND_UNPAUSE }, { kind: K.BATCH_OPERATION_KIND_KILL, signal: "SIGKILL" }] }))
+      .results;
+    assert.deepEqual(
+      tail.map((r) => r.status?.code ?? 0),
+      [0, 0],
+    );
     assert.equal((await api().waitContainer({ id })).exitCode, 137);
     await removeAll(api(), [id]);
   });

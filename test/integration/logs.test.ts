@@ -98,7 +98,10 @@ describe("ContainerLogs", () => {
     assert.deepEqual(texts(all.lines, OUT), ["out"]);
     assert.deepEqual(texts(all.lines, ERR), ["err"]);
     assert.equal(all.lines.length, 2);
-    assert.ok(all.lines.every((l) => l.full && l.time === undefined), "full lines, no time unless asked");
+    assert.ok(
+      all.lines.every((l) => l.full && l.time === undefined),
+      "full lines, no time unless asked",
+    );
     assert.deepEqual(texts((await logs(s.d.client, { id, stdout: true })).lines), ["out"]);
     assert.deepEqual(texts((await logs(s.d.client, { id, stderr: true })).lines), ["err"]);
     assert.equal((await logs(s.d.client, { id, stdout: true, stderr: true })).lines.length, 2);
@@ -107,10 +110,13 @@ describe("ContainerLogs", () => {
   it("keeps a partial last line partial, and bytes as written", async () => {
     const id = await ran("printf 'a\\tb  c\\n'; printf 'no newline'");
     const { lines } = await logs(s.d.client, { id });
-    assert.deepEqual(lines.map((l) => [l.data.toString(), l.full]), [
-      ["a\tb  c", true],
-      ["no newline", false],
-    ]);
+    assert.deepEqual(
+      lines.map((l) => [l.data.toString(), l.full]),
+      [
+        ["a\tb  c", true],
+        ["no newline", false],
+      ],
+    );
   });
 
   it("tail gives the last N lines", async () => {
@@ -139,7 +145,12 @@ describe("ContainerLogs", () => {
   it("refuses bad requests and unknown containers", async () => {
     const id = await ran("true");
     const now = Date.now();
-    await assertGrpcError(logs(s.d.client, { id, since: new Date(now), until: new Date(now - 1000) }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "since");
+    await assertGrpcError(
+      logs(s.d.client, { id, since: new Date(now), until: new Date(now - 1000) }),
+      grpc.status.INVALID_ARGUMENT,
+      "INVALID_ARGUMENT",
+      "since",
+    );
     await assertGrpcError(logs(s.d.client, { id, tail: 5_000_000 }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "tail");
     await assertGrpcError(logs(s.d.client, { id: "" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id");
     await assertGrpcError(logs(s.d.client, { id: "no-such-container" }), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
@@ -169,7 +180,10 @@ describe("ContainerLogs", () => {
     await s.d.api.startContainer({ id: c.id });
     const { lines } = await following;
     assert.deepEqual(texts(lines, OUT), range(1, n).map(String));
-    assert.deepEqual(texts(lines, ERR), range(1, n).map((i) => `e${i}`));
+    assert.deepEqual(
+      texts(lines, ERR),
+      range(1, n).map((i) => `e${i}`),
+    );
   });
 
   it("follow on an exited container returns its lines and ends; tail applies", async () => {
@@ -263,7 +277,10 @@ describe("hull logs", () => {
     const ts = await hull(s.d.socket, "logs", "-t", c.id);
     assert.match(ts.stdout.toString(), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z out\n\d{4}-\S+Z partial$/);
     assert.match(ts.stderr.toString(), /^\d{4}-\S+Z err\n$/);
-    for (const window of [["--since", "2099-01-01T00:00:00Z"], ["--until", "2000-01-01"]]) {
+    for (const window of [
+      ["--since", "2099-01-01T00:00:00Z"],
+      ["--until", "2000-01-01"],
+    ]) {
       const none = await hull(s.d.socket, "logs", ...window, c.id);
       assert.equal(none.code, 0, none.stderr.toString());
       assert.equal(none.stdout.length + none.stderr.length, 0, `nothing logged with ${window.join(" ")}`);
@@ -278,7 +295,12 @@ describe("hull logs", () => {
     s.made.push(c.id);
     const r = await hull(s.d.socket, "logs", "-f", c.id);
     assert.equal(r.code, 0, r.stderr.toString());
-    assert.equal(r.stdout.toString(), range(1, n).map((i) => `${i}\n`).join(""));
+    assert.equal(
+      r.stdout.toString(),
+      range(1, n)
+        .map((i) => `${i}\n`)
+        .join(""),
+    );
   });
 
   it("reports errors like podman", async () => {

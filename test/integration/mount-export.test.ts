@@ -14,7 +14,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { type ContainerServiceClient, ExecContainerRequest, type ExecContainerResponse, type ExportContainerResponse } from "../../src/gen/hull/v1/container.js";
+import {
+  type ContainerServiceClient,
+  ExecContainerRequest,
+  type ExecContainerResponse,
+  type ExportContainerResponse,
+} from "../../src/gen/hull/v1/container.js";
 import { checkOperation, verdict } from "../../src/statemachine/states.js";
 import { EXPORT_CHUNK_BYTES } from "../../src/images/export.js";
 import { daemonSuite } from "../helpers/suite.js";
@@ -29,10 +34,15 @@ const HULL_CLI = fileURLToPath(new URL("../../src/cli/hull.js", import.meta.url)
 
 function runCli(socket: string, args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [HULL_CLI, "--socket", socket, ...args], { timeout: 30_000, encoding: "buffer", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr: stderr.toString() });
-    });
+    execFile(
+      process.execPath,
+      [HULL_CLI, "--socket", socket, ...args],
+      { timeout: 30_000, encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr: stderr.toString() });
+      },
+    );
   });
 }
 
@@ -136,7 +146,10 @@ describe("mount and unmount", () => {
   it("refuses mount and unmount of a container being removed (pure: REMOVING lasts only inside RemoveContainer's lock)", () => {
     assert.equal(verdict(S.CONTAINER_STATE_REMOVING, "mount"), "refuse");
     assert.equal(verdict(S.CONTAINER_STATE_REMOVING, "unmount"), "refuse");
-    assert.throws(() => checkOperation("a".repeat(64), S.CONTAINER_STATE_REMOVING, "mount"), /cannot mount container aaaaaaaaaaaa in state removing: it is being removed/);
+    assert.throws(
+      () => checkOperation("a".repeat(64), S.CONTAINER_STATE_REMOVING, "mount"),
+      /cannot mount container aaaaaaaaaaaa in state removing: it is being removed/,
+    );
   });
 });
 
@@ -195,7 +208,11 @@ describe("export", () => {
     assert.ok(tarball.length > big.length);
 
     const { stdout: verbose } = await run("tar", ["--numeric-owner", "-tvf", file], { maxBuffer: 16 * 1024 * 1024 });
-    const line = (name: string): string => must(verbose.split("\n").find((l) => l.endsWith(` ${name}`) || l.includes(` ${name} -> `) || l.includes(` ${name} link to `)), `tar -tv line for ${name}`);
+    const line = (name: string): string =>
+      must(
+        verbose.split("\n").find((l) => l.endsWith(` ${name}`) || l.includes(` ${name} -> `) || l.includes(` ${name} link to `)),
+        `tar -tv line for ${name}`,
+      );
     assert.match(line("data/file.txt"), /^-rw-r----- 1000\/1000 +14 /);
     assert.match(line("data/hard"), /^hrw-r----- 1000\/1000 +0 .* data\/hard link to data\/file\.txt$/);
     assert.match(line("data/link"), /^lrwxrwxrwx 0\/0 .* data\/link -> file\.txt$/);
@@ -212,9 +229,17 @@ describe("export", () => {
 
     // The listing is the tree's own, but for the socket; directories end in "/".
     const { stdout: names } = await run("tar", ["-tf", file], { maxBuffer: 16 * 1024 * 1024 });
-    const listed = names.split("\n").filter((n) => n !== "").map((n) => n.replace(/\/$/, "")).sort();
+    const listed = names
+      .split("\n")
+      .filter((n) => n !== "")
+      .map((n) => n.replace(/\/$/, ""))
+      .sort();
     const { stdout: found } = await run("find", [".", "-mindepth", "1", "!", "-type", "s"], { cwd: rootfs, maxBuffer: 16 * 1024 * 1024 });
-    const expected = found.split("\n").filter((n) => n !== "").map((n) => n.replace(/^\.\//, "")).sort();
+    const expected = found
+      .split("\n")
+      .filter((n) => n !== "")
+      .map((n) => n.replace(/^\.\//, ""))
+      .sort();
     assert.deepEqual(listed, expected);
     assert.ok(!listed.includes("data/sock"));
 
@@ -226,7 +251,14 @@ describe("export", () => {
     for (const rel of files.split("\n").filter((n) => n !== "")) {
       assert.ok((await readFile(join(out, rel))).equals(await readFile(join(rootfs, rel))), `${rel} differs`);
     }
-    const stat = async (dir: string): Promise<string> => (await run("stat", ["-c", "%n %f %u %g %t %T %h %Y", "data/file.txt", "data/hard", "data/null", "data/loop", "data/fifo", "data/written", "data/none", "data/highid"], { cwd: dir })).stdout;
+    const stat = async (dir: string): Promise<string> =>
+      (
+        await run(
+          "stat",
+          ["-c", "%n %f %u %g %t %T %h %Y", "data/file.txt", "data/hard", "data/null", "data/loop", "data/fifo", "data/written", "data/none", "data/highid"],
+          { cwd: dir },
+        )
+      ).stdout;
     assert.equal(await stat(out), await stat(rootfs));
     assert.equal((await readFile(join(out, "data/big.bin"))).equals(big), true);
   });

@@ -19,9 +19,28 @@ const CGROUP_PARENT = "hull-test";
 
 function config(command: string[], over: Partial<ContainerConfig> = {}): ContainerConfig {
   return {
-    name: "", image: "", rootfsPath: "", command, env: [], workingDir: "", user: "", hostname: "", tty: false,
-    stdin: false, stopSignal: "", stopTimeoutSeconds: undefined, restartPolicy: undefined, dependsOn: [], labels: {},
-    annotations: {}, mounts: [], resources: undefined, logMaxSizeBytes: 0, networkMode: "", readOnlyRootfs: false, ...over,
+    name: "",
+    image: "",
+    rootfsPath: "",
+    command,
+    env: [],
+    workingDir: "",
+    user: "",
+    hostname: "",
+    tty: false,
+    stdin: false,
+    stopSignal: "",
+    stopTimeoutSeconds: undefined,
+    restartPolicy: undefined,
+    dependsOn: [],
+    labels: {},
+    annotations: {},
+    mounts: [],
+    resources: undefined,
+    logMaxSizeBytes: 0,
+    networkMode: "",
+    readOnlyRootfs: false,
+    ...over,
   };
 }
 
@@ -66,20 +85,36 @@ describe("runc + conmon", () => {
     });
   }
 
-  async function create(command: string[], over: Partial<ContainerConfig> = {}): Promise<{ id: string; pid: number; conmonPid: number; logPath: string; bundle: string }> {
+  async function create(
+    command: string[],
+    over: Partial<ContainerConfig> = {},
+  ): Promise<{ id: string; pid: number; conmonPid: number; logPath: string; bundle: string }> {
     const id = `t${randomBytes(6).toString("hex")}`;
     ids.push(id);
     const cfg = config(command, over);
     const bundle = join(dirs.bundles, id);
     const spec = generateSpec({
-      id, config: cfg, rootfs, user: await resolveUser(rootfs, cfg.user), hostLimits: await readHostLimits(),
+      id,
+      config: cfg,
+      rootfs,
+      user: await resolveUser(rootfs, cfg.user),
+      hostLimits: await readHostLimits(),
       cgroupsPath: `/${CGROUP_PARENT}/${id}`,
     });
     await writeBundle(bundle, spec);
     const logPath = join(dirs.logs, `${id}.log`);
     const r = await startConmon({
-      id, name: id, bundlePath: bundle, runtime, exitDir: dirs.exit, persistDir: join(dirs.persist, id), logPath,
-      logMaxSizeBytes: 0, tty: false, stdin: false, socketDir: dirs.sockets,
+      id,
+      name: id,
+      bundlePath: bundle,
+      runtime,
+      exitDir: dirs.exit,
+      persistDir: join(dirs.persist, id),
+      logPath,
+      logMaxSizeBytes: 0,
+      tty: false,
+      stdin: false,
+      socketDir: dirs.sockets,
     });
     return { id, ...r, logPath, bundle };
   }
@@ -158,24 +193,48 @@ describe("runc + conmon", () => {
   test("a conmon that dies or says nothing is RUNTIME_ERROR, not a hang", async () => {
     const bundle = join(dirs.bundles, "fake");
     const base = {
-      id: "fake", name: "fake", bundlePath: bundle, runtime, exitDir: dirs.exit, persistDir: join(dirs.persist, "fake"),
-      logPath: join(dirs.logs, "fake.log"), logMaxSizeBytes: 0, tty: false, stdin: false, socketDir: dirs.sockets,
+      id: "fake",
+      name: "fake",
+      bundlePath: bundle,
+      runtime,
+      exitDir: dirs.exit,
+      persistDir: join(dirs.persist, "fake"),
+      logPath: join(dirs.logs, "fake.log"),
+      logMaxSizeBytes: 0,
+      tty: false,
+      stdin: false,
+      socketDir: dirs.sockets,
     };
-    await writeBundle(bundle, generateSpec({
-      id: "fake", config: config(["true"]), rootfs, user: await resolveUser(rootfs, ""), hostLimits: await readHostLimits(), cgroupsPath: "/fake",
-    }));
-    const runtimeError = (pattern: RegExp) => (err: unknown): boolean =>
-      err instanceof HullError && err.reason === "RUNTIME_ERROR" && pattern.test(err.message);
+    await writeBundle(
+      bundle,
+      generateSpec({
+        id: "fake",
+        config: config(["true"]),
+        rootfs,
+        user: await resolveUser(rootfs, ""),
+        hostLimits: await readHostLimits(),
+        cgroupsPath: "/fake",
+      }),
+    );
+    const runtimeError =
+      (pattern: RegExp) =>
+      (err: unknown): boolean =>
+        err instanceof HullError && err.reason === "RUNTIME_ERROR" && pattern.test(err.message);
     await assert.rejects(startConmon({ ...base, conmonBinary: "/bin/false" }), runtimeError(/^runc create fake: conmon exited with 1/));
-    await assert.rejects(startConmon({ ...base, conmonBinary: "/bin/true" }), runtimeError(/^runc create fake: conmon exited before the container was created/));
+    await assert.rejects(
+      startConmon({ ...base, conmonBinary: "/bin/true" }),
+      runtimeError(/^runc create fake: conmon exited before the container was created/),
+    );
   });
 
   test("missing containers: state undefined, delete quiet, kill fails clearly", async () => {
     assert.equal(await runtime.state("nope"), undefined);
     await runtime.delete("nope");
     await runtime.delete("nope", true);
-    await assert.rejects(runtime.kill("nope", 9), (err: unknown) =>
-      err instanceof HullError && err.reason === "RUNTIME_ERROR" && err.message === "runc kill nope: container does not exist");
+    await assert.rejects(
+      runtime.kill("nope", 9),
+      (err: unknown) => err instanceof HullError && err.reason === "RUNTIME_ERROR" && err.message === "runc kill nope: container does not exist",
+    );
   });
 
   test("probe: runc works; crun is reported, not thrown", async () => {
@@ -221,7 +280,10 @@ describe("ExitWatcher", () => {
     await rename(join(dir, "new.Ab12Cd"), join(dir, "new"));
     await got;
     await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(seen, [["old", 3], ["new", 1]]);
+    assert.deepEqual(seen, [
+      ["old", 3],
+      ["new", 1],
+    ]);
     w.stop();
 
     const quiet = new ExitWatcher(dir);

@@ -72,7 +72,10 @@ describe("PullImage from docker-registry", () => {
     // skopeo compresses layers on the way into a registry: the config (the image id) is what stays.
     assert.equal(image.id, layout.configDigest);
     assert.equal(image.digest, manifestDigest);
-    assert.deepEqual(image.layerDigests, served.json.layers.map((l) => l.digest));
+    assert.deepEqual(
+      image.layerDigests,
+      served.json.layers.map((l) => l.digest),
+    );
     assert.deepEqual(image.tags, [ref]);
     assert.deepEqual(image.cmd, ["sh"]);
 
@@ -87,7 +90,10 @@ describe("PullImage from docker-registry", () => {
         assert.ok(p.bytesDone <= p.bytesTotal && (i === 0 || p.bytesDone >= mine[i - 1].bytesDone), `bytes done grow up to the total: ${JSON.stringify(mine)}`);
       }
     }
-    assert.ok(progress.every((p) => served.json.layers.some((l) => l.digest === p.digest)), "progress names only layers");
+    assert.ok(
+      progress.every((p) => served.json.layers.some((l) => l.digest === p.digest)),
+      "progress names only layers",
+    );
 
     // The pulled layers are the layout's: same diff ids unpacked under the store.
     for (const diffId of layout.diffIds) {
@@ -100,10 +106,17 @@ describe("PullImage from docker-registry", () => {
       "test -x /bin/busybox || exit 5",
       'test "$FROM_REGISTRY" = 1 || exit 6',
     ].join("; ");
-    const created = must((await s.api.createContainer({ config: { name: uniqueName("pullreg"), image: ref, command: ["sh", "-c", script] } })).container, "container");
+    const created = must(
+      (await s.api.createContainer({ config: { name: uniqueName("pullreg"), image: ref, command: ["sh", "-c", script] } })).container,
+      "container",
+    );
     s.made.push(created.id);
     await s.api.startContainer({ id: created.id });
-    assert.equal((await s.api.waitContainer({ id: created.id })).exitCode, 0, "the container saw files of both layers (exit 3/4: data layer, 5: busybox layer)");
+    assert.equal(
+      (await s.api.waitContainer({ id: created.id })).exitCode,
+      0,
+      "the container saw files of both layers (exit 3/4: data layer, 5: busybox layer)",
+    );
 
     // By digest: the same image, no new tag.
     const byDigest = await pull(c(), { reference: `${registry().host}/hull/multi@${manifestDigest}` });
@@ -119,9 +132,15 @@ describe("PullImage from docker-registry", () => {
     const ref = `${registry().host}/hull/docker:v1`;
     const { image } = await pull(c(), { reference: ref });
     assert.equal(image.digest, manifestDigest);
-    assert.deepEqual(image.layerDigests, served.json.layers.map((l) => l.digest));
+    assert.deepEqual(
+      image.layerDigests,
+      served.json.layers.map((l) => l.digest),
+    );
     assert.deepEqual(image.env, ["FROM_REGISTRY=1"]);
-    const created = must((await s.api.createContainer({ config: { name: uniqueName("pulldocker"), image: ref, command: ["cat", "/data/greeting"] } })).container, "container");
+    const created = must(
+      (await s.api.createContainer({ config: { name: uniqueName("pulldocker"), image: ref, command: ["cat", "/data/greeting"] } })).container,
+      "container",
+    );
     s.made.push(created.id);
     await s.api.startContainer({ id: created.id });
     assert.equal((await s.api.waitContainer({ id: created.id })).exitCode, 0);
@@ -130,9 +149,11 @@ describe("PullImage from docker-registry", () => {
   it("fails a pull whose layer blob was corrupted in the registry with a digest mismatch, leaving nothing behind", async () => {
     // Start from an empty store so every blob this pull fetches is new.
     for (const img of await images().list()) {
-      await images().remove(img.id, true).catch((err: unknown) => {
-        if (errorInfo(err).code !== grpc.status.NOT_FOUND) throw err;
-      });
+      await images()
+        .remove(img.id, true)
+        .catch((err: unknown) => {
+          if (errorInfo(err).code !== grpc.status.NOT_FOUND) throw err;
+        });
     }
     const imagesDir = join(s.d.root, "images");
     assert.deepEqual(await listTree(join(imagesDir, "blobs", "sha256")), [], "no blobs before");

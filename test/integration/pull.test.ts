@@ -28,9 +28,21 @@ const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 const hull = runHull;
 
 /** Publishes an image behind an index under name:tag; returns its digests. */
-function publish(reg: TestRegistry, name: string, tag: string, layers: { blob: Buffer; diffId: string }[]): { layerDigests: string[]; configDigest: string; manifestDigest: string } {
+function publish(
+  reg: TestRegistry,
+  name: string,
+  tag: string,
+  layers: { blob: Buffer; diffId: string }[],
+): { layerDigests: string[]; configDigest: string; manifestDigest: string } {
   const layerDigests = layers.map((l) => reg.blob(l.blob));
-  const cfg = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", config: { Cmd: ["sh"], Env: ["PULLED=1"] }, rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) } }));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Cmd: ["sh"], Env: ["PULLED=1"] },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    }),
+  );
   const configDigest = reg.blob(cfg);
   const manifest = Buffer.from(
     JSON.stringify({
@@ -58,7 +70,12 @@ function publish(reg: TestRegistry, name: string, tag: string, layers: { blob: B
 
 describe("pull references and challenges (unit)", () => {
   it("parses host[:port]/name[:tag|@digest] and refuses a reference without a registry host", () => {
-    assert.deepEqual(parsePullReference("localhost:5000/lib/busybox"), { host: "localhost:5000", name: "lib/busybox", ref: "latest", tag: "localhost:5000/lib/busybox:latest" });
+    assert.deepEqual(parsePullReference("localhost:5000/lib/busybox"), {
+      host: "localhost:5000",
+      name: "lib/busybox",
+      ref: "latest",
+      tag: "localhost:5000/lib/busybox:latest",
+    });
     assert.deepEqual(parsePullReference("reg.example.com/a:v1"), { host: "reg.example.com", name: "a", ref: "v1", tag: "reg.example.com/a:v1" });
     const d = `sha256:${"a".repeat(64)}`;
     assert.deepEqual(parsePullReference(`127.0.0.1:9/x/y@${d}`), { host: "127.0.0.1:9", name: "x/y", ref: d, tag: undefined });
@@ -99,7 +116,10 @@ describe("PullImage", () => {
     await run("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
     const raw = await readFile(tarball);
     busybox = { blob: gzipSync(raw), diffId: sha256(raw) };
-    const extraTar = await makeTar([{ name: "etc/", type: "directory", mode: 0o755 }, { name: "etc/pulled", content: "yes\n" }]);
+    const extraTar = await makeTar([
+      { name: "etc/", type: "directory", mode: 0o755 },
+      { name: "etc/pulled", content: "yes\n" },
+    ]);
     const extra = { blob: gzipSync(extraTar), diffId: sha256(extraTar) };
     const pub = publish(reg, "test/busybox", "v1", [busybox, extra]);
 
@@ -120,10 +140,23 @@ describe("PullImage", () => {
       assert.ok(mine.slice(0, -1).every((p) => !p.complete && p.bytesDone <= p.bytesTotal));
     }
     assert.ok(reg.requests.includes("/token"), "the token endpoint was used");
-    assert.ok(reg.requests.some((r) => r.startsWith("/storage/")), "blob redirects were followed");
-    assert.deepEqual((await images().list("test/busybox")).map((i) => i.id), [image.id]);
+    assert.ok(
+      reg.requests.some((r) => r.startsWith("/storage/")),
+      "blob redirects were followed",
+    );
+    assert.deepEqual(
+      (await images().list("test/busybox")).map((i) => i.id),
+      [image.id],
+    );
 
-    const created = must((await s.api.createContainer({ config: { name: uniqueName("pull"), image: ref, command: ["sh", "-c", 'test "$(cat /etc/pulled)" = yes && test "$PULLED" = 1 && echo hi'] } })).container, "container");
+    const created = must(
+      (
+        await s.api.createContainer({
+          config: { name: uniqueName("pull"), image: ref, command: ["sh", "-c", 'test "$(cat /etc/pulled)" = yes && test "$PULLED" = 1 && echo hi'] },
+        })
+      ).container,
+      "container",
+    );
     s.made.push(created.id);
     await s.api.startContainer({ id: created.id });
     assert.equal((await s.api.waitContainer({ id: created.id })).exitCode, 0);
@@ -132,7 +165,12 @@ describe("PullImage", () => {
   it("refuses wrong or missing credentials with UNAUTHENTICATED REGISTRY_AUTH_FAILED", async () => {
     const r = must(reg, "registry");
     const ref = `${r.host}/test/busybox:v1`;
-    await assertGrpcError(pull(c(), { reference: ref, username: "alice", password: "wrong" }), grpc.status.UNAUTHENTICATED, "REGISTRY_AUTH_FAILED", "refused the credentials");
+    await assertGrpcError(
+      pull(c(), { reference: ref, username: "alice", password: "wrong" }),
+      grpc.status.UNAUTHENTICATED,
+      "REGISTRY_AUTH_FAILED",
+      "refused the credentials",
+    );
     await assertGrpcError(pull(c(), { reference: ref }), grpc.status.UNAUTHENTICATED, "REGISTRY_AUTH_FAILED");
   });
 
@@ -158,7 +196,12 @@ describe("PullImage", () => {
     const pub = publish(r, "test/broken", "v1", [must(busybox, "busybox layer"), other]);
     r.corrupt.add(pub.layerDigests[1]);
     const before = await listTree(join(s.d.root, "images"));
-    await assertGrpcError(pull(c(), { reference: `${r.host}/test/broken:v1`, username: "alice", password: "s3cret" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", `digest mismatch: expected ${pub.layerDigests[1]}`);
+    await assertGrpcError(
+      pull(c(), { reference: `${r.host}/test/broken:v1`, username: "alice", password: "s3cret" }),
+      grpc.status.INVALID_ARGUMENT,
+      "INVALID_ARGUMENT",
+      `digest mismatch: expected ${pub.layerDigests[1]}`,
+    );
     assert.deepEqual(await listTree(join(s.d.root, "images")), before, "nothing half-written in the store");
     await assertGrpcError(images().inspect(`${r.host}/test/broken:v1`), grpc.status.NOT_FOUND, "IMAGE_NOT_FOUND");
   });
@@ -166,7 +209,11 @@ describe("PullImage", () => {
   it("answers INVALID_ARGUMENT for a reference without a registry and NOT_FOUND for an unknown tag", async () => {
     const r = must(reg, "registry");
     await assertGrpcError(pull(c(), { reference: "busybox:latest" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "no registry host");
-    await assertGrpcError(pull(c(), { reference: `${r.host}/test/busybox:nope`, username: "alice", password: "s3cret" }), grpc.status.NOT_FOUND, "IMAGE_NOT_FOUND");
+    await assertGrpcError(
+      pull(c(), { reference: `${r.host}/test/busybox:nope`, username: "alice", password: "s3cret" }),
+      grpc.status.NOT_FOUND,
+      "IMAGE_NOT_FOUND",
+    );
   });
 
   it("hull image pull prints progress lines and the image id", async () => {

@@ -61,7 +61,10 @@ describe("recovery at hulld start", () => {
     await writeFile(join(containerDir(cutCreate), "ctr.log"), "");
     const before = await runcList(s.d.runRoot);
     assert.ok(before.has(full.id) && before.has(bare), "both orphans exist in runc before the restart");
-    assert.ok((await conmonsUnder(dirs())).some((c) => c.containerId === full.id), "the orphan's conmon runs before the restart");
+    assert.ok(
+      (await conmonsUnder(dirs())).some((c) => c.containerId === full.id),
+      "the orphan's conmon runs before the restart",
+    );
 
     const from = s.d.output().length;
     await s.d.restart();
@@ -71,7 +74,10 @@ describe("recovery at hulld start", () => {
       assert.equal(existsSync(bundle(id)), false, `bundle of ${id.slice(0, 12)} is gone`);
       assert.ok(logSince(from).includes(id), `hulld names orphan ${id.slice(0, 12)} in its log`);
     }
-    assert.deepEqual((await conmonsUnder(dirs())).filter((c) => c.containerId === full.id || c.containerId === bare), []);
+    assert.deepEqual(
+      (await conmonsUnder(dirs())).filter((c) => c.containerId === full.id || c.containerId === bare),
+      [],
+    );
     assert.deepEqual(await mountsUnder([containerDir(full.id)]), []);
     for (const id of [full.id, cutCreate]) assert.equal(existsSync(containerDir(id)), false, `container dir of ${id.slice(0, 12)} is gone`);
     assert.match(logSince(from), /"level":40[^\n]*no record of/, "orphans are reported at warn");
@@ -118,7 +124,9 @@ describe("recovery at hulld start", () => {
       const c = await createStarted(api(), s.rootfs, IGNORE_TERM);
       s.made.push(c.id);
       const timeoutSeconds = variant === "with time left" ? 8 : 1;
-      const stop = api().stopContainer({ id: c.id, timeoutSeconds }, { deadlineMs: 60_000 }).catch((err: unknown) => errorInfo(err));
+      const stop = api()
+        .stopContainer({ id: c.id, timeoutSeconds }, { deadlineMs: 60_000 })
+        .catch((err: unknown) => errorInfo(err));
       await until("STOPPING", async () => ((await inspect(api(), c.id)).state === S.CONTAINER_STATE_STOPPING ? true : undefined));
       await s.d.kill();
       const cut = await stop;

@@ -6,18 +6,7 @@ import { mkdtemp } from "node:fs/promises";
 import type { Container, RestartPolicy } from "../../src/gen/hull/v1/container.js";
 import { daemonSuite } from "../helpers/suite.js";
 import type { Api } from "../helpers/api.js";
-import {
-  S,
-  SLEEP,
-  assertState,
-  createStarted,
-  inspect,
-  must,
-  removeAll,
-  sleep,
-  until,
-  waitExited,
-} from "../helpers/fixtures.js";
+import { S, SLEEP, assertState, createStarted, inspect, must, removeAll, sleep, until, waitExited } from "../helpers/fixtures.js";
 
 /** Waits (WaitContainer condition EXITED, re-armed after each restart) until `done` holds. */
 async function settleExited(api: Api, id: string, done: (c: Container) => boolean, timeoutMs = 30_000): Promise<Container> {
@@ -82,9 +71,7 @@ describe("restart policies", () => {
       // run 3 (and any later one) stays up: exactly two restarts, then RUNNING.
       const dir = await mkdtemp("/tmp/hm-");
       dirs.push(dir);
-      const script =
-        "if [ -e /data/two ]; then exec sleep 1000; fi; " +
-        "if [ -e /data/one ]; then touch /data/two; else touch /data/one; fi; exit 0";
+      const script = "if [ -e /data/two ]; then exec sleep 1000; fi; " + "if [ -e /data/one ]; then touch /data/two; else touch /data/one; fi; exit 0";
       const c = await createStarted(api(), s.rootfs, ["sh", "-c", script], {
         ...policy(name),
         mounts: [{ type: "bind", source: dir, destination: "/data" }],

@@ -8,12 +8,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import {
-  type ContainerConfig,
-  type ContainerLogsResponse,
-  ContainerLogsRequest,
-  type DeepPartial,
-} from "../../src/gen/hull/v1/container.js";
+import { type ContainerConfig, type ContainerLogsResponse, ContainerLogsRequest, type DeepPartial } from "../../src/gen/hull/v1/container.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/domain/spec-defaults.js";
 import { daemonSuite } from "../helpers/suite.js";
 import { assertGrpcError, type Api } from "../helpers/api.js";
@@ -82,7 +77,11 @@ describe("security defaults", () => {
       const { code, out } = await exec(id, `cat /proc/${pid}/status`);
       assert.equal(code, 0);
       for (const field of ["CapEff", "CapBnd", "CapPrm"]) {
-        assert.deepEqual(decodeCaps(statusField(out, field)), ALL_CAPABILITIES.filter((c) => DEFAULT_CAPABILITIES.includes(c)), `${pid} ${field}`);
+        assert.deepEqual(
+          decodeCaps(statusField(out, field)),
+          ALL_CAPABILITIES.filter((c) => DEFAULT_CAPABILITIES.includes(c)),
+          `${pid} ${field}`,
+        );
       }
       const bounding = decodeCaps(statusField(out, "CapBnd"));
       assert.ok(!bounding.includes("CAP_SYS_ADMIN") && !bounding.includes("CAP_SYS_MODULE"), `${pid}: no SYS_ADMIN, no SYS_MODULE`);
@@ -157,7 +156,11 @@ describe("security defaults", () => {
       t.skip("no cgroup v1 pids controller at /sys/fs/cgroup/pids");
       return;
     }
-    const cases: Array<[number | undefined, string]> = [[undefined, "2048"], [100, "100"], [-1, "max"]];
+    const cases: Array<[number | undefined, string]> = [
+      [undefined, "2048"],
+      [100, "100"],
+      [-1, "max"],
+    ];
     for (const [pidsLimit, expected] of cases) {
       const id = await sleeper(pidsLimit === undefined ? {} : { resources: { pidsLimit } });
       // cgroupsPath /hull/<id> under the v1 pids hierarchy; the container has no cgroup mount of its own.
@@ -170,7 +173,10 @@ describe("security defaults", () => {
     const ns = { userNamespace: { mode: "private", hostId: 200000, size: 65536 } };
     const run = await runToExit("cat /proc/self/uid_map /proc/self/gid_map && id -u", { security: ns });
     assert.equal(run.code, 0, run.out);
-    const lines = run.out.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" "));
+    const lines = run.out
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).join(" "));
     assert.deepEqual(lines, ["0 200000 65536", "0 200000 65536", "0"]);
     const id = await sleeper({ security: ns });
     assert.equal((await exec(id, "cat /proc/self/uid_map")).out.trim().split(/\s+/).join(" "), "0 200000 65536", "exec joins the namespace");
@@ -190,7 +196,8 @@ describe("security defaults", () => {
     for (const source of [s.d.root, join(s.d.root, "containers"), s.d.runRoot]) {
       const e = await assertGrpcError(
         api().createContainer({ config: config(s.rootfs, SLEEP, { mounts: [{ type: "bind", source, destination: "/x" }] }) }),
-        INVALID, "INVALID_ARGUMENT",
+        INVALID,
+        "INVALID_ARGUMENT",
       );
       assert.equal(e.metadata.field, "config.mounts[0].source", e.message);
     }

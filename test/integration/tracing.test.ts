@@ -7,7 +7,13 @@ import { credentials } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
-import { ContainerConfig, ContainerServiceClient, ListContainersRequest, type CreateContainerResponse, type WaitContainerResponse } from "../../src/gen/hull/v1/container.js";
+import {
+  ContainerConfig,
+  ContainerServiceClient,
+  ListContainersRequest,
+  type CreateContainerResponse,
+  type WaitContainerResponse,
+} from "../../src/gen/hull/v1/container.js";
 import { startDaemon, type Daemon } from "../../src/daemon.js";
 import { otlpConfigured } from "../../src/tracing.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
@@ -75,8 +81,7 @@ describe("tracing", () => {
     assert.equal(create.attributes["rpc.method"], "CreateContainer");
     const start = root("StartContainer");
     assert.equal(start.attributes["hull.container.id"], id);
-    const childrenOf = (parent: ReadableSpan): string[] =>
-      spans.filter((s) => parentOf(s) === parent.spanContext().spanId).map((s) => s.name);
+    const childrenOf = (parent: ReadableSpan): string[] => spans.filter((s) => parentOf(s) === parent.spanContext().spanId).map((s) => s.name);
     assert.ok(childrenOf(create).includes("store.createContainer"), `create children: ${childrenOf(create).join(", ")}`);
     const startChildren = childrenOf(start);
     assert.ok(startChildren.includes("lock.wait"), `start children: ${startChildren.join(", ")}`);

@@ -67,13 +67,45 @@ async function makePki(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   for (const ca of ["ca", "rogue-ca"]) {
-    await openssl(dir, ["req", "-x509", ...newKey, "-keyout", `${ca}.key`, "-out", `${ca}.crt`, "-days", "2", "-subj", `/CN=hull-test-${ca}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+    await openssl(dir, [
+      "req",
+      "-x509",
+      ...newKey,
+      "-keyout",
+      `${ca}.key`,
+      "-out",
+      `${ca}.crt`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=hull-test-${ca}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
   }
   await writeFile(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   await writeFile(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
   const issue = async (name: string, cn: string, ca: string, ext: string): Promise<void> => {
     await openssl(dir, ["req", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
-    await openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.crt`, "-days", "2", "-extfile", ext]);
+    await openssl(dir, [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.crt`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "2",
+      "-extfile",
+      ext,
+    ]);
   };
   await issue("server", "hulld-test", "ca", "server.ext");
   await issue("client", "hull-test-client", "ca", "client.ext");
@@ -147,10 +179,10 @@ describe("transport security", () => {
 
   it("reads the client's pid from ss output (the line whose peer is the accepted socket)", () => {
     const ss = [
-      "u_str ESTAB 0 0 /run/hull/hull sock 1420654 * 1420653 users:((\"node\",pid=31181,fd=21))",
-      "u_str ESTAB 0 0 * 1420653 * 1420654 users:((\"hull\",pid=4242,fd=20),(\"hull\",pid=4243,fd=20))",
+      'u_str ESTAB 0 0 /run/hull/hull sock 1420654 * 1420653 users:(("node",pid=31181,fd=21))',
+      'u_str ESTAB 0 0 * 1420653 * 1420654 users:(("hull",pid=4242,fd=20),("hull",pid=4243,fd=20))',
       "u_str ESTAB 0 0 * 1527 * 1526",
-      "u_str ESTAB 0 0 * 99 * 1527 users:((\"x\",pid=7,fd=3))",
+      'u_str ESTAB 0 0 * 99 * 1527 users:(("x",pid=7,fd=3))',
     ].join("\n");
     assert.deepEqual([...clientPids(ss, new Set([1420654, 1526, 5]))], [[1420654, 4242]]);
   });
@@ -199,7 +231,11 @@ describe("transport security", () => {
 
     it("refuses a 20 MiB message with RESOURCE_EXHAUSTED and keeps serving", async () => {
       const api = unixApi(join(dir, "hull.sock"));
-      const details = await expectCode(api.createContainer({ config: { labels: { big: "x".repeat(20 * MiB) } } }), grpc.status.RESOURCE_EXHAUSTED, "a 20 MiB CreateContainer");
+      const details = await expectCode(
+        api.createContainer({ config: { labels: { big: "x".repeat(20 * MiB) } } }),
+        grpc.status.RESOURCE_EXHAUSTED,
+        "a 20 MiB CreateContainer",
+      );
       assert.match(details, /larger than max/i);
       const after = await api.listContainers({});
       assert.equal(after.containers.length, 0);
@@ -317,7 +353,15 @@ describe("transport security", () => {
       assert.notEqual(some.code, 0, some.output);
       assert.match(some.output, /missing --tls-key, --tls-client-ca/);
       assert.doesNotMatch(some.output, /hulld listening/);
-      const unreadable = await runHulld([...args, "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem", "--tls-client-ca", "/nonexistent/ca.pem"]);
+      const unreadable = await runHulld([
+        ...args,
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+        "--tls-client-ca",
+        "/nonexistent/ca.pem",
+      ]);
       assert.notEqual(unreadable.code, 0, unreadable.output);
       assert.match(unreadable.output, /--tls-cert \/nonexistent\/cert\.pem: ENOENT/);
     });
@@ -325,7 +369,17 @@ describe("transport security", () => {
     it("hulld refuses an unknown --socket-group", async () => {
       const dir = join(base, "e");
       const group = `hull-no-such-group-${randomBytes(3).toString("hex")}`;
-      const r = await runHulld([HULLD_PATH, "--socket", join(dir, "hull.sock"), "--root", join(dir, "root"), "--run-root", join(dir, "run"), "--socket-group", group]);
+      const r = await runHulld([
+        HULLD_PATH,
+        "--socket",
+        join(dir, "hull.sock"),
+        "--root",
+        join(dir, "root"),
+        "--run-root",
+        join(dir, "run"),
+        "--socket-group",
+        group,
+      ]);
       assert.notEqual(r.code, 0, r.output);
       assert.match(r.output, new RegExp(`--socket-group ${group}: no such group in /etc/group`));
     });
@@ -343,7 +397,11 @@ describe("transport security", () => {
     it("HULL_MAX_MESSAGE_BYTES lowers the limit: a 3 MiB message is refused, hulld keeps serving", async () => {
       const td = await startTestDaemon({ env: { HULL_MAX_MESSAGE_BYTES: String(2 * MiB) } });
       try {
-        await expectCode(td.api.createContainer({ config: { labels: { big: "x".repeat(3 * MiB) } } }), grpc.status.RESOURCE_EXHAUSTED, "a 3 MiB CreateContainer");
+        await expectCode(
+          td.api.createContainer({ config: { labels: { big: "x".repeat(3 * MiB) } } }),
+          grpc.status.RESOURCE_EXHAUSTED,
+          "a 3 MiB CreateContainer",
+        );
         assert.equal((await td.api.listContainers({})).containers.length, 0);
         assert.ok(td.running(), "hulld still runs");
       } finally {

@@ -35,7 +35,10 @@ describe("validation", () => {
       await assertGrpcError(api().createContainer({ config: cfg }), INVALID, "INVALID_ARGUMENT");
       assert.equal((await api().listContainers({})).containers.length, before, "no record was created");
       const name = must(cfg.name, "name");
-      assert.deepEqual((await api().listContainers({ name })).containers.filter((c) => c.name === name), []);
+      assert.deepEqual(
+        (await api().listContainers({ name })).containers.filter((c) => c.name === name),
+        [],
+      );
     });
   }
 
@@ -99,7 +102,10 @@ describe("validation", () => {
     valid.add(c.id);
     await assertGrpcError(api().createContainer({ config: config(s.rootfs, ["true"], { name: c.name }) }), grpc.status.ALREADY_EXISTS, "NAME_IN_USE", c.name);
     const same = (await api().listContainers({ name: c.name })).containers;
-    assert.deepEqual(same.map((x) => x.id), [c.id]);
+    assert.deepEqual(
+      same.map((x) => x.id),
+      [c.id],
+    );
     assert.deepEqual((await inspect(api(), c.name)).config?.command, [...SLEEP], "the original is untouched");
   });
 

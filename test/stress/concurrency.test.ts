@@ -105,14 +105,24 @@ const OPS: ReadonlyArray<[string, number, Op]> = [
   ["mount", 1, async (api, _c, id) => (await api.mountContainer({ id }, { deadlineMs: CALL_DEADLINE_MS })).container],
   ["unmount", 1, async (api, _c, id) => (await api.unmountContainer({ id, force: Math.random() < 0.3 }, { deadlineMs: CALL_DEADLINE_MS })).container],
   ["cleanup", 1, async (api, _c, id) => (await api.cleanupContainer({ id }, { deadlineMs: CALL_DEADLINE_MS })).container],
-  ["remove", 1, async (api, _c, id) => (await api.removeContainer({ id, force: Math.random() < 0.7, timeoutSeconds: rand(2) }, { deadlineMs: CALL_DEADLINE_MS }), undefined)],
+  [
+    "remove",
+    1,
+    async (api, _c, id) => (
+      await api.removeContainer({ id, force: Math.random() < 0.7, timeoutSeconds: rand(2) }, { deadlineMs: CALL_DEADLINE_MS }),
+      undefined
+    ),
+  ],
   ["logs", 1, async (_a, client, id) => (await readLogs(client, id), undefined)],
 ];
 const WEIGHTED = OPS.flatMap((op) => Array<(typeof OPS)[number]>(op[1]).fill(op));
 
 async function createNamed(api: Api, run: RunState, rootfs: string, name: string): Promise<void> {
   try {
-    const c = must((await api.createContainer({ config: { name, rootfsPath: rootfs, command: [...pick(COMMANDS)] } }, { deadlineMs: CALL_DEADLINE_MS })).container, "container");
+    const c = must(
+      (await api.createContainer({ config: { name, rootfsPath: rootfs, command: [...pick(COMMANDS)] } }, { deadlineMs: CALL_DEADLINE_MS })).container,
+      "container",
+    );
     run.made.push(c.id);
     count(run.outcomes, "create:OK");
     seeState(run, c, "create");
@@ -211,10 +221,13 @@ describe(`concurrency stress (${stressScale()}: ${CLIENTS} clients, ${CONTAINERS
     // Quiescence: hulld and runc agree once the last exits are handled.
     const finals: Container[] = [];
     for (const name of run.names) {
-      const c = await s.api.inspectContainer({ id: name }).then((r) => r.container, (err: unknown) => {
-        if (errorInfo(err).code === grpc.status.NOT_FOUND) return undefined;
-        throw err;
-      });
+      const c = await s.api.inspectContainer({ id: name }).then(
+        (r) => r.container,
+        (err: unknown) => {
+          if (errorInfo(err).code === grpc.status.NOT_FOUND) return undefined;
+          throw err;
+        },
+      );
       if (!c) continue;
       let last = "";
       const agreed = await until(
@@ -244,7 +257,10 @@ describe(`concurrency stress (${stressScale()}: ${CLIENTS} clients, ${CONTAINERS
           if (errorInfo(err).reason !== "CONTAINER_ALREADY_STOPPED") throw err;
         });
       }
-      const done = await s.api.waitContainer({ id: c.id, condition: c.state === S.CONTAINER_STATE_CONFIGURED ? S.CONTAINER_STATE_CONFIGURED : S.CONTAINER_STATE_EXITED });
+      const done = await s.api.waitContainer({
+        id: c.id,
+        condition: c.state === S.CONTAINER_STATE_CONFIGURED ? S.CONTAINER_STATE_CONFIGURED : S.CONTAINER_STATE_EXITED,
+      });
       const now = must((await s.api.inspectContainer({ id: c.id })).container, "inspect");
       seeState(run, now, "final inspect");
       assert.equal(now.exitCode, done.exitCode, `${c.name}: Wait and Inspect disagree on the exit code`);
@@ -270,7 +286,10 @@ describe(`concurrency stress (${stressScale()}: ${CLIENTS} clients, ${CONTAINERS
       const evs = live.filter((e) => e.containerId === c.id && (e.type === "exit" || e.type === "init"));
       const lastRun = evs.at(-1);
       if (lastRun?.type === "exit" && String(c.exitCode) !== lastRun.attributes.exitCode) {
-        const trail = live.filter((e) => e.containerId === c.id).slice(-8).map((e) => `${e.type}:${stateLabel(e.state).replace("CONTAINER_STATE_", "")}`);
+        const trail = live
+          .filter((e) => e.containerId === c.id)
+          .slice(-8)
+          .map((e) => `${e.type}:${stateLabel(e.state).replace("CONTAINER_STATE_", "")}`);
         run.failures.push(`${c.name}: Inspect says exit code ${c.exitCode}, its last exit event ${lastRun.attributes.exitCode} (${trail.join(" ")})`);
       }
     }
@@ -321,7 +340,10 @@ describe("races found by the concurrency stress", () => {
   });
 
   it("a cleanup while a stop waits records the exit it causes", async () => {
-    const c = must((await s.api.createContainer({ config: { name: uniqueName("cst"), rootfsPath: s.rootfs, command: [...IGNORE_TERM] } })).container, "container");
+    const c = must(
+      (await s.api.createContainer({ config: { name: uniqueName("cst"), rootfsPath: s.rootfs, command: [...IGNORE_TERM] } })).container,
+      "container",
+    );
     s.made.push(c.id);
     await s.api.startContainer({ id: c.id });
     const stopping = s.api.stopContainer({ id: c.id, timeoutSeconds: 25 });

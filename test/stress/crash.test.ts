@@ -92,7 +92,7 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
   /** Force-removes until hulld confirms (NOT_FOUND counts); a crash just means trying again. */
   async function finish(client: number, t: Tracked): Promise<void> {
     t.phase = "removing";
-    for (let refused = 0; ; ) {
+    for (let refused = 0; ;) {
       const r = await call((api) => api.removeContainer({ id: t.id ?? t.name, force: true, timeoutSeconds: 0 }));
       if (r.ok || errorInfo(r.err).code === grpc.status.NOT_FOUND) break;
       if (!r.crashed) {
@@ -109,7 +109,12 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
     const kind = (["stubborn", "polite", "brief"] as const)[Math.floor(Math.random() * 3)]!;
     const t: Tracked = { name: `crash-${client}-${n}`, phase: "creating" };
     tracked.set(t.name, t);
-    const config: DeepPartial<ContainerConfig> = { name: t.name, command: COMMANDS[kind], stopTimeoutSeconds: 1, ...(image ? { image: "crash" } : { rootfsPath: rootfs }) };
+    const config: DeepPartial<ContainerConfig> = {
+      name: t.name,
+      command: COMMANDS[kind],
+      stopTimeoutSeconds: 1,
+      ...(image ? { image: "crash" } : { rootfsPath: rootfs }),
+    };
     const created = await call((api) => api.createContainer({ config }));
     if (!created.ok) {
       if (!created.crashed) fail(client, `create ${t.name}`, created.err);
@@ -132,7 +137,9 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
       const middle = Math.floor(Math.random() * 4);
       if (middle === 0) steps.push(["pause", (api) => api.pauseContainer({ id })], ["unpause", (api) => api.unpauseContainer({ id })]);
       if (middle === 1) steps.push(["exec", (api) => api.execSync({ id, command: ["echo", "hi"], timeoutSeconds: 10 })]);
-      steps.push(middle === 2 ? ["kill", (api) => api.killContainer({ id, signal: "SIGKILL" })] : ["stop", (api) => api.stopContainer({ id, timeoutSeconds: 1 })]);
+      steps.push(
+        middle === 2 ? ["kill", (api) => api.killContainer({ id, signal: "SIGKILL" })] : ["stop", (api) => api.stopContainer({ id, timeoutSeconds: 1 })],
+      );
     }
     steps.push(["wait", (api) => api.waitContainer({ id }, { deadlineMs: 30_000 })]);
     for (const [what, step] of steps) {
@@ -195,7 +202,10 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
       let cur = c;
       let status = (await runcState(s.d.runRoot, c.id))?.status;
       while (!agrees(cur, status)) {
-        assert.ok(Date.now() < deadline, `round ${round}: ${cur.name} is ${stateLabel(cur.state)} (${cur.stateReason}) but runc says ${status ?? "no such container"}`);
+        assert.ok(
+          Date.now() < deadline,
+          `round ${round}: ${cur.name} is ${stateLabel(cur.state)} (${cur.stateReason}) but runc says ${status ?? "no such container"}`,
+        );
         await sleep(200);
         const again = (await api.inspectContainer({ id: c.id })).container;
         assert.ok(again, `round ${round}: ${c.name} vanished from the store while being checked`);
@@ -270,8 +280,15 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
     const [, finalOrphans] = await check(rounds + 1);
     assert.equal((await s.d.api.listContainers({})).containers.length, 0, "every client removed its containers");
     // What recovery itself reported at each start (pino JSON lines of hulld).
-    const recoveries = s.d.output().split("\n").filter((l) => l.includes("reconciled the store with the runtime")).map((l) => JSON.parse(l) as { repaired: number; orphans: number });
-    const hulldErrors = s.d.output().split("\n").filter((l) => /"level":(50|60)/.test(l));
+    const recoveries = s.d
+      .output()
+      .split("\n")
+      .filter((l) => l.includes("reconciled the store with the runtime"))
+      .map((l) => JSON.parse(l) as { repaired: number; orphans: number });
+    const hulldErrors = s.d
+      .output()
+      .split("\n")
+      .filter((l) => /"level":(50|60)/.test(l));
     console.log(
       `crash stress: rounds survived=${survived}/${rounds}, operations run=${ops}, calls cut by a crash=${cut}, lifecycles=${lifecycles}, ` +
         `containers checked=${checked}, orphans found=${orphansFound + finalOrphans}, repaired by recovery=${recoveries.reduce((a, r) => a + r.repaired, 0)}, ` +
@@ -279,13 +296,19 @@ describe("stress: SIGKILL of hulld under a lifecycle workload", () => {
     );
     for (const line of hulldErrors.slice(0, 10)) console.log(`hulld error: ${line.slice(0, 600)}`);
     const swept = new Map<string, number>();
-    for (const l of s.d.output().split("\n").filter((x) => x.includes("has no record of"))) {
+    for (const l of s.d
+      .output()
+      .split("\n")
+      .filter((x) => x.includes("has no record of"))) {
       const what = (JSON.parse(l) as { found: string[] }).found.join("+");
       swept.set(what, (swept.get(what) ?? 0) + 1);
     }
     console.log(`crash stress: leftovers swept at start, by kind: ${JSON.stringify(Object.fromEntries(swept))}`);
     const repairs = new Map<string, number>();
-    for (const l of s.d.output().split("\n").filter((x) => /"level":40/.test(x) && !x.includes("has no record of"))) {
+    for (const l of s.d
+      .output()
+      .split("\n")
+      .filter((x) => /"level":40/.test(x) && !x.includes("has no record of"))) {
       const msg = (JSON.parse(l) as { msg: string }).msg;
       repairs.set(msg, (repairs.get(msg) ?? 0) + 1);
     }

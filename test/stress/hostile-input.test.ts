@@ -48,7 +48,14 @@ import {
   UnpauseContainerRequest,
   WaitContainerRequest,
 } from "../../src/gen/hull/v1/container.js";
-import { ImageServiceClient, ImportImageRequest, InspectImageRequest, ListImagesRequest, PullImageRequest, RemoveImageRequest } from "../../src/gen/hull/v1/image.js";
+import {
+  ImageServiceClient,
+  ImportImageRequest,
+  InspectImageRequest,
+  ListImagesRequest,
+  PullImageRequest,
+  RemoveImageRequest,
+} from "../../src/gen/hull/v1/image.js";
 import { daemonSuite } from "../helpers/suite.js";
 import { S, SLEEP, removeAll } from "../helpers/fixtures.js";
 import { stressCount } from "../helpers/stress.js";
@@ -70,7 +77,10 @@ interface Outcome {
 
 type Callback<Res> = (err: grpc.ServiceError | null, res?: Res) => void;
 
-function unary<Res>(start: (md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Callback<Res>) => unknown, deadlineMs = CALL_DEADLINE_MS): Promise<Outcome & { res?: Res }> {
+function unary<Res>(
+  start: (md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Callback<Res>) => unknown,
+  deadlineMs = CALL_DEADLINE_MS,
+): Promise<Outcome & { res?: Res }> {
   return new Promise((resolve) => {
     start(new grpc.Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (err, res) =>
       resolve(err ? { code: err.code, details: err.details } : { code: C.OK, details: "", res }),
@@ -104,7 +114,7 @@ function healthCheck(socket: string): Promise<number> {
     client.makeUnaryRequest(
       "/grpc.health.v1.Health/Check",
       () => Buffer.alloc(0),
-      (b: Buffer) => (b.length >= 2 && b[0] === 0x08 ? b[1] ?? 0 : 0),
+      (b: Buffer) => (b.length >= 2 && b[0] === 0x08 ? (b[1] ?? 0) : 0),
       {},
       new grpc.Metadata(),
       { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
@@ -121,7 +131,8 @@ function healthCheck(socket: string): Promise<number> {
 function describeInput(input: unknown): string {
   return JSON.stringify(input, (_k, v: unknown) => {
     if (typeof v === "string" && v.length > 80) return `${v.slice(0, 40)}…(${v.length} chars)`;
-    if (v instanceof Uint8Array || (typeof v === "object" && v !== null && (v as { type?: string }).type === "Buffer")) return `<${(v as Uint8Array).length ?? "?"} bytes>`;
+    if (v instanceof Uint8Array || (typeof v === "object" && v !== null && (v as { type?: string }).type === "Buffer"))
+      return `<${(v as Uint8Array).length ?? "?"} bytes>`;
     return v;
   }).slice(0, 1500);
 }
@@ -148,7 +159,9 @@ describe("hostile input", () => {
 
   /** The running tty container most references point at, (re)made when an input removed or stopped it. */
   async function ensureTarget(): Promise<void> {
-    const got = await unary<{ container?: Container }>((md, o, cb) => client().inspectContainer(InspectContainerRequest.fromPartial({ id: TARGET }), md, o, cb));
+    const got = await unary<{ container?: Container }>((md, o, cb) =>
+      client().inspectContainer(InspectContainerRequest.fromPartial({ id: TARGET }), md, o, cb),
+    );
     const state = got.res?.container?.state;
     if (state === S.CONTAINER_STATE_RUNNING) return;
     if (state === S.CONTAINER_STATE_PAUSED) {
@@ -156,7 +169,8 @@ describe("hostile input", () => {
       return;
     }
     if (got.code === C.OK) await s.api.removeContainer({ id: TARGET, force: true, timeoutSeconds: 0 });
-    const c = (await s.api.createContainer({ config: { name: TARGET, rootfsPath: s.rootfs, command: [...SLEEP], tty: true, stopTimeoutSeconds: 1 } })).container;
+    const c = (await s.api.createContainer({ config: { name: TARGET, rootfsPath: s.rootfs, command: [...SLEEP], tty: true, stopTimeoutSeconds: 1 } }))
+      .container;
     assert.ok(c);
     await s.api.startContainer({ id: c.id });
   }
@@ -200,12 +214,17 @@ describe("hostile input", () => {
     assert.deepEqual(await readdir(canary), [], `nothing was created in the canary dir by ${rpc}`);
   }
 
-  const u = <Req, Res>(
-    method: (req: Req, md: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: Callback<Res>) => unknown,
-    make: (p: never) => Req,
-    deadlineMs = CALL_DEADLINE_MS,
-  ) => (input: unknown): Promise<Outcome> =>
-    unary<Res>((md, o, cb) => method.call(client(), make(input as never), md, o, cb), deadlineMs).then((r) => ({ ...r, container: (r.res as { container?: Container } | undefined)?.container }));
+  const u =
+    <Req, Res>(
+      method: (req: Req, md: grpc.Metadata, o: Partial<grpc.CallOptions>, cb: Callback<Res>) => unknown,
+      make: (p: never) => Req,
+      deadlineMs = CALL_DEADLINE_MS,
+    ) =>
+    (input: unknown): Promise<Outcome> =>
+      unary<Res>((md, o, cb) => method.call(client(), make(input as never), md, o, cb), deadlineMs).then((r) => ({
+        ...r,
+        container: (r.res as { container?: Container } | undefined)?.container,
+      }));
 
   it("ContainerService unary RPCs answer every input with OK or a documented code", async () => {
     const c = (): ContainerServiceClient => client();
@@ -240,10 +259,24 @@ describe("hostile input", () => {
 
   it("ContainerService streams answer random opens and garbage sequences", async () => {
     const deadline = (): Partial<grpc.CallOptions> => ({ deadline: new Date(Date.now() + CALL_DEADLINE_MS) });
-    await check("ExportContainer", (a) => a.idOnly, (req) => drain(client().exportContainer(ExportContainerRequest.fromPartial(req), deadline()), CALL_DEADLINE_MS));
+    await check(
+      "ExportContainer",
+      (a) => a.idOnly,
+      (req) => drain(client().exportContainer(ExportContainerRequest.fromPartial(req), deadline()), CALL_DEADLINE_MS),
+    );
     // follow and Events without until stay open by contract.
-    await check("ContainerLogs", (a) => a.logs, (req) => drain(client().containerLogs(ContainerLogsRequest.fromPartial(req), deadline()), STREAM_WAIT_MS), [C.CANCELLED]);
-    await check("Events", (a) => a.events, (req) => drain(client().events(EventsRequest.fromPartial(req), deadline()), STREAM_WAIT_MS), [C.CANCELLED]);
+    await check(
+      "ContainerLogs",
+      (a) => a.logs,
+      (req) => drain(client().containerLogs(ContainerLogsRequest.fromPartial(req), deadline()), STREAM_WAIT_MS),
+      [C.CANCELLED],
+    );
+    await check(
+      "Events",
+      (a) => a.events,
+      (req) => drain(client().events(EventsRequest.fromPartial(req), deadline()), STREAM_WAIT_MS),
+      [C.CANCELLED],
+    );
     await check(
       "AttachContainer",
       (a) => a.attach,
@@ -280,7 +313,9 @@ describe("hostile input", () => {
       (a) => a.importImage,
       (msgs) =>
         new Promise<Outcome>((resolve) => {
-          const call = images.importImage(new grpc.Metadata(), opts(), (err) => resolve(err ? { code: err.code, details: err.details } : { code: C.OK, details: "" }));
+          const call = images.importImage(new grpc.Metadata(), opts(), (err) =>
+            resolve(err ? { code: err.code, details: err.details } : { code: C.OK, details: "" }),
+          );
           for (const m of msgs) call.write(ImportImageRequest.fromPartial(m));
           call.end();
         }),
@@ -290,11 +325,32 @@ describe("hostile input", () => {
     );
     // A reference that parses names a registry host: unreachable ones answer UNAVAILABLE (or UNAUTHENTICATED).
     // The 1 MiB reference once came back whole in the status trailer and wedged the client's connection.
-    const pullExamples = [{ reference: "x".repeat(1024 * 1024), username: "", password: "", insecure: false }, { reference: "localhost:1/x:y", username: "", password: "", insecure: true }];
-    await check("PullImage", (a) => a.pull, (req) => drain(images.pullImage(PullImageRequest.fromPartial(req), opts()), CALL_DEADLINE_MS), [C.UNAVAILABLE, C.UNAUTHENTICATED], pullExamples);
-    await check("ListImages", (a) => a.imageRef, (req) => unary((md, o, cb) => images.listImages(ListImagesRequest.fromPartial(req), md, o, cb)));
-    await check("InspectImage", (a) => a.imageRef, (req) => unary((md, o, cb) => images.inspectImage(InspectImageRequest.fromPartial(req), md, o, cb)));
-    await check("RemoveImage", (a) => a.removeImage, (req) => unary((md, o, cb) => images.removeImage(RemoveImageRequest.fromPartial(req), md, o, cb)));
+    const pullExamples = [
+      { reference: "x".repeat(1024 * 1024), username: "", password: "", insecure: false },
+      { reference: "localhost:1/x:y", username: "", password: "", insecure: true },
+    ];
+    await check(
+      "PullImage",
+      (a) => a.pull,
+      (req) => drain(images.pullImage(PullImageRequest.fromPartial(req), opts()), CALL_DEADLINE_MS),
+      [C.UNAVAILABLE, C.UNAUTHENTICATED],
+      pullExamples,
+    );
+    await check(
+      "ListImages",
+      (a) => a.imageRef,
+      (req) => unary((md, o, cb) => images.listImages(ListImagesRequest.fromPartial(req), md, o, cb)),
+    );
+    await check(
+      "InspectImage",
+      (a) => a.imageRef,
+      (req) => unary((md, o, cb) => images.inspectImage(InspectImageRequest.fromPartial(req), md, o, cb)),
+    );
+    await check(
+      "RemoveImage",
+      (a) => a.removeImage,
+      (req) => unary((md, o, cb) => images.removeImage(RemoveImageRequest.fromPartial(req), md, o, cb)),
+    );
     assert.deepEqual(failures, [], failures.join("\n"));
   });
 
@@ -302,46 +358,93 @@ describe("hostile input", () => {
     assert.ok(s.d.running(), "hulld is still running");
     assert.equal(await healthCheck(s.d.socket), 1);
     const left = (await s.api.listContainers({})).containers.filter((c) => c.name !== TARGET);
-    assert.deepEqual(left.map((c) => c.name), []);
+    assert.deepEqual(
+      left.map((c) => c.name),
+      [],
+    );
     assert.deepEqual(await readdir(canary), []);
-    const slowest = [...timings].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([rpc, ms]) => `${rpc} ${(ms / 1000).toFixed(1)} s`);
+    const slowest = [...timings]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([rpc, ms]) => `${rpc} ${(ms / 1000).toFixed(1)} s`);
     const crashes = s.d.running() ? 0 : 1;
-    console.log(`hostile-input: ${inputs} inputs over ${rpcs.size} RPCs, ${crashes} crashes, ${failures.length} undocumented answers (slowest: ${slowest.join(", ")})`);
+    console.log(
+      `hostile-input: ${inputs} inputs over ${rpcs.size} RPCs, ${crashes} crashes, ${failures.length} undocumented answers (slowest: ${slowest.join(", ")})`,
+    );
   });
 
-  it(
-    "a request that does not decode (int64 beyond 2^53, garbage bytes) is INVALID_ARGUMENT, not INTERNAL",
-    async () => {
-      const raw = new grpc.Client(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
-      const send = (path: string, bytes: Uint8Array): Promise<Outcome> =>
-        new Promise((resolve) => {
-          raw.makeUnaryRequest(path, (b: Uint8Array) => Buffer.from(b), (b: Buffer) => b, bytes, new grpc.Metadata(), { deadline: new Date(Date.now() + CALL_DEADLINE_MS) }, (err) =>
-            resolve(err ? { code: err.code, details: err.details } : { code: C.OK, details: "" }),
-          );
-        });
-      try {
-        // CreateContainerRequest{config{resources{memory_limit_bytes: 2^62}}}, ContainerLogsRequest{since{seconds: 2^62}}, ...
-        const resources = new BinaryWriter().uint32(8).int64(2n ** 62n).finish();
-        const cfg = new BinaryWriter().uint32((18 << 3) | 2).bytes(resources).finish();
-        const create = new BinaryWriter().uint32((1 << 3) | 2).bytes(cfg).finish();
-        const ts = new BinaryWriter().uint32(8).int64(2n ** 62n).finish();
-        // A labels map entry whose key holds a NUL byte (protobuf strings may; label keys may not).
-        const list = new BinaryWriter().uint32((2 << 3) | 2).bytes(new BinaryWriter().uint32((1 << 3) | 2).string("k\u0000").finish()).finish();
-        const cases: Array<[string, Uint8Array]> = [
-          ["/hull.v1.ContainerService/CreateContainer", create],
-          ["/hull.v1.ContainerService/WaitContainer", new BinaryWriter().uint32((1 << 3) | 2).string("x").uint32((2 << 3) | 0).int64(2n ** 62n).finish()],
-          ["/hull.v1.ContainerService/ListContainers", list],
-          ["/hull.v1.ContainerService/InspectContainer", Buffer.from([0xff, 0xff, 0xff])],
-          ["/hull.v1.ContainerService/ContainerLogs", new BinaryWriter().uint32((1 << 3) | 2).string("x").uint32((4 << 3) | 2).bytes(ts).finish()],
-        ];
-        for (const [path, bytes] of cases) {
-          const o = await send(path, bytes);
-          inputs++;
-          assert.ok(o.code === C.INVALID_ARGUMENT || o.code === C.NOT_FOUND, `${path}: ${C[o.code]} ${o.details}`);
-        }
-      } finally {
-        raw.close();
+  it("a request that does not decode (int64 beyond 2^53, garbage bytes) is INVALID_ARGUMENT, not INTERNAL", async () => {
+    const raw = new grpc.Client(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
+    const send = (path: string, bytes: Uint8Array): Promise<Outcome> =>
+      new Promise((resolve) => {
+        raw.makeUnaryRequest(
+          path,
+          (b: Uint8Array) => Buffer.from(b),
+          (b: Buffer) => b,
+          bytes,
+          new grpc.Metadata(),
+          { deadline: new Date(Date.now() + CALL_DEADLINE_MS) },
+          (err) => resolve(err ? { code: err.code, details: err.details } : { code: C.OK, details: "" }),
+        );
+      });
+    try {
+      // CreateContainerRequest{config{resources{memory_limit_bytes: 2^62}}}, ContainerLogsRequest{since{seconds: 2^62}}, ...
+      const resources = new BinaryWriter()
+        .uint32(8)
+        .int64(2n ** 62n)
+        .finish();
+      const cfg = new BinaryWriter()
+        .uint32((18 << 3) | 2)
+        .bytes(resources)
+        .finish();
+      const create = new BinaryWriter()
+        .uint32((1 << 3) | 2)
+        .bytes(cfg)
+        .finish();
+      const ts = new BinaryWriter()
+        .uint32(8)
+        .int64(2n ** 62n)
+        .finish();
+      // A labels map entry whose key holds a NUL byte (protobuf strings may; label keys may not).
+      const list = new BinaryWriter()
+        .uint32((2 << 3) | 2)
+        .bytes(
+          new BinaryWriter()
+            .uint32((1 << 3) | 2)
+            .string("k\u0000")
+            .finish(),
+        )
+        .finish();
+      const cases: Array<[string, Uint8Array]> = [
+        ["/hull.v1.ContainerService/CreateContainer", create],
+        [
+          "/hull.v1.ContainerService/WaitContainer",
+          new BinaryWriter()
+            .uint32((1 << 3) | 2)
+            .string("x")
+            .uint32((2 << 3) | 0)
+            .int64(2n ** 62n)
+            .finish(),
+        ],
+        ["/hull.v1.ContainerService/ListContainers", list],
+        ["/hull.v1.ContainerService/InspectContainer", Buffer.from([0xff, 0xff, 0xff])],
+        [
+          "/hull.v1.ContainerService/ContainerLogs",
+          new BinaryWriter()
+            .uint32((1 << 3) | 2)
+            .string("x")
+            .uint32((4 << 3) | 2)
+            .bytes(ts)
+            .finish(),
+        ],
+      ];
+      for (const [path, bytes] of cases) {
+        const o = await send(path, bytes);
+        inputs++;
+        assert.ok(o.code === C.INVALID_ARGUMENT || o.code === C.NOT_FOUND, `${path}: ${C[o.code]} ${o.details}`);
       }
-    },
-  );
+    } finally {
+      raw.close();
+    }
+  });
 });

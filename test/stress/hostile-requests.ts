@@ -36,11 +36,58 @@ function canaryPaths(canary: string): string[] {
 
 export function hostileStrings(ctx: HostileContext): fc.Arbitrary<string> {
   const fixed = [
-    "", ".", "..", "/", "../../../../etc/passwd", "/etc/passwd", "/etc", "/proc/self/mem", "/dev/null",
-    "a\0b", "\0", "é", "日本語", "\u202e\u0000x", "\ud800", "-rf", "--help", " ", "\n", "\t;id", "$(id)", "`id`",
-    "x".repeat(300), "SIGKILL", "9", "0", "-1", "65", "4294967296", "ctrl-p,ctrl-q", "ctrl-", "none",
-    `sha256:${"0".repeat(64)}`, "busybox", "busybox:latest", "localhost:1/x:y", "on-failure", "host", "bind", "tmpfs", "proc",
-    "ro", "size=1m", "root", "0:0", "nobody", "KEY=VALUE", "=x", "%s%n", "{{.}}", "a/b", "A".repeat(254),
+    "",
+    ".",
+    "..",
+    "/",
+    "../../../../etc/passwd",
+    "/etc/passwd",
+    "/etc",
+    "/proc/self/mem",
+    "/dev/null",
+    "a\0b",
+    "\0",
+    "é",
+    "日本語",
+    "\u202e\u0000x",
+    "\ud800",
+    "-rf",
+    "--help",
+    " ",
+    "\n",
+    "\t;id",
+    "$(id)",
+    "`id`",
+    "x".repeat(300),
+    "SIGKILL",
+    "9",
+    "0",
+    "-1",
+    "65",
+    "4294967296",
+    "ctrl-p,ctrl-q",
+    "ctrl-",
+    "none",
+    `sha256:${"0".repeat(64)}`,
+    "busybox",
+    "busybox:latest",
+    "localhost:1/x:y",
+    "on-failure",
+    "host",
+    "bind",
+    "tmpfs",
+    "proc",
+    "ro",
+    "size=1m",
+    "root",
+    "0:0",
+    "nobody",
+    "KEY=VALUE",
+    "=x",
+    "%s%n",
+    "{{.}}",
+    "a/b",
+    "A".repeat(254),
     ...canaryPaths(ctx.canary),
     ...ctx.targetRefs,
   ];
@@ -74,7 +121,10 @@ const maybe = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(
 const stopTimeout = maybe(fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: 86_401, max: 2 ** 32 - 1 })));
 /** Short (a random command that hangs is killed soon), or past the one-year bound (refused). */
 const execTimeout = fc.oneof(fc.constantFrom(1, 2), fc.integer({ min: 365 * 24 * 3600 + 1, max: 2 ** 32 - 1 }));
-const bytes = fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.constant(Buffer.alloc(1024 * 1024 + 1, 0x41)));
+const bytes = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+  fc.constant(Buffer.alloc(1024 * 1024 + 1, 0x41)),
+);
 /** Streams that look like archives: gzip magic over garbage, gzipped garbage, an empty tar (a valid, empty rootfs) and it gzipped. */
 const archiveBytes = fc.constantFrom(
   Buffer.from([0x1f, 0x8b, 1, 2, 3]),
@@ -98,7 +148,10 @@ export function arbitraries(ctx: HostileContext) {
       name: s,
       image: fc.oneof(s, fc.constant("")),
       rootfsPath: fc.oneof(fc.constant(ctx.rootfs), fc.constant(""), path),
-      command: fc.oneof(fc.constant(["true"]).map((c) => [...c]), list(s)),
+      command: fc.oneof(
+        fc.constant(["true"]).map((c) => [...c]),
+        list(s),
+      ),
       env: list(s),
       workingDir: s,
       user: s,
@@ -129,21 +182,51 @@ export function arbitraries(ctx: HostileContext) {
   const process = { command: list(s), env: list(s), workingDir: s, user: s };
   const batchOp = fc.record({ kind: enumValue.map((k) => k as BatchOperationKind), signal: s, timeoutSeconds: stopTimeout });
   const attachMessage: fc.Arbitrary<AttachContainerRequest> = fc.oneof(
-    fc.record({ message: fc.record({ $case: fc.constant("open" as const), value: fc.record({ id, stdin: fc.boolean(), stdout: fc.boolean(), stderr: fc.boolean(), detachKeys: s, logs: fc.boolean(), start: fc.boolean(), recursive: fc.boolean(), stream: maybe(fc.boolean()) }) }) }),
+    fc.record({
+      message: fc.record({
+        $case: fc.constant("open" as const),
+        value: fc.record({
+          id,
+          stdin: fc.boolean(),
+          stdout: fc.boolean(),
+          stderr: fc.boolean(),
+          detachKeys: s,
+          logs: fc.boolean(),
+          start: fc.boolean(),
+          recursive: fc.boolean(),
+          stream: maybe(fc.boolean()),
+        }),
+      }),
+    }),
     fc.record({ message: fc.record({ $case: fc.constant("stdin" as const), value: bytes }) }),
     fc.record({ message: fc.record({ $case: fc.constant("resize" as const), value: size }) }),
     fc.record({ message: fc.record({ $case: fc.constant("closeStdin" as const), value: fc.boolean() }) }),
     fc.constant({ message: undefined }),
   );
   const execMessage: fc.Arbitrary<ExecContainerRequest> = fc.oneof(
-    fc.record({ message: fc.record({ $case: fc.constant("open" as const), value: fc.record({ id, ...process, tty: fc.boolean(), stdin: fc.boolean(), size: maybe(size), detachKeys: s }) }) }),
+    fc.record({
+      message: fc.record({
+        $case: fc.constant("open" as const),
+        value: fc.record({ id, ...process, tty: fc.boolean(), stdin: fc.boolean(), size: maybe(size), detachKeys: s }),
+      }),
+    }),
     fc.record({ message: fc.record({ $case: fc.constant("stdin" as const), value: bytes }) }),
     fc.record({ message: fc.record({ $case: fc.constant("resize" as const), value: size }) }),
     fc.record({ message: fc.record({ $case: fc.constant("closeStdin" as const), value: fc.boolean() }) }),
     fc.constant({ message: undefined }),
   );
   const importMessage: fc.Arbitrary<ImportImageRequest> = fc.oneof(
-    fc.record({ message: fc.record({ $case: fc.constant("source" as const), value: fc.record({ path, reference: fc.oneof(fc.constantFrom("", "hostile:latest"), s), format: fc.oneof(s, fc.constantFrom("", "", "oci-layout", "rootfs-tar")), sizeBytes: fc.oneof(fc.constant(0), u64) }) }) }),
+    fc.record({
+      message: fc.record({
+        $case: fc.constant("source" as const),
+        value: fc.record({
+          path,
+          reference: fc.oneof(fc.constantFrom("", "hostile:latest"), s),
+          format: fc.oneof(s, fc.constantFrom("", "", "oci-layout", "rootfs-tar")),
+          sizeBytes: fc.oneof(fc.constant(0), u64),
+        }),
+      }),
+    }),
     fc.record({ message: fc.record({ $case: fc.constant("chunk" as const), value: fc.oneof(bytes, archiveBytes) }) }),
     fc.constant({ message: undefined }),
   );
@@ -162,10 +245,28 @@ export function arbitraries(ctx: HostileContext) {
     cleanup: fc.record({ id, onlyStopped: fc.boolean() }),
     batch: fc.record({ id, operations: list(batchOp, 5) }),
     checkpoint: fc.record({ id, keep: fc.boolean(), keepRunning: fc.boolean(), tcpEstablished: fc.boolean(), targetFile: path, ignoreRootfs: fc.boolean() }),
-    restore: fc.record({ id: fc.oneof(id, fc.constant("")), keep: fc.boolean(), tcpEstablished: fc.boolean(), targetFile: fc.oneof(path, fc.constant("")), name: s, ignoreRootfs: fc.boolean(), ignoreStaticIp: fc.boolean(), ignoreStaticMac: fc.boolean() }),
+    restore: fc.record({
+      id: fc.oneof(id, fc.constant("")),
+      keep: fc.boolean(),
+      tcpEstablished: fc.boolean(),
+      targetFile: fc.oneof(path, fc.constant("")),
+      name: s,
+      ignoreRootfs: fc.boolean(),
+      ignoreStaticIp: fc.boolean(),
+      ignoreStaticMac: fc.boolean(),
+    }),
     remove: fc.record({ id, force: fc.boolean(), timeoutSeconds: stopTimeout }),
     list: fc.record({ states: list(stateValue), labels: map(s), name: s, idPrefix: s }),
-    logs: fc.record({ id, follow: fc.boolean(), tail: maybe(u32), since: maybe(date), until: maybe(date), timestamps: fc.boolean(), stdout: fc.boolean(), stderr: fc.boolean() }),
+    logs: fc.record({
+      id,
+      follow: fc.boolean(),
+      tail: maybe(u32),
+      since: maybe(date),
+      until: maybe(date),
+      timestamps: fc.boolean(),
+      stdout: fc.boolean(),
+      stderr: fc.boolean(),
+    }),
     execSync: fc.record({ id, ...process, timeoutSeconds: execTimeout }),
     events: fc.record({ containers: list(id), types: list(s), since: maybe(date), until: maybe(date), images: list(s) }),
     attach: list(attachMessage, 5),

@@ -49,8 +49,7 @@ function readLogs(client: ContainerServiceClient, id: string, follow: boolean): 
 async function lifecycle(api: Api, client: ContainerServiceClient, rootfs: string, i: number): Promise<void> {
   const kind = i % 7;
   const base = { name: uniqueName("hy"), ...(kind === 5 ? { image: IMAGE } : { rootfsPath: rootfs }) };
-  const command =
-    kind === 1 || kind === 3 ? TRAP : kind === 6 ? ["sh", "-c", "echo a; sleep 0.3; echo b"] : ["sh", "-c", `echo lifecycle ${i}; exit ${i % 5}`];
+  const command = kind === 1 || kind === 3 ? TRAP : kind === 6 ? ["sh", "-c", "echo a; sleep 0.3; echo b"] : ["sh", "-c", `echo lifecycle ${i}; exit ${i % 5}`];
   const c = must((await api.createContainer({ config: { ...base, command } })).container, "container");
   const id = c.id;
   try {
@@ -165,7 +164,11 @@ describe(`hygiene stress (${stressScale()}: ${LIFECYCLES} lifecycles, ${CONCURRE
     const firstTenth = samples.find((x) => x.done >= every) ?? samples[0];
     const last = samples.at(-1) ?? samples[0];
     assert.ok(firstTenth && last);
-    const keyLine = (k: Record<string, number>): string => Object.entries(k).sort().map(([p, n]) => `${p}=${n}`).join(" ");
+    const keyLine = (k: Record<string, number>): string =>
+      Object.entries(k)
+        .sort()
+        .map(([p, n]) => `${p}=${n}`)
+        .join(" ");
     console.log(
       [
         `hygiene stress: ${LIFECYCLES} lifecycles (+${2 * WARMUP} warm-up), ${CONCURRENCY} at a time`,
@@ -180,7 +183,11 @@ describe(`hygiene stress (${stressScale()}: ${LIFECYCLES} lifecycles, ${CONCURRE
       ].join("\n"),
     );
     assert.deepEqual(diff, [], "resources after the run differ from before it");
-    assert.deepEqual(list.containers.map((c) => c.name), [], "no container is left");
+    assert.deepEqual(
+      list.containers.map((c) => c.name),
+      [],
+      "no container is left",
+    );
     for (const prefix of new Set([...Object.keys(keysBefore), ...Object.keys(keysAfter)])) {
       if (prefix === "evt") continue;
       assert.equal(keysAfter[prefix] ?? 0, keysBefore[prefix] ?? 0, `store keys under ${prefix}/`);

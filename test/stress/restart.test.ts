@@ -115,13 +115,16 @@ describe("stress: hulld restarts under running containers", () => {
       .output()
       .split("\n")
       .filter((l) => l.includes("reconciled the store with the runtime"))
-      .map((l) => (JSON.parse(l) as { durationMs: number; containers: number }))
+      .map((l) => JSON.parse(l) as { durationMs: number; containers: number })
       .map((r) => `${r.containers} containers in ${r.durationMs} ms`);
     console.log(`restart stress: reconciliation at each start: ${recoveryMs.join(", ")}`);
     console.log(
       `restart stress: restarts survived=${restarts} (SIGTERM and SIGKILL in turn), containers kept running=${tickers.length}, attach checks=${attachChecks}, ` +
         `log checks=${logChecks}, exits recorded while down=${exitsRecorded}, restarts by policy=${policyRestarts}`,
     );
-    await removeAll(api(), tickers.map((t) => t.id));
+    await removeAll(
+      api(),
+      tickers.map((t) => t.id),
+    );
   });
 });

@@ -45,7 +45,8 @@ export function checkTransitions(events: Event[]): string[] {
         if (ev.state !== S.CONTAINER_STATE_STOPPED) problems.push(`${where}: exit leaves ${stateLabel(ev.state)}, not STOPPED`);
         ranSinceInit = false;
       } else if (ev.type === "restart") {
-        if (prev !== S.CONTAINER_STATE_RUNNING || ev.state !== S.CONTAINER_STATE_RUNNING) problems.push(`${where}: restart reported ${stateLabel(prev)} → ${stateLabel(ev.state)}`);
+        if (prev !== S.CONTAINER_STATE_RUNNING || ev.state !== S.CONTAINER_STATE_RUNNING)
+          problems.push(`${where}: restart reported ${stateLabel(prev)} → ${stateLabel(ev.state)}`);
       } else if (ev.type === "exec_exit") {
         if (ev.state === S.CONTAINER_STATE_REMOVING) problems.push(`${where}: exec_exit in REMOVING`);
       } else {
@@ -56,15 +57,20 @@ export function checkTransitions(events: Event[]): string[] {
           if (verdict(prev, rule.op) !== "act") problems.push(`${where}: ${rule.op} acted in ${stateLabel(prev)}, which the table refuses`);
           // runc's kill --all thaws a paused container's cgroup.
           const thawed = ev.type === "kill" && prev === S.CONTAINER_STATE_PAUSED && ev.state === S.CONTAINER_STATE_RUNNING;
-          const expected = thawed ? ev.state : rule.result ?? prev;
-          if (ev.type !== "sync" && ev.state !== expected) problems.push(`${where}: ${stateLabel(prev)} → ${stateLabel(ev.state)}, expected ${stateLabel(expected)}`);
-          if (ev.type === "sync" && ev.attributes.runtimeStatus === "missing") problems.push(`${where}: sync found the runtime container gone: its exit was lost`);
+          const expected = thawed ? ev.state : (rule.result ?? prev);
+          if (ev.type !== "sync" && ev.state !== expected)
+            problems.push(`${where}: ${stateLabel(prev)} → ${stateLabel(ev.state)}, expected ${stateLabel(expected)}`);
+          if (ev.type === "sync" && ev.attributes.runtimeStatus === "missing")
+            problems.push(`${where}: sync found the runtime container gone: its exit was lost`);
         }
       }
       // A process that ran must have its exit recorded before its runtime container is replaced or removed.
       if (ev.type === "start") ranSinceInit = true;
       if ((ev.type === "init" || ev.type === "remove") && ranSinceInit && prev !== undefined) {
-        const trail = evs.filter((e) => e.sequence <= ev.sequence).slice(-8).map((e) => `${e.type}:${stateLabel(e.state).replace("CONTAINER_STATE_", "")}`);
+        const trail = evs
+          .filter((e) => e.sequence <= ev.sequence)
+          .slice(-8)
+          .map((e) => `${e.type}:${stateLabel(e.state).replace("CONTAINER_STATE_", "")}`);
         problems.push(`${where}: the previous run's exit was never recorded (${trail.join(" ")})`);
       }
       if (ev.type === "init") ranSinceInit = false;
@@ -73,4 +79,3 @@ export function checkTransitions(events: Event[]): string[] {
   }
   return problems;
 }
-

@@ -55,7 +55,10 @@ describe("conmon's attach packets", () => {
   it("cuts stdin into non-empty packets conmon reads whole", () => {
     assert.deepEqual(stdinPackets(Buffer.alloc(0)), []);
     const big = Buffer.alloc(STDIN_PACKET * 2 + 5, 1);
-    assert.deepEqual(stdinPackets(big).map((p) => p.length), [STDIN_PACKET, STDIN_PACKET, 5]);
+    assert.deepEqual(
+      stdinPackets(big).map((p) => p.length),
+      [STDIN_PACKET, STDIN_PACKET, 5],
+    );
   });
 });
 

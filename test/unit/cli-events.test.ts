@@ -56,7 +56,11 @@ test("Go's ParseDuration grammar", () => {
 
 test("anything else is a usage error naming the flag", () => {
   for (const bad of ["", "yesterday", "1d", "2024-13-01", "2024-02-30", "2024-05-01T25:00:00Z", "2024-05-01 12:00:00", "10 minutes"]) {
-    assert.throws(() => parseInputTime("--since", bad, true, NOW), (err: unknown) => err instanceof UsageError && err.message.startsWith("--since:"), bad);
+    assert.throws(
+      () => parseInputTime("--since", bad, true, NOW),
+      (err: unknown) => err instanceof UsageError && err.message.startsWith("--since:"),
+      bad,
+    );
   }
 });
 

@@ -119,7 +119,10 @@ describe("events stream (in-process)", () => {
       const seqs = c.events.map((e) => e.sequence);
       const expected = Array.from({ length: live.sequence }, (_, i) => i + 1);
       assert.deepEqual(seqs, expected, `every stored event once, in order: ${describeEvents(c.events)}`);
-      assert.deepEqual(c.events.slice(5).map((e) => e.type), ["start", "pause", "unpause", "stop"]);
+      assert.deepEqual(
+        c.events.slice(5).map((e) => e.type),
+        ["start", "pause", "unpause", "stop"],
+      );
       assert.ok(bus.eventListenerCount() >= 1);
     } finally {
       aroundRead = {};
@@ -136,7 +139,11 @@ describe("events stream (in-process)", () => {
     await emit("start", ID_B);
     const exit = await emit("exit", ID_B);
     await c.waitFor("the exit of B", (e) => e.sequence === exit.sequence);
-    assert.deepEqual(c.events.map((e) => [e.type, e.containerId]), [["exit", ID_B]], describeEvents(c.events));
+    assert.deepEqual(
+      c.events.map((e) => [e.type, e.containerId]),
+      [["exit", ID_B]],
+      describeEvents(c.events),
+    );
     assert.ok(!c.events.some((e) => e.sequence === old.sequence), "no replay without since");
     await cancelAndCheck(c);
   });
@@ -149,7 +156,11 @@ describe("events stream (in-process)", () => {
     assert.equal(end.error, undefined, end.error?.message);
     assert.ok(c.events.some((e) => e.sequence === last.sequence));
     const seqs = c.events.map((e) => e.sequence);
-    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), "the whole history, in order");
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: seqs.length }, (_, i) => i + 1),
+      "the whole history, in order",
+    );
     await noListeners();
   });
 
@@ -161,7 +172,10 @@ describe("events stream (in-process)", () => {
     await emit("stop", ID_A, new Date(untilTime.getTime() + 1000));
     const end = await c.ended;
     assert.equal(end.error, undefined, end.error?.message);
-    assert.deepEqual(c.events.map((e) => e.sequence), [inside.sequence]);
+    assert.deepEqual(
+      c.events.map((e) => e.sequence),
+      [inside.sequence],
+    );
     await noListeners();
   });
 
@@ -171,13 +185,16 @@ describe("events stream (in-process)", () => {
     const first = (await store.readEvents()).at(-1)?.sequence ?? 0;
     const total = MAX_BACKLOG * 5;
     // Lockstep batches under the bound: only the client's speed is measured, not the scheduler's.
-    for (let sent = 0; sent < total; ) {
+    for (let sent = 0; sent < total;) {
       let last: Event | undefined;
       for (let i = 0; i < MAX_BACKLOG / 2; i++, sent++) last = await emit("sync");
       const want = (last as Event).sequence;
       await c.waitFor(`event ${want}`, (e) => e.sequence === want);
     }
-    assert.deepEqual(c.events.map((e) => e.sequence), Array.from({ length: total }, (_, i) => first + 1 + i));
+    assert.deepEqual(
+      c.events.map((e) => e.sequence),
+      Array.from({ length: total }, (_, i) => first + 1 + i),
+    );
     await cancelAndCheck(c);
   });
 

@@ -32,7 +32,10 @@ describe("exec: pure parts", () => {
     assert.equal(commandFailureCode('exec failed: unable to start container process: exec: "/no/such": stat /no/such: no such file or directory'), 127);
     assert.equal(commandFailureCode('exec failed: unable to start container process: exec: "/etc": permission denied'), 126);
     assert.equal(commandFailureCode('chdir to cwd ("/nope") set in config.json failed: no such file or directory'), 127);
-    assert.equal(commandFailureCode('exec failed: unable to start container process: chdir to cwd ("/etc/passwd") set in config.json failed: not a directory'), 126);
+    assert.equal(
+      commandFailureCode('exec failed: unable to start container process: chdir to cwd ("/etc/passwd") set in config.json failed: not a directory'),
+      126,
+    );
     assert.equal(commandFailureCode("exec failed: unable to start container process: some other failure"), undefined);
   });
 
@@ -95,7 +98,10 @@ describe("exec: pure parts", () => {
     const mk = (i: number, running: boolean): ExecSessionRecord => ({ id: String(i), command: ["x"], running, exitCode: 0, pid: 0 });
     const list = [mk(0, true), ...Array.from({ length: 12 }, (_, i) => mk(i + 1, false)), mk(13, true)];
     const [kept, dropped] = pruneSessions(list);
-    assert.deepEqual(dropped.map((x) => x.id), ["1", "2"]);
+    assert.deepEqual(
+      dropped.map((x) => x.id),
+      ["1", "2"],
+    );
     assert.equal(kept.length, 12);
     assert.ok(kept.some((x) => x.id === "0") && kept.some((x) => x.id === "13"));
   });

@@ -121,11 +121,14 @@ describe("readLogEntries / queryLog", () => {
     const path = newPath();
     await writeLog(path, rec("stdout", "F", "a") + "junk\n" + rec("stderr", "F", "b") + rec("stdout", "P", "c") + `${T0} stdout F unfinis`);
     const got = await collect(readLogEntries(path, { follow: false, signal: new AbortController().signal }));
-    assert.deepEqual(got.map((e) => [e.stream, e.full, text(e)]), [
-      ["stdout", true, "a"],
-      ["stderr", true, "b"],
-      ["stdout", false, "c"],
-    ]);
+    assert.deepEqual(
+      got.map((e) => [e.stream, e.full, text(e)]),
+      [
+        ["stdout", true, "a"],
+        ["stderr", true, "b"],
+        ["stdout", false, "c"],
+      ],
+    );
   });
 
   it("returns nothing for a log that does not exist", async () => {

@@ -28,12 +28,10 @@ describe("resolveUser", () => {
     root = await mkdtemp("/tmp/hu-");
     outside = await mkdtemp("/tmp/hu-out-");
     await mkdir(join(root, "etc"));
-    await writeFile(join(root, "etc/passwd"), [
-      "root:x:0:0:root:/root:/bin/sh",
-      "app:x:1000:1000::/home/app:/bin/sh",
-      "nobody:x:65534:65534:nobody:/nonexistent:/bin/false",
-      "broken line",
-    ].join("\n"));
+    await writeFile(
+      join(root, "etc/passwd"),
+      ["root:x:0:0:root:/root:/bin/sh", "app:x:1000:1000::/home/app:/bin/sh", "nobody:x:65534:65534:nobody:/nonexistent:/bin/false", "broken line"].join("\n"),
+    );
     await writeFile(join(root, "etc/group"), ["root:x:0:", "app:x:1000:", "wheel:x:10:app,other", "audio:x:29:app"].join("\n"));
   });
   after(async () => {

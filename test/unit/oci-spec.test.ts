@@ -19,10 +19,28 @@ const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 function config(over: Partial<ContainerConfig> = {}): ContainerConfig {
   return {
-    name: "c", image: "", rootfsPath: "/r", command: ["/bin/sh"], env: [], workingDir: "", user: "",
-    hostname: "", tty: false, stdin: false, stopSignal: "", stopTimeoutSeconds: undefined, restartPolicy: undefined,
-    dependsOn: [], labels: {}, annotations: {}, mounts: [], resources: undefined, logMaxSizeBytes: 0,
-    networkMode: "", readOnlyRootfs: false, ...over,
+    name: "c",
+    image: "",
+    rootfsPath: "/r",
+    command: ["/bin/sh"],
+    env: [],
+    workingDir: "",
+    user: "",
+    hostname: "",
+    tty: false,
+    stdin: false,
+    stopSignal: "",
+    stopTimeoutSeconds: undefined,
+    restartPolicy: undefined,
+    dependsOn: [],
+    labels: {},
+    annotations: {},
+    mounts: [],
+    resources: undefined,
+    logMaxSizeBytes: 0,
+    networkMode: "",
+    readOnlyRootfs: false,
+    ...over,
   };
 }
 
@@ -44,8 +62,14 @@ function security(over: Partial<SecurityOptions> = {}): SecurityOptions {
 
 /** The rules of `filter` that refuse `name` for the given first argument. */
 function refuses(filter: OciSeccomp | undefined, name: string, arg0 = 0): boolean {
-  return (filter?.syscalls ?? []).some((r) => r.names.includes(name) && r.action === "SCMP_ACT_ERRNO" && (r.args ?? []).every((a) =>
-    a.op === "SCMP_CMP_MASKED_EQ" ? (BigInt(arg0) & BigInt(a.value)) === BigInt(a.valueTwo ?? 0) : a.op === "SCMP_CMP_EQ" && arg0 === a.value));
+  return (filter?.syscalls ?? []).some(
+    (r) =>
+      r.names.includes(name) &&
+      r.action === "SCMP_ACT_ERRNO" &&
+      (r.args ?? []).every((a) =>
+        a.op === "SCMP_CMP_MASKED_EQ" ? (BigInt(arg0) & BigInt(a.value)) === BigInt(a.valueTwo ?? 0) : a.op === "SCMP_CMP_EQ" && arg0 === a.value,
+      ),
+  );
 }
 
 function isInvalid(field: string) {
@@ -84,7 +108,10 @@ describe("generateSpec", () => {
       { type: "RLIMIT_NPROC", hard: 96365, soft: 96365 },
     ]);
     const high = generateSpec(input({}, { hostLimits: { nofileHard: Number.MAX_SAFE_INTEGER, nprocHard: Number.MAX_SAFE_INTEGER } }));
-    assert.deepEqual(high.process.rlimits?.map((r) => r.hard), [1048576, 4194304]);
+    assert.deepEqual(
+      high.process.rlimits?.map((r) => r.hard),
+      [1048576, 4194304],
+    );
   });
 
   test("network namespace only for networkMode none", () => {
@@ -115,15 +142,19 @@ describe("generateSpec", () => {
     assert.deepEqual(none?.pids, { limit: 2048 }, "Podman's default pids limit");
     assert.deepEqual(none?.devices?.[0], { allow: false, access: "rwm" });
     assert.ok(none?.devices?.some((d) => d.allow && d.major === 1 && d.minor === 3));
-    const r = generateSpec(input({
-      resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, pidsLimit: 100 },
-    })).linux.resources;
+    const r = generateSpec(
+      input({
+        resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, pidsLimit: 100 },
+      }),
+    ).linux.resources;
     assert.deepEqual(r?.memory, { limit: 64 << 20 });
     assert.deepEqual(r?.cpu, { shares: 512, quota: 50000, period: 100000 });
     assert.deepEqual(r?.pids, { limit: 100 });
-    const partial = generateSpec(input({
-      resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 5 },
-    })).linux.resources;
+    const partial = generateSpec(
+      input({
+        resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 5 },
+      }),
+    ).linux.resources;
     assert.equal(partial?.memory, undefined);
     assert.equal(partial?.cpu, undefined);
     assert.deepEqual(partial?.pids, { limit: 5 });
@@ -135,14 +166,16 @@ describe("generateSpec", () => {
   });
 
   test("mounts: standard set, bind with ro, tmpfs, proc, override by destination", () => {
-    const s = generateSpec(input({
-      mounts: [
-        { type: "", source: "/host/data", destination: "/data", options: ["ro"] },
-        { type: "tmpfs", source: "", destination: "/scratch", options: ["size=1m"] },
-        { type: "tmpfs", source: "", destination: "/dev/shm", options: [] },
-        { type: "proc", source: "", destination: "/proc2", options: [] },
-      ],
-    }));
+    const s = generateSpec(
+      input({
+        mounts: [
+          { type: "", source: "/host/data", destination: "/data", options: ["ro"] },
+          { type: "tmpfs", source: "", destination: "/scratch", options: ["size=1m"] },
+          { type: "tmpfs", source: "", destination: "/dev/shm", options: [] },
+          { type: "proc", source: "", destination: "/proc2", options: [] },
+        ],
+      }),
+    );
     const dests = s.mounts.map((m) => m.destination);
     for (const d of ["/proc", "/dev", "/dev/pts", "/dev/mqueue", "/sys"]) assert.ok(dests.includes(d), d);
     assert.equal(dests.filter((d) => d === "/dev/shm").length, 1);
@@ -207,7 +240,14 @@ describe("safe defaults: capabilities, no_new_privs, namespaces, masked paths", 
     const allowed = input({ security: security({ allowNewPrivileges: true, capAdd: ["SYS_ADMIN"] }) });
     assert.equal(generateSpec(allowed).process.noNewPrivileges, false);
     const exec = generateExecProcess({
-      id: ID, config: allowed.config, user: allowed.user, hostLimits: allowed.hostLimits, command: ["sh"], env: [], workingDir: "", tty: false,
+      id: ID,
+      config: allowed.config,
+      user: allowed.user,
+      hostLimits: allowed.hostLimits,
+      command: ["sh"],
+      env: [],
+      workingDir: "",
+      tty: false,
     });
     assert.equal(exec.noNewPrivileges, false);
     assert.deepEqual(exec.capabilities, generateSpec(allowed).process.capabilities);
@@ -216,15 +256,27 @@ describe("safe defaults: capabilities, no_new_privs, namespaces, masked paths", 
   test("a PID namespace always; masked and read-only /proc paths as Podman's", () => {
     const s = generateSpec(input());
     assert.equal(s.linux.namespaces[0]?.type, "pid");
-    for (const p of ["/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-      "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/fs/selinux", "/sys/dev/block"]) {
+    for (const p of [
+      "/proc/acpi",
+      "/proc/kcore",
+      "/proc/keys",
+      "/proc/latency_stats",
+      "/proc/timer_list",
+      "/proc/timer_stats",
+      "/proc/sched_debug",
+      "/proc/scsi",
+      "/sys/firmware",
+      "/sys/fs/selinux",
+      "/sys/dev/block",
+    ]) {
       assert.ok(s.linux.maskedPaths?.includes(p), p);
     }
     assert.deepEqual(s.linux.readonlyPaths, ["/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]);
   });
 
   test("user namespace: private maps 0..size-1 onto host_id.., /sys becomes a read-only bind", () => {
-    const ns = (userNamespace: SecurityOptions["userNamespace"], networkMode = "") => generateSpec(input({ networkMode, security: security({ userNamespace }) }));
+    const ns = (userNamespace: SecurityOptions["userNamespace"], networkMode = "") =>
+      generateSpec(input({ networkMode, security: security({ userNamespace }) }));
     const s = ns({ mode: "private", hostId: 100000, size: 0 });
     assert.ok(s.linux.namespaces.some((n) => n.type === "user"));
     assert.deepEqual(s.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
@@ -255,12 +307,60 @@ describe("seccomp", () => {
     const f = filter();
     assert.equal(f?.defaultAction, "SCMP_ACT_ALLOW");
     assert.deepEqual(f?.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
-    for (const name of ["mount", "umount2", "pivot_root", "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
-      "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl", "ioperm", "quotactl",
-      "lookup_dcookie", "open_by_handle_at", "name_to_handle_at", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key",
-      "request_key", "setns", "syslog", "vhangup", "nfsservctl", "create_module", "get_kernel_syms", "query_module", "uselib", "ustat",
-      "sysfs", "_sysctl", "move_pages", "mbind", "set_mempolicy", "process_vm_readv", "process_vm_writev", "ptrace", "fsopen",
-      "fsmount", "move_mount", "open_tree", "fsconfig", "fspick", "mount_setattr"]) {
+    for (const name of [
+      "mount",
+      "umount2",
+      "pivot_root",
+      "init_module",
+      "finit_module",
+      "delete_module",
+      "kexec_load",
+      "kexec_file_load",
+      "reboot",
+      "swapon",
+      "swapoff",
+      "acct",
+      "settimeofday",
+      "clock_settime",
+      "clock_adjtime",
+      "adjtimex",
+      "iopl",
+      "ioperm",
+      "quotactl",
+      "lookup_dcookie",
+      "open_by_handle_at",
+      "name_to_handle_at",
+      "bpf",
+      "perf_event_open",
+      "userfaultfd",
+      "keyctl",
+      "add_key",
+      "request_key",
+      "setns",
+      "syslog",
+      "vhangup",
+      "nfsservctl",
+      "create_module",
+      "get_kernel_syms",
+      "query_module",
+      "uselib",
+      "ustat",
+      "sysfs",
+      "_sysctl",
+      "move_pages",
+      "mbind",
+      "set_mempolicy",
+      "process_vm_readv",
+      "process_vm_writev",
+      "ptrace",
+      "fsopen",
+      "fsmount",
+      "move_mount",
+      "open_tree",
+      "fsconfig",
+      "fspick",
+      "mount_setattr",
+    ]) {
       assert.ok(refuses(f, name), name);
     }
     assert.ok(refuses(f, "clone", 0x10000000 | 17) && !refuses(f, "clone", 0x01200011), "clone: only CLONE_NEWUSER");
@@ -284,8 +384,12 @@ describe("seccomp", () => {
   test("a profile file: OCI or Docker format, conditions settled, caps at spec time", () => {
     const host = { goarch: "amd64", scmp: "SCMP_ARCH_X86_64", kernel: "6.1.0" };
     const docker = JSON.stringify({
-      defaultAction: "SCMP_ACT_ERRNO", defaultErrnoRet: 1,
-      archMap: [{ architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] }, { architecture: "SCMP_ARCH_AARCH64", subArchitectures: [] }],
+      defaultAction: "SCMP_ACT_ERRNO",
+      defaultErrnoRet: 1,
+      archMap: [
+        { architecture: "SCMP_ARCH_X86_64", subArchitectures: ["SCMP_ARCH_X86"] },
+        { architecture: "SCMP_ARCH_AARCH64", subArchitectures: [] },
+      ],
       syscalls: [
         { names: ["read", "write", "execve"], action: "SCMP_ACT_ALLOW" },
         { names: ["mount"], action: "SCMP_ACT_ALLOW", includes: { caps: ["CAP_SYS_ADMIN"] } },
@@ -304,19 +408,31 @@ describe("seccomp", () => {
     assert.equal(plain?.defaultErrnoRet, 1);
     assert.ok(!plain?.syscalls?.some((r) => r.names.includes("mount")), "mount needs CAP_SYS_ADMIN");
     assert.ok(filter({ seccompProfile: "/p.json", capAdd: ["SYS_ADMIN"] }, { seccompProfile: profile })?.syscalls?.some((r) => r.names.includes("mount")));
-    assert.throws(() => filter({ seccompProfile: "/p.json" }), (e: unknown) => e instanceof HullError && e.reason === "INTERNAL");
+    assert.throws(
+      () => filter({ seccompProfile: "/p.json" }),
+      (e: unknown) => e instanceof HullError && e.reason === "INTERNAL",
+    );
     assert.ok(kernelAtLeast("6.18.44-fc", "4.8") && !kernelAtLeast("4.4.0", "4.8") && kernelAtLeast("4.8", "4.8"));
   });
 
   test("a malformed profile is INVALID_ARGUMENT naming the field", () => {
     const F = "config.security.seccomp_profile";
     const bad: Array<[string, string]> = [
-      ["{", F], ["[]", F], ["{}", `${F}.defaultAction`], ['{"defaultAction":"SCMP_ACT_MAYBE"}', `${F}.defaultAction`],
+      ["{", F],
+      ["[]", F],
+      ["{}", `${F}.defaultAction`],
+      ['{"defaultAction":"SCMP_ACT_MAYBE"}', `${F}.defaultAction`],
       ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":{}}', `${F}.syscalls`],
       ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[],"action":"SCMP_ACT_ERRNO"}]}', `${F}.syscalls[0].names`],
       ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"KILL"}]}', `${F}.syscalls[0].action`],
-      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}', `${F}.syscalls[0].args[0].index`],
-      ['{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"EQ"}]}]}', `${F}.syscalls[0].args[0].op`],
+      [
+        '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}',
+        `${F}.syscalls[0].args[0].index`,
+      ],
+      [
+        '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"EQ"}]}]}',
+        `${F}.syscalls[0].args[0].op`,
+      ],
       ['{"defaultAction":"SCMP_ACT_ALLOW","architectures":["x86_64"]}', `${F}.architectures`],
       ['{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NEW_LISTENER"]}', `${F}.flags[0]`],
       ['{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/x.sock"}', `${F}.listenerPath`],
@@ -361,7 +477,8 @@ describe("CLI security flags", () => {
     assert.deepEqual(parseUserns("private:100000:65536"), { mode: "private", hostId: 100000, size: 65536 });
     assert.deepEqual(parseUserns("private:100000"), { mode: "private", hostId: 100000, size: 0 });
     assert.deepEqual(buildSecurity({ ...none, userns: "host" })?.userNamespace, { mode: "host", hostId: 0, size: 0 });
-    for (const bad of ["private", "auto", "private:x", "private:1:0", "private:1:2:3", "private:4294967296"]) assert.throws(() => parseUserns(bad), UsageError, bad);
+    for (const bad of ["private", "auto", "private:x", "private:1:0", "private:1:2:3", "private:4294967296"])
+      assert.throws(() => parseUserns(bad), UsageError, bad);
   });
 });
 

@@ -3,16 +3,7 @@
 // calls (plus STOPPING) and the refusals listed in the issue.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import {
-  ALL_OPERATIONS,
-  ALL_STATES,
-  ContainerState,
-  TRANSITIONS,
-  checkOperation,
-  stateName,
-  verdict,
-  type Operation,
-} from "../../src/statemachine/states.js";
+import { ALL_OPERATIONS, ALL_STATES, ContainerState, TRANSITIONS, checkOperation, stateName, verdict, type Operation } from "../../src/statemachine/states.js";
 import { HullError, type ErrorReason } from "../../src/errors.js";
 
 const CONFIGURED = ContainerState.CONTAINER_STATE_CONFIGURED;

@@ -234,15 +234,16 @@ test("10,000 records: list, resolve by prefix", async () => {
     const tList = performance.now() - t1;
     assert.equal(listed.length, 10_000);
     for (let i = 1; i < listed.length; i++) assert.ok(listed[i - 1].createdAt <= listed[i].createdAt);
-    assert.deepEqual(listed[0], recs.find((r) => r.createdAt === listed[0].createdAt));
+    assert.deepEqual(
+      listed[0],
+      recs.find((r) => r.createdAt === listed[0].createdAt),
+    );
 
     const target = recs[4321];
     const t2 = performance.now();
     for (let i = 0; i < 100; i++) assert.equal(await store.resolveContainer(target.id.slice(0, 12)), target.id);
     const tResolve = (performance.now() - t2) / 100;
-    console.log(
-      `10k records: create ${tCreate.toFixed(0)} ms, listContainers ${tList.toFixed(1)} ms, resolve(prefix) ${tResolve.toFixed(3)} ms each`,
-    );
+    console.log(`10k records: create ${tCreate.toFixed(0)} ms, listContainers ${tList.toFixed(1)} ms, resolve(prefix) ${tResolve.toFixed(3)} ms each`);
   } finally {
     await store.close();
   }

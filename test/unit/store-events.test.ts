@@ -44,14 +44,20 @@ test("events get increasing sequences, are bounded, and continue after reopen", 
   assert.deepEqual(first, { ...event("create", at(0)), sequence: 1 });
   for (let i = 1; i < 8; i++) await store.appendEvent(event(`e${i}`, at(i)));
   let evs = await store.readEvents();
-  assert.deepEqual(evs.map((e) => e.sequence), [4, 5, 6, 7, 8]);
+  assert.deepEqual(
+    evs.map((e) => e.sequence),
+    [4, 5, 6, 7, 8],
+  );
   assert.deepEqual(evs[0], { ...event("e3", at(3)), sequence: 4 });
   await store.close();
 
   store = await StateStore.open(root, { maxEvents: 5 });
   const next = await store.appendEvent(event("after-reopen", at(8)));
   assert.equal(next.sequence, 9);
-  assert.deepEqual((await store.readEvents()).map((e) => e.sequence), [5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    (await store.readEvents()).map((e) => e.sequence),
+    [5, 6, 7, 8, 9],
+  );
   await store.close();
 
   // A smaller bound after a restart trims the whole excess on the next append.
@@ -59,7 +65,10 @@ test("events get increasing sequences, are bounded, and continue after reopen", 
   try {
     assert.equal((await store.appendEvent(event("small", at(9)))).sequence, 10);
     evs = await store.readEvents();
-    assert.deepEqual(evs.map((e) => e.sequence), [9, 10]);
+    assert.deepEqual(
+      evs.map((e) => e.sequence),
+      [9, 10],
+    );
   } finally {
     await store.close();
   }
@@ -69,9 +78,15 @@ test("concurrent appends get distinct, gapless sequences", async () => {
   const store = await StateStore.open(await tempRoot());
   try {
     const got = await Promise.all(Array.from({ length: 50 }, (_, i) => store.appendEvent(event("x", at(i)))));
-    assert.deepEqual(got.map((e) => e.sequence).sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      got.map((e) => e.sequence).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
     const evs = await store.readEvents();
-    assert.deepEqual(evs.map((e) => e.sequence), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(
+      evs.map((e) => e.sequence),
+      Array.from({ length: 50 }, (_, i) => i + 1),
+    );
   } finally {
     await store.close();
   }

@@ -141,8 +141,24 @@ describe("validation rules (pure)", () => {
     refused(() => r.checkArgv("command", [""], true), "command[0]");
     refused(() => r.checkArgv("command", ["sh", "-c", "a\0b"], true), "command[2]");
     refused(() => r.checkArgv("command", ["x".repeat(128 * 1024)], true), "command[0]");
-    refused(() => r.checkArgv("command", Array.from({ length: r.MAX_ARGS + 1 }, () => "a"), true), "command");
-    refused(() => r.checkProcessSize("command", Array.from({ length: 10 }, () => "x".repeat(120_000)), []), "command");
+    refused(
+      () =>
+        r.checkArgv(
+          "command",
+          Array.from({ length: r.MAX_ARGS + 1 }, () => "a"),
+          true,
+        ),
+      "command",
+    );
+    refused(
+      () =>
+        r.checkProcessSize(
+          "command",
+          Array.from({ length: 10 }, () => "x".repeat(120_000)),
+          [],
+        ),
+      "command",
+    );
   });
 
   it("program and working dir: no path component over NAME_MAX, no path over PATH_MAX - 1 (what the kernel would refuse)", () => {
@@ -180,7 +196,10 @@ describe("validation rules (pure)", () => {
       fc.property(fc.array(part, { minLength: 1, maxLength: 20 }), fc.boolean(), (parts, absolute) => {
         const p = `${absolute ? "/" : ""}${parts.join("/")}`;
         const fits = (s: string): void => {
-          assert.ok(s.split("/").every((c) => Buffer.byteLength(c) <= 255), s);
+          assert.ok(
+            s.split("/").every((c) => Buffer.byteLength(c) <= 255),
+            s,
+          );
           if (s.includes("/")) assert.ok(Buffer.byteLength(s) <= 4095);
         };
         if (refusal(() => r.checkArgv("command", [p], true)) === undefined) fits(p);
@@ -201,8 +220,23 @@ describe("validation rules (pure)", () => {
     refused(() => r.checkProcessSize("command", eight, []), "command");
     accepted(() => r.checkProcessSize("command", eight.slice(1), ["A=b"]));
     // Many short strings: 8192 of 126 bytes fit 1 MiB with their NULs, not with their pointers.
-    refused(() => r.checkProcessSize("command", Array.from({ length: 4096 }, () => "x".repeat(126)), Array.from({ length: 4096 }, () => `A=${"x".repeat(124)}`)), "command");
-    const exec = { id: "x", command: ["sh", ...eight.slice(0, 4)], env: eight.slice(0, 4).map((e) => `A=${e.slice(2)}`), workingDir: "", user: "", timeoutSeconds: 0 };
+    refused(
+      () =>
+        r.checkProcessSize(
+          "command",
+          Array.from({ length: 4096 }, () => "x".repeat(126)),
+          Array.from({ length: 4096 }, () => `A=${"x".repeat(124)}`),
+        ),
+      "command",
+    );
+    const exec = {
+      id: "x",
+      command: ["sh", ...eight.slice(0, 4)],
+      env: eight.slice(0, 4).map((e) => `A=${e.slice(2)}`),
+      workingDir: "",
+      user: "",
+      timeoutSeconds: 0,
+    };
     refused(() => v.validateExecSyncRequest(exec), "command");
   });
 
@@ -248,7 +282,8 @@ describe("validation rules (pure)", () => {
 
   it("host names follow RFC 1123", () => {
     for (const ok of ["a", "web-1", "a.b.c", "x".repeat(63), "1abc"]) accepted(() => r.checkHostname("hostname", ok));
-    for (const bad of ["-a", "a-", "a..b", ".a", "a_b", "x".repeat(64), `${"a.".repeat(127)}a`, "é"]) refused(() => r.checkHostname("hostname", bad), "hostname");
+    for (const bad of ["-a", "a-", "a..b", ".a", "a_b", "x".repeat(64), `${"a.".repeat(127)}a`, "é"])
+      refused(() => r.checkHostname("hostname", bad), "hostname");
     fc.assert(
       fc.property(adversarial, (h) => {
         if (h === "" || refusal(() => r.checkHostname("hostname", h)) !== undefined) return;
@@ -283,7 +318,9 @@ describe("validation rules (pure)", () => {
   });
 
   it("a refusal quotes a bounded part of a huge value", () => {
-    const huge = fc.tuple(fc.string({ unit: "binary", minLength: 1 }), fc.constantFrom("\0", "/", " ", "..", "=")).map(([s, bad]) => `${bad}${s.repeat(1 + Math.ceil(300_000 / s.length))}`);
+    const huge = fc
+      .tuple(fc.string({ unit: "binary", minLength: 1 }), fc.constantFrom("\0", "/", " ", "..", "="))
+      .map(([s, bad]) => `${bad}${s.repeat(1 + Math.ceil(300_000 / s.length))}`);
     const rules: Array<(s: string) => unknown> = [
       (s) => r.checkName("f", s),
       (s) => r.checkContainerRef("f", s),
@@ -325,13 +362,24 @@ describe("request validators (pure)", () => {
     refused(() => validateContainerConfig(config({ stopTimeoutSeconds: 2 ** 32 - 1 })), "config.stop_timeout_seconds");
     refused(() => validateContainerConfig(config({ restartPolicy: { name: "always", maxRetries: 3 } })), "config.restart_policy.max_retries");
     refused(() => validateContainerConfig(config({ dependsOn: ["ok", "../x"] })), "config.depends_on[1]");
-    refused(() => validateContainerConfig(config({ mounts: [{ type: "bind", source: "/tmp", destination: "rel", options: [] }] })), "config.mounts[0].destination");
+    refused(
+      () => validateContainerConfig(config({ mounts: [{ type: "bind", source: "/tmp", destination: "rel", options: [] }] })),
+      "config.mounts[0].destination",
+    );
     refused(() => validateContainerConfig(config({ mounts: [{ type: "nfs", source: "/tmp", destination: "/x", options: [] }] })), "config.mounts[0].type");
-    refused(() => validateContainerConfig(config({ resources: { memoryLimitBytes: -1, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })), "config.resources.memory_limit_bytes");
-    refused(() => validateContainerConfig(config({ resources: { memoryLimitBytes: 0, cpuShares: 2 ** 40, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })), "config.resources.cpu_shares");
+    refused(
+      () => validateContainerConfig(config({ resources: { memoryLimitBytes: -1, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })),
+      "config.resources.memory_limit_bytes",
+    );
+    refused(
+      () => validateContainerConfig(config({ resources: { memoryLimitBytes: 0, cpuShares: 2 ** 40, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })),
+      "config.resources.cpu_shares",
+    );
     refused(() => validateContainerConfig(config({ networkMode: "bridge" })), "config.network_mode");
     refused(() => validateContainerConfig(config({ logMaxSizeBytes: -5 })), "config.log_max_size_bytes");
-    accepted(() => validateContainerConfig(config({ resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: -1, cpuPeriodUs: 100_000, pidsLimit: -1 } })));
+    accepted(() =>
+      validateContainerConfig(config({ resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: -1, cpuPeriodUs: 100_000, pidsLimit: -1 } })),
+    );
   });
 
   it("ContainerService requests", () => {
@@ -346,8 +394,20 @@ describe("request validators (pure)", () => {
     refused(() => v.validateBatchRequest({ id: "x", operations: [kill("TERM"), kill("SIGFOO")] }), "operations[1].signal");
     refused(() => v.validateBatchRequest({ id: "x", operations: [{ kind: 42 as BatchOperationKind, signal: "" }] }), "operations[0].kind");
     refused(() => v.validatePutArtifactRequest({ id: "x", name: "../../x", data: Buffer.alloc(0) }), "name");
-    refused(() => v.validateCheckpointRequest({ id: "x", keep: false, keepRunning: false, tcpEstablished: false, targetFile: "rel.tar", ignoreRootfs: false }), "target_file");
-    const restore = { id: "", keep: false, tcpEstablished: false, targetFile: "", name: "", ignoreRootfs: false, ignoreStaticIp: false, ignoreStaticMac: false };
+    refused(
+      () => v.validateCheckpointRequest({ id: "x", keep: false, keepRunning: false, tcpEstablished: false, targetFile: "rel.tar", ignoreRootfs: false }),
+      "target_file",
+    );
+    const restore = {
+      id: "",
+      keep: false,
+      tcpEstablished: false,
+      targetFile: "",
+      name: "",
+      ignoreRootfs: false,
+      ignoreStaticIp: false,
+      ignoreStaticMac: false,
+    };
     refused(() => v.validateRestoreRequest(restore), "target_file");
     refused(() => v.validateRestoreRequest({ ...restore, id: "x", name: "new" }), "name");
     refused(() => v.validateRestoreRequest({ ...restore, id: "x", targetFile: "/tmp/a.tar" }), "id");
@@ -383,9 +443,20 @@ describe("requests that do not decode (wire.ts)", () => {
   it("a tolerant definition turns a decode failure into a marker every validator refuses", () => {
     const def = tolerantDefinition(ContainerServiceService);
     // CreateContainerRequest{config{resources{memory_limit_bytes: 2^62}}}: ts-proto cannot hold it in a number.
-    const resources = new BinaryWriter().uint32(8).int64(2n ** 62n).finish();
-    const cfg = new BinaryWriter().uint32((18 << 3) | 2).bytes(resources).finish();
-    const bytes = Buffer.from(new BinaryWriter().uint32((1 << 3) | 2).bytes(cfg).finish());
+    const resources = new BinaryWriter()
+      .uint32(8)
+      .int64(2n ** 62n)
+      .finish();
+    const cfg = new BinaryWriter()
+      .uint32((18 << 3) | 2)
+      .bytes(resources)
+      .finish();
+    const bytes = Buffer.from(
+      new BinaryWriter()
+        .uint32((1 << 3) | 2)
+        .bytes(cfg)
+        .finish(),
+    );
     assert.throws(() => ContainerServiceService.createContainer.requestDeserialize(bytes), /MAX_SAFE_INTEGER/);
     const marker = def.createContainer.requestDeserialize(bytes);
     refused(() => v.validateCreateRequest(marker), "request");
