@@ -2,7 +2,7 @@
 // names with ".." or a leading "/" are refused, and every parent directory is
 // checked with lstat (a symlink planted by an earlier entry is never
 // followed). OCI whiteouts become overlayfs whiteouts (0:0 char devices).
-import { createWriteStream } from "node:fs";
+import { createWriteStream, type Stats } from "node:fs";
 import { chmod, lchown, link, lstat, lutimes, mkdir, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -38,7 +38,7 @@ export function safeParts(name: string, field = "layer entry"): string[] {
   return parts;
 }
 
-async function lstatOrUndefined(path: string): Promise<import("node:fs").Stats | undefined> {
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   return lstat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return undefined;
     throw err;

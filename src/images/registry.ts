@@ -4,6 +4,7 @@
 // same guard ImportImage uses, so nothing half-written stays behind.
 import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { HullError, invalidArgument } from "../errors.js";
 import { digestHex } from "./blobs.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
@@ -206,7 +207,7 @@ async function fetchBlob(client: RegistryClient, store: ImageStore, d: Descripto
   if (!(await store.blobs.has(d.digest))) {
     const res = await client.get(`blobs/${d.digest}`);
     if (!res.body) throw new HullError("UNAVAILABLE", `blob ${d.digest} came without a body`);
-    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
     let source: Readable = body;
     if (report) {
       const tap = new ProgressTap(d, report);
