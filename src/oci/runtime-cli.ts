@@ -9,7 +9,7 @@ import { execa } from "execa";
 import type { Span } from "@opentelemetry/api";
 import { inSpan } from "../tracing.js";
 import { HullError } from "../errors.js";
-import type { ContainerConfig } from "../gen/hull/v1/container.js";
+import { ContainerConfig } from "../gen/hull/v1/container.js";
 import { generateSpec } from "./spec.js";
 import { readHostLimits } from "./hostinfo.js";
 import { writeBundle } from "./bundle.js";
@@ -285,27 +285,5 @@ function parseState(text: string, bad: () => HullError): RuntimeState {
 }
 
 function probeConfig(): ContainerConfig {
-  return {
-    name: "",
-    image: "",
-    rootfsPath: "",
-    command: ["/bin/busybox", "true"],
-    env: [],
-    workingDir: "",
-    user: "",
-    hostname: "",
-    tty: false,
-    stdin: false,
-    stopSignal: "",
-    stopTimeoutSeconds: undefined,
-    restartPolicy: undefined,
-    dependsOn: [],
-    labels: {},
-    annotations: {},
-    mounts: [],
-    resources: undefined,
-    logMaxSizeBytes: 0,
-    networkMode: "",
-    readOnlyRootfs: false,
-  };
+  return ContainerConfig.fromPartial({ command: ["/bin/busybox", "true"] });
 }
