@@ -130,9 +130,15 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
       .catch(async (err: unknown) => {
         await engine.runtime.removeExecFiles(sessionId, dir).catch(() => undefined);
         // The process may have exited, or a Pause frozen it, after the check above: a refusal, not a runtime failure.
+        // A different init pid: it exited and was started again meanwhile, so the process checked is gone too.
         const now = await engine.runtime.state(rec.id).catch(() => undefined);
-        if (now?.status !== "running") {
-          const why = now?.status === "paused" ? "it was paused meanwhile" : "its process has exited";
+        const restarted = now !== undefined && rec.pid > 0 && now.pid !== rec.pid;
+        if (now?.status !== "running" || restarted) {
+          const why = restarted
+            ? "it was stopped and started again meanwhile"
+            : now?.status === "paused"
+              ? "it was paused meanwhile"
+              : "its process has exited";
           throw new HullError(
             "CONTAINER_STATE_INVALID",
             `cannot exec in container ${rec.id.slice(0, 12)}: ${why} (runtime status ${now?.status ?? "missing"})`,

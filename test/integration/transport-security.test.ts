@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
@@ -153,7 +153,20 @@ describe("transport security", () => {
     return makeApi(client);
   }
 
+  // The probe runs as the test user: every dir above it must be traversable
+  // by others (a clone under `mktemp -d` is 0700). Opened for the test and
+  // given back its mode after.
+  const traverseGranted: { dir: string; mode: number }[] = [];
+
   before(async () => {
+    for (let dir = dirname(PROBE); ; dir = dirname(dir)) {
+      const mode = (await stat(dir)).mode & 0o7777;
+      if ((mode & 0o001) === 0) {
+        await chmod(dir, mode | 0o001);
+        traverseGranted.push({ dir, mode });
+      }
+      if (dir === dirname(dir)) break;
+    }
     base = await mkdtemp("/tmp/hts-");
     // Traversable by the test user: only the socket's own mode and group may stop it.
     await chmod(base, 0o755);
@@ -175,6 +188,7 @@ describe("transport security", () => {
     }
     await provider.shutdown();
     if (base) await rm(base, { recursive: true, force: true });
+    for (const { dir, mode } of traverseGranted.reverse()) await chmod(dir, mode);
   });
 
   it("reads the client's pid from ss output (the line whose peer is the accepted socket)", () => {
