@@ -24,7 +24,6 @@ import { ExecTracker } from "./exec-tracker.js";
 import type { EnginePaths } from "./paths.js";
 
 export { enginePaths, type EnginePaths } from "./paths.js";
-export { signalOfExitCode };
 
 export interface EngineDeps {
   store: StateStore;

@@ -15,8 +15,6 @@ import { readHostLimits } from "./hostinfo.js";
 import { writeBundle } from "./bundle.js";
 import type { LinuxResources, RuntimeState } from "./runtime.js";
 
-export type { RuntimeState };
-
 export interface OciRuntimeOptions {
   /** "runc", "crun" (looked up on PATH) or an absolute path. */
   binary: string;

@@ -134,19 +134,22 @@ async function awaitExit(engine: Engine, id: string, waiter: ExitWaiter, seconds
 /** StopContainer: the lock is held only for each step, never while waiting. */
 export async function stopContainer(engine: Engine, ref: string, timeoutSeconds?: number): Promise<ContainerRecord> {
   const id = await engine.resolve(ref);
-  let waiter: ExitWaiter | undefined;
+  // Subscribed under the lock, after the sync and before the signal: an
+  // earlier run's exit file (one a start has since replaced while this call
+  // waited for the lock) can never be taken for this run's exit.
+  const started = await engine.withLock(id, "stop", async (rec) => {
+    const waiter = engine.exitWaiter(id);
+    try {
+      return { waiter, seconds: await stopStep(engine, rec, timeoutSeconds) };
+    } catch (err) {
+      waiter.cancel();
+      throw err;
+    }
+  });
   try {
-    const seconds = await engine.withLock(id, "stop", async (rec) => {
-      // Subscribed under the lock, after the sync and before the signal: an
-      // earlier run's exit file (one a start has since replaced while this
-      // call waited for the lock) can never be taken for this run's exit.
-      waiter = engine.exitWaiter(id);
-      return stopStep(engine, rec, timeoutSeconds);
-    });
-    if (waiter === undefined) throw new HullError("INTERNAL", `stop of container ${id.slice(0, 12)}: no exit waiter`, { container: id });
-    await awaitExit(engine, id, waiter, seconds, viaLock(engine, id));
+    await awaitExit(engine, id, started.waiter, started.seconds, viaLock(engine, id));
   } finally {
-    waiter?.cancel();
+    started.waiter.cancel();
   }
   // The sync under the lock records the exit if the exit handler has not yet.
   return engine.withLock(id, "stop", async (rec) => rec);

@@ -7,9 +7,6 @@ import { HullError } from "../errors.js";
 import type { StateStore } from "../store/store.js";
 import { FULL_ID } from "../validation/rules.js";
 
-// The type lists moved to src/domain/event-types.ts; re-exported for the CLI's import.
-export { CONTAINER_EVENT_TYPES, IMAGE_EVENT_TYPES } from "../domain/event-types.js";
-
 export interface EventFilter {
   /**
    * Containers and images to match: an event of any of them is sent. Both

@@ -27,7 +27,8 @@ import {
 import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
-import { ExecCommandError, TIMED_OUT_MESSAGE } from "../oci/exec.js";
+import { TIMED_OUT_MESSAGE } from "../oci/exec.js";
+import { ExecCommandError } from "../oci/exec-failure.js";
 import type { OutputStreamName } from "../oci/attach.js";
 import { DetachMatcher, parseDetachKeys } from "../domain/detach-keys.js";
 import { validateExecOpen, validateExecSyncRequest } from "../validation/requests.js";

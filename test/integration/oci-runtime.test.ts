@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, rmdir, writeFile, rename, readdir } from "node:f
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import type { ContainerConfig } from "../../src/gen/hull/v1/container.js";
+import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
 import { generateSpec } from "../../src/oci/spec.js";
 import { readHostLimits, resolveUser } from "../../src/oci/hostinfo.js";
@@ -18,30 +19,7 @@ import { buildBusyboxRootfs } from "../helpers/rootfs.js";
 const CGROUP_PARENT = "hull-test";
 
 function config(command: string[], over: Partial<ContainerConfig> = {}): ContainerConfig {
-  return {
-    name: "",
-    image: "",
-    rootfsPath: "",
-    command,
-    env: [],
-    workingDir: "",
-    user: "",
-    hostname: "",
-    tty: false,
-    stdin: false,
-    stopSignal: "",
-    stopTimeoutSeconds: undefined,
-    restartPolicy: undefined,
-    dependsOn: [],
-    labels: {},
-    annotations: {},
-    mounts: [],
-    resources: undefined,
-    logMaxSizeBytes: 0,
-    networkMode: "",
-    readOnlyRootfs: false,
-    ...over,
-  };
+  return containerConfig({ command, ...over });
 }
 
 describe("runc + conmon", () => {

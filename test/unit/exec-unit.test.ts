@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import type { ExecSessionRecord } from "../../src/store/record.js";
 import { DEFAULT_CAPABILITIES, generateExecProcess } from "../../src/oci/spec.js";
-import { commandFailureCode, runtimeLogError } from "../../src/oci/exec.js";
+import { commandFailureCode, runtimeLogError } from "../../src/oci/exec-failure.js";
 import { pruneSessions } from "../../src/ops/exec.js";
 import { DetachMatcher, parseDetachKeys } from "../../src/domain/detach-keys.js";
 

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import type { ContainerConfig, SecurityOptions } from "../../src/gen/hull/v1/container.js";
+import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
 import { generateSpec, generateExecProcess, mergeEnv, DEFAULT_PATH, type SpecInput } from "../../src/oci/spec.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/domain/spec-defaults.js";
@@ -18,30 +19,7 @@ import { UsageError } from "../../src/cli/parse.js";
 const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 function config(over: Partial<ContainerConfig> = {}): ContainerConfig {
-  return {
-    name: "c",
-    image: "",
-    rootfsPath: "/r",
-    command: ["/bin/sh"],
-    env: [],
-    workingDir: "",
-    user: "",
-    hostname: "",
-    tty: false,
-    stdin: false,
-    stopSignal: "",
-    stopTimeoutSeconds: undefined,
-    restartPolicy: undefined,
-    dependsOn: [],
-    labels: {},
-    annotations: {},
-    mounts: [],
-    resources: undefined,
-    logMaxSizeBytes: 0,
-    networkMode: "",
-    readOnlyRootfs: false,
-    ...over,
-  };
+  return containerConfig({ name: "c", rootfsPath: "/r", command: ["/bin/sh"], ...over });
 }
 
 function input(over: Partial<ContainerConfig> = {}, extra: Partial<SpecInput> = {}): SpecInput {
