@@ -89,3 +89,16 @@ export function runtimeLogError(log: string): string {
   }
   return last !== "" ? last : runtimeErrorText(log);
 }
+
+// runc 1.1's own refusals of an exec for the container's state (exec.go):
+//   cannot exec in a paused container (use --ignore-paused to override)
+//   cannot exec in a stopped container
+// They say what the state was when runc looked, which a later look cannot
+// (a Pause and an Unpause from other clients may both land in between).
+const RUNC_STATE_REFUSAL = /cannot exec in a (paused|stopped) container/;
+
+/** The container state a runtime's exec refusal names, if it names one. */
+export function execStateRefusal(message: string): "paused" | "stopped" | undefined {
+  const m = RUNC_STATE_REFUSAL.exec(message);
+  return m ? (m[1] as "paused" | "stopped") : undefined;
+}

@@ -12,6 +12,7 @@ import { ContainerState, type ContainerRecord, type ExecSessionRecord } from "..
 import { checkOperation } from "../statemachine/states.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { generateExecProcess } from "../oci/spec.js";
+import { execStateRefusal } from "../oci/exec-failure.js";
 import type { ExecExit, ExecProcess, OutputStreamName } from "../oci/runtime.js";
 import type { Engine } from "../engine/engine.js";
 
@@ -131,12 +132,14 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
         await engine.runtime.removeExecFiles(sessionId, dir).catch(() => undefined);
         // The process may have exited, or a Pause frozen it, after the check above: a refusal, not a runtime failure.
         // A different init pid: it exited and was started again meanwhile, so the process checked is gone too.
+        // runc's own refusal names the state it saw; trusted over a later look, which a Pause and Unpause in between would hide.
+        const refusedAs = err instanceof Error ? execStateRefusal(err.message) : undefined;
         const now = await engine.runtime.state(rec.id).catch(() => undefined);
         const restarted = now !== undefined && rec.pid > 0 && now.pid !== rec.pid;
-        if (now?.status !== "running" || restarted) {
+        if (refusedAs !== undefined || now?.status !== "running" || restarted) {
           const why = restarted
             ? "it was stopped and started again meanwhile"
-            : now?.status === "paused"
+            : refusedAs === "paused" || now?.status === "paused"
               ? "it was paused meanwhile"
               : "its process has exited";
           throw new HullError(

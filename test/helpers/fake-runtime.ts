@@ -233,6 +233,8 @@ export class FakeRuntime implements Runtime {
 
   async exec(req: ExecStart): Promise<ExecProcess> {
     const c = this.live("exec", req.containerId, ...req.process.args);
+    // runc's exec.go refusals, word for word.
+    if (c.status === "paused") throw refusal("exec", req.containerId, "cannot exec in a paused container (use --ignore-paused to override)");
     if (c.status !== "running") throw refusal("exec", req.containerId, "cannot exec in a stopped container");
     let finish: (code: number) => void = () => undefined;
     const exited = new Promise<number>((resolve) => (finish = resolve));

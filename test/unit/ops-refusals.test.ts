@@ -12,6 +12,7 @@ import { pauseContainer } from "../../src/ops/pause.js";
 import { unpauseContainer } from "../../src/ops/unpause.js";
 import { killContainer } from "../../src/ops/kill.js";
 import { batchContainer } from "../../src/ops/batch.js";
+import { startExec, type ExecRequest } from "../../src/ops/exec.js";
 import { withFakeEngine, type FakeEnv } from "../helpers/fake-engine.js";
 
 const S = ContainerState;
@@ -76,6 +77,36 @@ describe("runtime refusals explained by a concurrent exit", { concurrency: true 
       const [result] = await batchContainer(env.engine, id, [{ kind: "pause" }, { kind: "unpause" }]);
       assert.ok(result?.error instanceof HullError, "the batch's pause did not fail");
       await assertExplained(env, id, result.error, 0, "pause");
+    }));
+
+  // The concurrency stress test's race: the state check passed, a Pause froze
+  // the container before runc exec looked, and an Unpause thawed it before hull
+  // looked again. runc's own words are the evidence: a refusal, not INTERNAL.
+  it("exec refused by runc as paused, thawed again before hull looks: the state table's refusal", () =>
+    withFakeEngine(async (env) => {
+      const c = await env.create();
+      await startContainer(env.engine, c.id, false);
+      env.fake.failNext(
+        "exec",
+        new HullError("RUNTIME_ERROR", `runc exec ${c.id}: exec failed: cannot exec in a paused container (use --ignore-paused to override)`),
+      );
+      const req: ExecRequest = { command: ["true"], env: [], workingDir: "", user: "", tty: false, stdin: false, timeoutSeconds: 0 };
+      const err = await reasonOf(startExec(env.engine, c.id, req, () => undefined));
+      assert.equal(err.reason, "CONTAINER_STATE_INVALID", err.message);
+      assert.match(err.message, /paused meanwhile/);
+      assert.equal((await env.get(c.id)).state, S.CONTAINER_STATE_RUNNING);
+      assert.equal((await env.get(c.id)).execSessions.length, 0, "a refused exec left a session");
+    }));
+
+  it("exec into a container a Pause froze after the check: the state table's refusal", () =>
+    withFakeEngine(async (env) => {
+      const c = await env.create();
+      await startContainer(env.engine, c.id, false);
+      await env.fake.pause(c.id);
+      const req: ExecRequest = { command: ["true"], env: [], workingDir: "", user: "", tty: false, stdin: false, timeoutSeconds: 0 };
+      const err = await reasonOf(startExec(env.engine, c.id, req, () => undefined));
+      assert.equal(err.reason, "CONTAINER_STATE_INVALID", err.message);
+      assert.match(err.message, /paused meanwhile/);
     }));
 
   it("a refusal while the process still runs stays RUNTIME_ERROR", () =>
