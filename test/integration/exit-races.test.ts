@@ -18,6 +18,8 @@ const REFUSALS = new Set(["CONTAINER_STATE_INVALID", "CONTAINER_ALREADY_STOPPED"
 const ROUNDS = 200;
 /** Containers raced in parallel; each is started again once its last run has exited. */
 const LANES = 4;
+/** Execs raced against a Pause/Unpause loop. */
+const EXEC_RACE_ROUNDS = 120;
 
 interface Answer {
   /** "OK", or the status and reason the call failed with. */
@@ -151,6 +153,36 @@ describe("exit races and exec limits", () => {
       [...tally.counts].some(([key]) => key.includes("FAILED_PRECONDITION")),
       "some calls met the exit",
     );
+  });
+
+  // The concurrency stress test's find: an exec checked RUNNING, a Pause froze
+  // the container before runc exec looked ("cannot exec in a paused
+  // container"), and an Unpause thawed it before hulld looked again.
+  it(`ExecSync racing Pause and Unpause from another client, ${EXEC_RACE_ROUNDS} execs: OK or the state table's refusal, never INTERNAL`, async (t) => {
+    const c = await createStarted(api(), s.rootfs, SLEEP);
+    s.made.push(c.id);
+    const tally = new Tally();
+    let execsLeft = EXEC_RACE_ROUNDS;
+    const execLane = async (): Promise<void> => {
+      while (execsLeft-- > 0) {
+        const a = await answer(api().execSync({ id: c.id, command: ["true"] }, { deadlineMs: 20_000 }));
+        tally.add("exec", a.label, a.message.slice(0, 300));
+      }
+    };
+    let execsDone = false;
+    const freezer = async (): Promise<void> => {
+      while (!execsDone) {
+        tally.add("pause", (await answer(api().pauseContainer({ id: c.id }))).label);
+        tally.add("unpause", (await answer(api().unpauseContainer({ id: c.id }))).label);
+      }
+    };
+    const flipping = freezer();
+    await Promise.all([execLane(), execLane()]);
+    execsDone = true;
+    await flipping;
+    tally.report(t);
+    assert.deepEqual(tally.bad, [], "every answer is OK or the state table's refusal");
+    assert.equal((await inspect(api(), c.id)).state, S.CONTAINER_STATE_RUNNING, "the last Unpause thawed it");
   });
 
   describe("ExecSync into a running container", () => {
