@@ -11,6 +11,7 @@ import { ContainerState } from "../gen/hull/v1/container.js";
 import { EXIT_HULL_ERROR, Session, rmExitCode } from "./session.js";
 import { registerStreamCommands } from "./stream-commands.js";
 import { startAttached } from "./attach-cmd.js";
+import { HULL_VERSION } from "../domain/version.js";
 
 function optionalSeconds(flag: string, value: string | undefined): number | undefined {
   return value === undefined ? undefined : parseInteger(flag, value);
@@ -20,7 +21,7 @@ function buildProgram(session: Session, argv: string[]): Command {
   const program = new Command("hull");
   program
     .description("hull: manage containers through hulld")
-    .version("0.1.0")
+    .version(HULL_VERSION)
     .addOption(new Option("--socket <path>", "hulld's unix socket").env("HULL_SOCKET").default(DEFAULT_SOCKET))
     // create takes the container's own flags after its operands; that needs positional parsing.
     .enablePositionalOptions()

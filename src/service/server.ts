@@ -1,4 +1,5 @@
-// The gRPC server: ContainerService, ImageService, health and reflection (so
+// The gRPC server: ContainerService, ImageService, the CRI's runtime.v1
+// RuntimeService and ImageService, health and reflection (so
 // grpcurl / buf curl need nothing but the socket), on a unix socket (0660,
 // group configurable) and optionally on TCP with mutual TLS.
 import { Server, ServerCredentials } from "@grpc/grpc-js";
@@ -14,6 +15,8 @@ import type { Logger } from "pino";
 import { ContainerServiceService } from "../gen/hull/v1/container.js";
 import { DESCRIPTOR_SET_BASE64 } from "../gen/descriptor-set.js";
 import { ImageServiceService } from "../gen/hull/v1/image.js";
+import { ImageServiceService as CriImageServiceService, RuntimeServiceService as CriRuntimeServiceService } from "../gen/runtime/v1/api.js";
+import { criImageService, criRuntimeService } from "./cri/runtime-service.js";
 import { imageService } from "./image-handler.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
@@ -150,6 +153,11 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
   });
   server.addService(tolerantDefinition(ContainerServiceService), containerService(engine, log));
   server.addService(tolerantDefinition(ImageServiceService), imageService(engine, log));
+  // The Kubernetes CRI on the same socket, as CRI-O and containerd serve it.
+  const criRuntime = tolerantDefinition(CriRuntimeServiceService);
+  server.addService(criRuntime, criRuntimeService(criRuntime, log));
+  const criImages = tolerantDefinition(CriImageServiceService);
+  server.addService(criImages, criImageService(criImages, log));
   const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
   health.addToServer(server);
   new ReflectionService(reflectionDefinition()).addToServer(server);

@@ -100,7 +100,7 @@ describe("health, reflection and socket", () => {
         .split("\n")
         .map((s) => s.trim())
         .filter(Boolean);
-      for (const s of ["hull.v1.ContainerService", "hull.v1.ImageService"]) {
+      for (const s of ["hull.v1.ContainerService", "hull.v1.ImageService", "runtime.v1.RuntimeService", "runtime.v1.ImageService"]) {
         assert.ok(services.includes(s), `${s} missing from ${JSON.stringify(services)}`);
       }
     });

@@ -1,0 +1,64 @@
+// The CRI's runtime.v1 services on hulld's own socket, through a client
+// generated from proto/runtime/v1/api.proto (what crictl and the kubelet
+// dial): Version answers as CRI-O and containerd do, an RPC whose capability
+// is still being built answers UNIMPLEMENTED naming it (never OK), and a
+// hull.v1 call on the same connection's socket keeps working.
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { ImageServiceClient, RuntimeServiceClient, type VersionResponse } from "../../src/gen/runtime/v1/api.js";
+import { daemonSuite } from "../helpers/suite.js";
+import { errorInfo } from "../helpers/api.js";
+import { create } from "../helpers/fixtures.js";
+
+function unary<Res>(call: (cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    call((err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+describe("CRI runtime.v1 on hulld's socket", () => {
+  const s = daemonSuite();
+  const clients: grpc.Client[] = [];
+  const runtime = (): RuntimeServiceClient => {
+    const c = new RuntimeServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
+    clients.push(c);
+    return c;
+  };
+  after(() => clients.forEach((c) => c.close()));
+
+  it("Version names hull and CRI v1", async () => {
+    const res = await unary<VersionResponse>((cb) => runtime().version({ version: "0.1.0" }, cb));
+    assert.deepEqual(res, { version: "0.1.0", runtimeName: "hull", runtimeVersion: "0.1.0", runtimeApiVersion: "v1" });
+  });
+
+  it("an RPC still being built answers UNIMPLEMENTED naming the RPC and what it waits for", async () => {
+    const r = runtime();
+    const cases: Array<[string, Promise<unknown>, RegExp]> = [
+      ["Status", unary((cb) => r.status({ verbose: false }, cb)), /RuntimeService\/Status: .*pods and containers/],
+      ["Exec", unary((cb) => r.exec({ containerId: "x", cmd: ["true"], tty: false, stdin: false, stdout: true, stderr: false }, cb)), /streaming server/],
+    ];
+    const images = new ImageServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
+    clients.push(images);
+    cases.push(["ListImages", unary((cb) => images.listImages({}, cb)), /ImageService\/ListImages: .*image service/]);
+    for (const [name, call, message] of cases) {
+      await assert.rejects(call, (err: unknown) => {
+        const e = errorInfo(err);
+        assert.equal(e.code, grpc.status.UNIMPLEMENTED, `${name}: ${e.message}`);
+        assert.equal(e.reason, "NOT_IMPLEMENTED");
+        assert.match(e.message, message);
+        return true;
+      });
+    }
+  });
+
+  it("hull.v1 answers beside it on the same socket", async () => {
+    const c = await create(s.api, s.rootfs, ["true"]);
+    s.made.push(c.id);
+    const res = await s.d.api.listContainers({});
+    assert.deepEqual(
+      res.containers.map((x) => x.id),
+      [c.id],
+    );
+  });
+});
