@@ -192,7 +192,11 @@ export class ImageStore {
   /** Saves a new image, moving its tag from any image that had it. Caller holds the lock. */
   async commit(img: ImageRecord): Promise<ImageRecord> {
     const existing = this.images.get(img.id);
-    const merged: ImageRecord = existing ? { ...existing, tags: [...new Set([...existing.tags, ...img.tags])] } : img;
+    // The same config again (imported, then pulled by another manifest): the record names the manifest it came by last, so a
+    // pull's answer and event carry the digest the registry served, not the first import's.
+    const merged: ImageRecord = existing
+      ? { ...existing, digest: img.digest !== "" ? img.digest : existing.digest, tags: [...new Set([...existing.tags, ...img.tags])] }
+      : img;
     const puts: { id: string; value: ImageRecord }[] = [{ id: merged.id, value: merged }];
     for (const other of this.images.values()) {
       if (other.id === merged.id) continue;

@@ -146,6 +146,23 @@ describe("PullImage from docker-registry", () => {
     assert.equal((await s.api.waitContainer({ id: created.id })).exitCode, 0);
   });
 
+  // image-events failed on a fresh machine with "the pulled manifest digest
+  // differed": an earlier failed case had left the same image imported, and
+  // the pull answered with the import's manifest digest.
+  it("a pull of an image already imported by another manifest answers with the manifest the registry served", async () => {
+    const layout = await buildLayout(join(work, "imported-first"), s.rootfs, 20_000);
+    const imported = await images().importPath(layout.dir, "example.com/hull/first:v1");
+    const manifestDigest = await registry().push(layout.dir, LAYOUT_TAG, "hull/again", "v1", "v2s2");
+    assert.notEqual(manifestDigest, imported.digest, "the Docker schema 2 manifest is other bytes than the layout's");
+    const ref = `${registry().host}/hull/again:v1`;
+    const { image } = await pull(c(), { reference: ref });
+    assert.equal(image.id, imported.id, "the same config: the same image");
+    assert.equal(image.digest, manifestDigest);
+    assert.deepEqual([...image.tags].sort(), ["example.com/hull/first:v1", ref].sort());
+    assert.equal((await images().inspect(imported.id)).digest, manifestDigest);
+    await images().remove(imported.id, true);
+  });
+
   it("fails a pull whose layer blob was corrupted in the registry with a digest mismatch, leaving nothing behind", async () => {
     // Start from an empty store so every blob this pull fetches is new.
     for (const img of await images().list()) {
