@@ -19,7 +19,7 @@ const KUBELET_API_VERSION = "0.1.0";
 /** What each RPC not yet served waits for, named in its UNIMPLEMENTED answer. */
 function pendingCapability(service: string, method: string): string {
   if (["Exec", "Attach", "PortForward"].includes(method)) return "the CRI streaming server (exec, attach, port-forward) is not built yet";
-  return `hull's CRI ${service === "runtime.v1.ImageService" ? "image service" : "pods and containers"} are not built yet`;
+  return service === "runtime.v1.ImageService" ? "hull's CRI image service is not built yet" : "hull's CRI pods and containers are not built yet";
 }
 
 /** UNIMPLEMENTED, through the wrapper, for every method of definition that implemented lacks. */
