@@ -8,6 +8,7 @@ import { StateStore } from "./store/store.js";
 import { RuntimeCli } from "./oci/runtime-cli.js";
 import { ConmonRuntime } from "./oci/conmon-runtime.js";
 import { ImageStore } from "./images/image-store.js";
+import { loadRegistriesConfig } from "./images/registries-conf.js";
 import { ExitWatcher } from "./oci/exits.js";
 import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./engine/engine.js";
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   /** Also serve on TCP, mutual TLS only (validated by tcpListenerFrom). */
   tcp?: TcpListenerConfig;
   limits?: Partial<TransportLimits>;
+  /** containers-registries.conf(5) file with mirrors and rewrites for every pull. */
+  registriesConf?: string;
 }
 
 export interface Daemon {
@@ -55,6 +58,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await prepareSocketDir(opts.socket, socketGroup, log);
   if (opts.httpSocket) await prepareSocketDir(opts.httpSocket, socketGroup, log);
   const tcp = opts.tcp ? { host: opts.tcp.host, port: opts.tcp.port, credentials: await serverCredentials(opts.tcp) } : undefined;
+  const registries = await loadRegistriesConfig(opts.registriesConf);
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   await mkdir(paths.runRoot, { recursive: true, mode: 0o700 });
   for (const dir of [paths.exitDir, paths.persistDir, paths.bundlesDir, paths.socketDir, paths.containersDir, paths.runtimeRoot]) {
@@ -72,7 +76,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const exits = new ExitWatcher(paths.exitDir);
     const images = await ImageStore.open(paths.root, store, log);
-    const engine = new Engine({ store, runtime, exits, images, paths, hostLimits: await readHostLimits(), log });
+    const engine = new Engine({ store, runtime, exits, images, registries, paths, hostLimits: await readHostLimits(), log });
     const pendingExits = new Set<Promise<void>>();
     exits.on("exit", (id: string) => {
       const handling = handleExit(engine, id).finally(() => pendingExits.delete(handling));

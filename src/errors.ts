@@ -21,6 +21,8 @@ export type ErrorReason =
   | "UNAVAILABLE"
   // A registry refused the credentials (or wanted some and none were given).
   | "REGISTRY_AUTH_FAILED"
+  // The registries config blocks pulls from that registry.
+  | "REGISTRY_BLOCKED"
   // A stream's client fell too far behind; its stream was ended to bound memory.
   // Also a per-container quota reached (the artifact count).
   | "RESOURCE_EXHAUSTED";

@@ -24,6 +24,7 @@ interface Flags {
   maxMessageBytes: number;
   maxSendMessageBytes: number;
   maxConcurrentStreams: number;
+  registriesConf?: string;
 }
 
 function positiveInt(value: string): number {
@@ -64,6 +65,11 @@ const program = new Command("hulld")
       .argParser(positiveInt)
       .default(DEFAULT_LIMITS.maxConcurrentStreams),
   )
+  .addOption(
+    new Option("--registries-conf <file>", "registry mirrors and rewrites for every pull (containers-registries.conf(5) [[registry]] tables)").env(
+      "HULL_REGISTRIES_CONF",
+    ),
+  )
   .showHelpAfterError();
 
 async function main(): Promise<void> {
@@ -83,6 +89,7 @@ async function main(): Promise<void> {
     httpSocket: flags.httpSocket ? resolve(flags.httpSocket) : undefined,
     socketGroup: flags.socketGroup,
     tcp,
+    registriesConf: flags.registriesConf ? resolve(flags.registriesConf) : undefined,
     limits: { maxReceiveMessageBytes: flags.maxMessageBytes, maxSendMessageBytes: flags.maxSendMessageBytes, maxConcurrentStreams: flags.maxConcurrentStreams },
     log,
   });

@@ -14,6 +14,7 @@ import type { Runtime } from "../oci/runtime.js";
 import type { HostLimits } from "../oci/spec.js";
 import { readExitFile, wasOomKilled, type ExitWatcher } from "../oci/exits.js";
 import type { ImageStore } from "../images/image-store.js";
+import type { RegistriesConfig } from "../images/registries-conf.js";
 import { HullError, wrapError } from "../errors.js";
 import { signalOfExitCode } from "../domain/exit-status.js";
 import { ALL_OPERATIONS, checkOperation, mayHaveExited, type Operation } from "../statemachine/states.js";
@@ -30,6 +31,8 @@ export interface EngineDeps {
   runtime: Runtime;
   exits: ExitWatcher;
   images: ImageStore;
+  /** Mirrors and rewrites every pull goes through (--registries-conf). */
+  registries: RegistriesConfig;
   paths: EnginePaths;
   hostLimits: HostLimits;
   log: Logger;
@@ -49,6 +52,7 @@ export class Engine {
   readonly runtime: Runtime;
   readonly exits: ExitWatcher;
   readonly images: ImageStore;
+  readonly registries: RegistriesConfig;
   readonly paths: EnginePaths;
   readonly hostLimits: HostLimits;
   readonly log: Logger;
@@ -66,6 +70,7 @@ export class Engine {
     this.runtime = deps.runtime;
     this.exits = deps.exits;
     this.images = deps.images;
+    this.registries = deps.registries;
     this.paths = deps.paths;
     this.hostLimits = deps.hostLimits;
     this.log = deps.log;

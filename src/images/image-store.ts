@@ -13,7 +13,7 @@ import type { StateStore } from "../store/store.js";
 import { HullError } from "../errors.js";
 import { BlobStore, HashTap, digestHex, digestMismatch } from "./blobs.js";
 import { extractLayer } from "./layer-extract.js";
-import { normalizeReference } from "../domain/reference.js";
+import { canonicalName, normalizeReference, parseImageName } from "../domain/reference.js";
 
 export interface LayerRef {
   /** Digest of the blob as stored (compressed or not). */
@@ -35,8 +35,10 @@ export interface ImageRecord {
   /** Config digest, "sha256:...". */
   id: string;
   tags: string[];
-  /** Manifest digest. */
+  /** Manifest digest (the platform manifest, under an index). */
   digest: string;
+  /** `<repository>@<digest>` for each pull: the top-level digest the registry served under that name (a list's, for a list), as the CRI's RepoDigests. */
+  repoDigests: string[];
   sizeBytes: number;
   createdAt: string;
   layers: LayerRef[];
@@ -48,6 +50,27 @@ export interface ImageRecord {
   labels: Record<string, string>;
   architecture: string;
   os: string;
+}
+
+/**
+ * The names ref may be stored under: hull's local tag form (`hello` →
+ * `hello:latest`, as ImportImage tags) and the docker/CRI form (`busybox` →
+ * `docker.io/library/busybox:latest`, `name@sha256:…`), so short names find
+ * pulled images as they do in Podman and the kubelet.
+ */
+function namesOf(ref: string): string[] {
+  const names: string[] = [];
+  try {
+    names.push(normalizeReference(ref));
+  } catch {
+    // Not a local tag (a digest reference, say): the docker form below may still name it.
+  }
+  try {
+    names.push(canonicalName(parseImageName(ref)));
+  } catch {
+    // Not a docker reference either: only ids and id prefixes can match.
+  }
+  return [...new Set(names)];
 }
 
 const isGzip = (head: Buffer): boolean => head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
@@ -101,7 +124,8 @@ export class ImageStore {
     const images = new Map<string, ImageRecord>();
     for (const v of values) {
       const rec = v as ImageRecord;
-      if (typeof rec.id === "string") images.set(rec.id, rec);
+      // Records from before RepoDigests were kept have none.
+      if (typeof rec.id === "string") images.set(rec.id, { ...rec, repoDigests: Array.isArray(rec.repoDigests) ? rec.repoDigests : [] });
     }
     const store = new ImageStore(root, state, log, images);
     // Whatever a crash mid-import left behind goes now (no import runs yet, so spools too).
@@ -120,22 +144,15 @@ export class ImageStore {
       .sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
   }
 
-  /** By full id (with or without "sha256:"), tag, or unique id prefix. */
-  resolve(ref: string): ImageRecord {
-    const notFound = (): HullError => new HullError("IMAGE_NOT_FOUND", `image "${ref}" not found`, { image: ref });
-    if (ref === "") throw notFound();
+  /** The image ref names, or undefined: by full id (with or without "sha256:"), tag, repo digest or unique id prefix. */
+  find(ref: string): ImageRecord | undefined {
+    if (ref === "") return undefined;
     const hex = ref.startsWith("sha256:") ? ref.slice(7) : ref;
     const byId = this.images.get(`sha256:${hex}`);
     if (byId) return byId;
-    let tag: string | undefined;
-    try {
-      tag = normalizeReference(ref);
-    } catch {
-      tag = undefined;
-    }
-    if (tag !== undefined) {
-      const tagged = [...this.images.values()].find((img) => img.tags.includes(tag));
-      if (tagged) return tagged;
+    for (const name of namesOf(ref)) {
+      const named = [...this.images.values()].find((img) => img.tags.includes(name) || img.repoDigests.includes(name));
+      if (named) return named;
     }
     if (/^[0-9a-f]{1,63}$/.test(hex)) {
       const matches = [...this.images.values()].filter((img) => img.id.slice(7).startsWith(hex));
@@ -144,7 +161,19 @@ export class ImageStore {
       }
       if (matches.length === 1) return matches[0];
     }
-    throw notFound();
+    return undefined;
+  }
+
+  /** As find, or IMAGE_NOT_FOUND. */
+  resolve(ref: string): ImageRecord {
+    const img = this.find(ref);
+    if (img === undefined) throw new HullError("IMAGE_NOT_FOUND", `image "${ref}" not found`, { image: ref });
+    return img;
+  }
+
+  /** The tag of img that ref names (hull's local form or the docker-normalised one), if ref is one of its tags. */
+  tagNamed(img: ImageRecord, ref: string): string | undefined {
+    return namesOf(ref).find((n) => img.tags.includes(n));
   }
 
   /**
@@ -195,7 +224,12 @@ export class ImageStore {
     // The same config again (imported, then pulled by another manifest): the record names the manifest it came by last, so a
     // pull's answer and event carry the digest the registry served, not the first import's.
     const merged: ImageRecord = existing
-      ? { ...existing, digest: img.digest !== "" ? img.digest : existing.digest, tags: [...new Set([...existing.tags, ...img.tags])] }
+      ? {
+          ...existing,
+          digest: img.digest !== "" ? img.digest : existing.digest,
+          tags: [...new Set([...existing.tags, ...img.tags])],
+          repoDigests: [...new Set([...existing.repoDigests, ...img.repoDigests])],
+        }
       : img;
     const puts: { id: string; value: ImageRecord }[] = [{ id: merged.id, value: merged }];
     for (const other of this.images.values()) {

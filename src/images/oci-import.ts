@@ -104,7 +104,7 @@ export function pickManifest(index: Record<string, unknown>): Descriptor {
 }
 
 /** Runs fn under the store's lock; on failure, collects whatever it left. */
-export async function guardedImport(store: ImageStore, fn: () => Promise<ImageRecord>): Promise<ImageRecord> {
+export async function guardedImport<T>(store: ImageStore, fn: () => Promise<T>): Promise<T> {
   return store.lock.runExclusive(async () => {
     try {
       return await fn();
@@ -132,6 +132,7 @@ export function recordFromConfig(
     id: configDigest,
     tags,
     digest: manifestDigest,
+    repoDigests: [],
     sizeBytes: size,
     createdAt: new Date().toISOString(),
     layers,

@@ -6,11 +6,11 @@ import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { HullError, invalidArgument } from "../errors.js";
-import { digestHex } from "./blobs.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
 import { storeLayers } from "./layer-fetch.js";
 import { MT_INDEX, descriptor, guardedImport, pickManifest, readJsonBlob, recordFromConfig, type Descriptor } from "./oci-import.js";
-import { normalizeReference } from "../domain/reference.js";
+import { parseImageName, repositoryOf, taggedName, type ImageName } from "../domain/reference.js";
+import { endpointsFor, type Endpoint, type RegistriesConfig } from "./registries-conf.js";
 
 const MAX_MANIFEST = 4 * 1024 * 1024;
 const ACCEPT = [
@@ -22,20 +22,14 @@ const ACCEPT = [
 const PROGRESS_BYTES = 256 * 1024;
 const PROGRESS_MS = 100;
 
-export interface PullReference {
-  host: string;
-  /** The repository path on the registry, e.g. "library/busybox". */
-  name: string;
-  /** A tag or a digest, as the manifests endpoint takes it. */
-  ref: string;
-  /** The tag the image gets in the store; none for a digest reference. */
-  tag?: string;
-}
-
 export interface PullOptions {
   username: string;
   password: string;
+  /** A bearer token for the registry, as the CRI's AuthConfig.registry_token carries it; used before any challenge. */
+  registryToken?: string;
+  /** Plain HTTP for the registry itself (mirrors say their own in the registries config). */
   insecure: boolean;
+  registries: RegistriesConfig;
   signal?: AbortSignal;
 }
 
@@ -44,28 +38,6 @@ export interface PullProgressUpdate {
   bytesDone: number;
   bytesTotal: number;
   complete: boolean;
-}
-
-/** host[:port]/name[:tag|@digest]; a host is required since hulld has no default registry. */
-export function parsePullReference(reference: string, field = "reference"): PullReference {
-  if (reference === "") throw invalidArgument(field, "must not be empty");
-  const at = reference.indexOf("@");
-  const named = at >= 0 ? reference.slice(0, at) : reference;
-  const digest = at >= 0 ? reference.slice(at + 1) : undefined;
-  if (digest !== undefined) digestHex(digest, field);
-  const slash = named.indexOf("/");
-  const first = slash > 0 ? named.slice(0, slash) : "";
-  if (!(first.includes(".") || first.includes(":") || first === "localhost")) {
-    throw invalidArgument(field, `"${reference}" names no registry host (host[:port]/name[:tag]); hulld has no default registry`);
-  }
-  // normalizeReference checks the host, path components and tag.
-  const lastSlash = named.lastIndexOf("/");
-  const hasTag = named.lastIndexOf(":") > lastSlash;
-  if (digest !== undefined && hasTag) throw invalidArgument(field, `"${reference}": give a tag or a digest, not both`);
-  const tagged = normalizeReference(named, field);
-  const colon = tagged.lastIndexOf(":");
-  const tag = tagged.slice(colon + 1);
-  return { host: first, name: tagged.slice(slash + 1, colon), ref: digest ?? tag, tag: digest === undefined ? tagged : undefined };
 }
 
 function authFailed(host: string, message: string): HullError {
@@ -87,10 +59,11 @@ class RegistryClient {
   private readonly base: string;
 
   constructor(
-    private readonly r: PullReference,
+    private readonly r: Endpoint,
     private readonly opts: PullOptions,
   ) {
-    this.base = `${opts.insecure ? "http" : "https"}://${r.host}/v2/${r.name}`;
+    this.base = `${r.insecure ? "http" : "https"}://${r.host}/v2/${r.path}`;
+    if (opts.registryToken) this.authorization = `Bearer ${opts.registryToken}`;
   }
 
   private basic(): string | undefined {
@@ -124,7 +97,7 @@ class RegistryClient {
     if (scheme !== "bearer" || !params.realm) throw authFailed(this.r.host, `unsupported authentication challenge "${challenge.slice(0, 120)}"`);
     const url = new URL(params.realm);
     if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope || `repository:${this.r.name}:pull`);
+    url.searchParams.set("scope", params.scope || `repository:${this.r.path}:pull`);
     const res = await this.fetch(url.toString(), basic ? { authorization: basic } : {});
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
@@ -154,8 +127,8 @@ class RegistryClient {
         await this.authenticate(res.headers.get("www-authenticate") ?? "");
         continue;
       }
-      if (res.status === 401 || res.status === 403) throw authFailed(this.r.host, `access to ${this.r.name} denied (HTTP ${res.status})`);
-      if (res.status === 404) throw new HullError("IMAGE_NOT_FOUND", `registry ${this.r.host}: ${this.r.name}/${path} not found`, { registry: this.r.host });
+      if (res.status === 401 || res.status === 403) throw authFailed(this.r.host, `access to ${this.r.path} denied (HTTP ${res.status})`);
+      if (res.status === 404) throw new HullError("IMAGE_NOT_FOUND", `registry ${this.r.host}: ${this.r.path}/${path} not found`, { registry: this.r.host });
       throw new HullError("UNAVAILABLE", `registry ${this.r.host}: GET ${path} answered HTTP ${res.status}`, { registry: this.r.host });
     }
   }
@@ -220,20 +193,51 @@ async function fetchBlob(client: RegistryClient, store: ImageStore, d: Descripto
   report?.({ digest: d.digest, bytesDone: d.size, bytesTotal: d.size, complete: true });
 }
 
-/** Pulls reference into the store (index → linux/amd64 manifest → config → layers), under the store lock. */
-export async function pullImage(store: ImageStore, reference: string, opts: PullOptions, report: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
-  const r = parsePullReference(reference);
-  const client = new RegistryClient(r, opts);
-  return guardedImport(store, () => pullInto(store, client, r, report)).catch((err: unknown) => {
-    // A cancelled call surfaces as an AbortError from deep in fetch: name it instead of INTERNAL.
-    if (opts.signal?.aborted && !(err instanceof HullError))
-      throw new HullError("UNAVAILABLE", `pull of ${reference} was cancelled by the client`, { registry: r.host }, { cause: err });
-    throw err;
+/** What a pull learnt: the record, and where it came from. */
+export interface PulledImage {
+  image: ImageRecord;
+  /** host/path of the endpoint that served it, when that is not the reference's own registry (a mirror or a rewrite). */
+  servedBy?: string;
+}
+
+/**
+ * Pulls reference (docker-normalised: `busybox` is docker.io/library/busybox:latest)
+ * into the store: index → linux/amd64 manifest → config → layers, under the
+ * store lock. Each endpoint of the registries config is tried in turn, as
+ * containers/image tries mirrors before the location; the image keeps the
+ * names it was asked by (RepoTags, and RepoDigests with the top-level
+ * manifest's digest), never the mirror's.
+ */
+export async function pullImage(store: ImageStore, reference: string, opts: PullOptions, report: (p: PullProgressUpdate) => void): Promise<PulledImage> {
+  const name = parseImageName(reference, "reference");
+  const endpoints = endpointsFor(opts.registries, name, opts.insecure);
+  return guardedImport(store, async () => {
+    const failures: string[] = [];
+    for (const [i, endpoint] of endpoints.entries()) {
+      try {
+        const image = await pullInto(store, new RegistryClient(endpoint, opts), name, report);
+        const served = `${endpoint.host}/${endpoint.path}`;
+        return { image, servedBy: served === repositoryOf(name) ? undefined : served };
+      } catch (err) {
+        if (opts.signal?.aborted && !(err instanceof HullError))
+          throw new HullError("UNAVAILABLE", `pull of ${reference} was cancelled by the client`, { registry: endpoint.host }, { cause: err });
+        if (i === endpoints.length - 1 || opts.signal?.aborted) throw withAttempts(err, failures);
+        failures.push(`${endpoint.host}/${endpoint.path}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    throw new HullError("INTERNAL", `pull of ${reference}: no endpoint to try`);
   });
 }
 
-async function pullInto(store: ImageStore, client: RegistryClient, r: PullReference, report: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
-  let m = await client.manifest(r.ref);
+/** The last endpoint's error, naming the mirrors that failed before it. */
+function withAttempts(err: unknown, failures: string[]): unknown {
+  if (failures.length === 0 || !(err instanceof HullError)) return err;
+  return new HullError(err.reason, `${err.message} (after mirror(s) failed: ${failures.join("; ")})`, err.metadata, { cause: err });
+}
+
+async function pullInto(store: ImageStore, client: RegistryClient, name: ImageName, report: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
+  let m = await client.manifest(name.digest ?? name.tag ?? "latest");
+  const topDigest = m.desc.digest;
   for (let depth = 0; m.desc.mediaType !== undefined && MT_INDEX.includes(m.desc.mediaType); depth++) {
     if (depth > 3) throw invalidArgument("manifest", "indexes nest too deep");
     const chosen = pickManifest(m.json);
@@ -250,5 +254,7 @@ async function pullInto(store: ImageStore, client: RegistryClient, r: PullRefere
   if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
   const layers = await storeLayers(store, layerDescs, diffIds, (l) => fetchBlob(client, store, l, report));
   const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
-  return store.commit(recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, r.tag ? [r.tag] : [], size));
+  const tag = taggedName(name);
+  const record = recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, tag !== undefined ? [tag] : [], size);
+  return store.commit({ ...record, repoDigests: [`${repositoryOf(name)}@${topDigest}`] });
 }

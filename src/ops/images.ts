@@ -59,18 +59,35 @@ export interface PullRequest {
   username: string;
   password: string;
   insecure: boolean;
+  /** A bearer token to present before any challenge (the CRI's AuthConfig.registry_token). */
+  registryToken?: string;
 }
 
+/** Pulls through the registries config (mirrors first), the same for hull.v1 and the CRI. */
 export async function pullImage(engine: Engine, req: PullRequest, signal: AbortSignal, progress: (p: PullProgressUpdate) => void): Promise<ImageRecord> {
-  const img = await pullIntoStore(engine.images, req.reference, { username: req.username, password: req.password, insecure: req.insecure, signal }, progress);
-  engine.log.info({ image: img.id, tags: img.tags, reference: req.reference }, "image pulled");
+  const opts = {
+    username: req.username,
+    password: req.password,
+    registryToken: req.registryToken,
+    insecure: req.insecure,
+    registries: engine.registries,
+    signal,
+  };
+  const { image: img, servedBy } = await pullIntoStore(engine.images, req.reference, opts, progress);
+  engine.log.info({ image: img.id, tags: img.tags, reference: req.reference, servedBy }, "image pulled");
   await engine.settleImageEvents();
-  await engine.imageEvent("image_pull", img.id, eventAttributes({ reference: req.reference, name: tagOf(req.reference) ?? "", digest: img.digest }));
+  const name = engine.images.tagNamed(img, req.reference) ?? "";
+  await engine.imageEvent("image_pull", img.id, eventAttributes({ reference: req.reference, name, digest: img.digest, servedBy: servedBy ?? "" }));
   return img;
 }
 
 export function listImages(engine: Engine, reference: string): ImageRecord[] {
   return engine.images.list(reference);
+}
+
+/** The image ref names (id, id prefix, tag or repo digest, short names normalised), or undefined. */
+export function findImage(engine: Engine, reference: string): ImageRecord | undefined {
+  return engine.images.find(reference);
 }
 
 export function inspectImage(engine: Engine, reference: string): ImageRecord {
@@ -82,7 +99,7 @@ export async function removeImage(engine: Engine, ref: string, force: boolean): 
   const store = engine.images;
   const img = store.resolve(ref);
   // One of several tags: only the tag goes, as podman rmi does (the store reports it as image_tag).
-  const tag = tagOf(ref);
+  const tag = store.tagNamed(img, ref);
   if (!force && tag !== undefined && img.tags.includes(tag) && img.tags.length > 1) {
     await store.lock.runExclusive(() => store.untag(img.id, tag));
     await engine.settleImageEvents();
@@ -110,7 +127,7 @@ export async function removeImage(engine: Engine, ref: string, force: boolean): 
         { image: img.id },
       );
     const removedLayers = await store.delete(img.id);
-    const name = tag !== undefined && img.tags.includes(tag) ? tag : (img.tags[0] ?? "");
+    const name = tag ?? img.tags[0] ?? "";
     await engine.imageEvent(
       "image_remove",
       img.id,

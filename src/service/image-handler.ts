@@ -38,6 +38,7 @@ export function toImage(img: ImageRecord): Image {
     labels: { ...img.labels },
     architecture: img.architecture,
     os: img.os,
+    repoDigests: [...img.repoDigests],
   };
 }
 

@@ -157,7 +157,7 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
   const criRuntime = tolerantDefinition(CriRuntimeServiceService);
   server.addService(criRuntime, criRuntimeService(criRuntime, log));
   const criImages = tolerantDefinition(CriImageServiceService);
-  server.addService(criImages, criImageService(criImages, log));
+  server.addService(criImages, criImageService(engine, criImages, log));
   const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
   health.addToServer(server);
   new ReflectionService(reflectionDefinition()).addToServer(server);

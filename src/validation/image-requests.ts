@@ -1,10 +1,10 @@
 // One validator per hull.v1.ImageService request (ImportImage: its first
-// message, the source). The reference grammar itself is src/storage/reference.ts.
+// message, the source). The reference grammar itself is src/domain/reference.ts.
 import { posix } from "node:path";
 import type { ImportImageSource, InspectImageRequest, ListImagesRequest, PullImageRequest, RemoveImageRequest } from "../gen/hull/v1/image.js";
 import { invalidArgument } from "../errors.js";
 import { rejectUndecodable } from "./wire.js";
-import { normalizeReference } from "../domain/reference.js";
+import { normalizeReference, parseImageName } from "../domain/reference.js";
 import { MAX_IMAGE_REF_LENGTH, MAX_TEXT_BYTES, checkAbsolutePath, checkImageRef, checkText, shown } from "./rules.js";
 
 /** Largest streamed import accepted (spooled to disk first). */
@@ -29,8 +29,9 @@ export function validateImportSource(src: ImportImageSource, prefix = "source"):
 
 export function validatePullRequest(req: PullImageRequest): void {
   rejectUndecodable(req);
-  // The registry client checks the grammar (host, path, tag or digest); this bounds what it is given.
   checkImageRef("reference", req.reference);
+  // The docker grammar, normalised as the kubelet does (busybox → docker.io/library/busybox:latest).
+  parseImageName(req.reference, "reference");
   checkText("username", req.username, MAX_TEXT_BYTES);
   checkText("password", req.password, MAX_TEXT_BYTES);
 }

@@ -2,7 +2,7 @@
 // anything it left behind: runtime containers, conmon processes, mounts) down.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
-import { mkdtemp, mkdir, rm, readdir, readFile } from "node:fs/promises";
+import { mkdtemp, mkdir, rm, readdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,8 @@ export interface TestDaemonOptions {
   root?: string;
   runRoot?: string;
   logLevel?: string;
+  /** --registries-conf; by default one that blocks docker.io, so no short name a test sends ever leaves loopback. */
+  registriesConf?: string;
 }
 
 export interface TestDaemon {
@@ -60,6 +62,7 @@ export interface HulldRun {
 export function hulldArgs(socket: string, root: string, runRoot: string, opts: TestDaemonOptions = {}): string[] {
   const args = [HULLD_PATH, "--socket", socket, "--root", root, "--run-root", runRoot];
   if (opts.runtime) args.push("--runtime", opts.runtime);
+  if (opts.registriesConf) args.push("--registries-conf", opts.registriesConf);
   args.push("--log-level", opts.logLevel ?? process.env.HULL_TEST_LOG_LEVEL ?? "debug");
   return args;
 }
@@ -200,7 +203,13 @@ export async function startTestDaemon(opts: TestDaemonOptions = {}): Promise<Tes
   await mkdir(root, { recursive: true });
   await mkdir(runRoot, { recursive: true });
   const tempDirs = [base];
-  const daemon = new Daemon(join(base, "s.sock"), root, runRoot, opts, tempDirs);
+  let registriesConf = opts.registriesConf;
+  if (registriesConf === undefined && opts.env?.HULL_REGISTRIES_CONF === undefined) {
+    // Short names mean docker.io (the kubelet's normalisation): tests must never reach it, whatever they send.
+    registriesConf = join(base, "offline-registries.conf");
+    await writeFile(registriesConf, '[[registry]]\nprefix = "docker.io"\nblocked = true\n');
+  }
+  const daemon = new Daemon(join(base, "s.sock"), root, runRoot, { ...opts, registriesConf }, tempDirs);
   try {
     await daemon.start();
   } catch (err) {

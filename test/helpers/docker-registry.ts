@@ -4,6 +4,7 @@
 import { spawn, execFile, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { createServer, type AddressInfo } from "node:net";
+import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,12 @@ export interface DockerRegistry {
    * Docker's schema 2 media types); returns the pushed manifest's digest.
    */
   push(layoutDir: string, layoutTag: string, name: string, tag: string, format?: "oci" | "v2s2"): Promise<string>;
+  /**
+   * Replaces NAME:TAG with a one-entry (linux/amd64) Docker manifest list over
+   * the manifest it names now, the shape of multi-arch upstream images (as the
+   * critest kit wraps its images); returns the list's digest.
+   */
+  wrapInList(name: string, tag: string): Promise<string>;
   /** The manifest the registry serves for NAME:REF, parsed, with its digest. */
   manifest(name: string, ref: string): Promise<{ digest: string; json: RegistryManifest }>;
   /** Path of a blob's `data` file inside the registry's storage. */
@@ -135,6 +142,24 @@ export async function startDockerRegistry(): Promise<DockerRegistry> {
         return (await manifest(name, tag)).digest;
       },
       manifest,
+      async wrapInList(name, tag) {
+        const MT_V2 = "application/vnd.docker.distribution.manifest.v2+json";
+        const MT_LIST = "application/vnd.docker.distribution.manifest.list.v2+json";
+        const res = await fetch(`${base}/v2/${name}/manifests/${tag}`, { headers: { accept: MT_V2 } });
+        if (!res.ok) throw new Error(`GET manifest ${name}:${tag} answered HTTP ${res.status}`);
+        const bytes = Buffer.from(await res.arrayBuffer());
+        const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+        const list = Buffer.from(
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: MT_LIST,
+            manifests: [{ mediaType: MT_V2, digest, size: bytes.length, platform: { architecture: "amd64", os: "linux" } }],
+          }),
+        );
+        const put = await fetch(`${base}/v2/${name}/manifests/${tag}`, { method: "PUT", headers: { "content-type": MT_LIST }, body: list });
+        if (put.status !== 201) throw new Error(`PUT manifest list ${name}:${tag} answered HTTP ${put.status}: ${await put.text()}`);
+        return `sha256:${createHash("sha256").update(list).digest("hex")}`;
+      },
       blobDataPath(digest) {
         const hex = digest.replace(/^sha256:/, "");
         return join(storageDir, "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");

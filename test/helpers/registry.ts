@@ -98,3 +98,47 @@ export async function startRegistry(user: string, pass: string, scheme: "bearer"
       }),
   };
 }
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+
+/** Publishes an image behind an index under name:tag; returns its digests. */
+export function publishImage(
+  reg: TestRegistry,
+  name: string,
+  tag: string,
+  layers: { blob: Buffer; diffId: string }[],
+): { layerDigests: string[]; configDigest: string; manifestDigest: string } {
+  const layerDigests = layers.map((l) => reg.blob(l.blob));
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Cmd: ["sh"], Env: ["PULLED=1"] },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
+    }),
+  );
+  const configDigest = reg.blob(cfg);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: cfg.length },
+      layers: layers.map((l, i) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layerDigests[i], size: l.blob.length })),
+    }),
+  );
+  const manifestDigest = reg.manifest(name, manifest, OCI_MANIFEST);
+  // The arm64 entry comes first and is never served: choosing it would fail the pull.
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [
+        { mediaType: OCI_MANIFEST, digest: sha256(Buffer.from("arm64")), size: 5, platform: { architecture: "arm64", os: "linux" } },
+        { mediaType: OCI_MANIFEST, digest: manifestDigest, size: manifest.length, platform: { architecture: "amd64", os: "linux" } },
+      ],
+    }),
+  );
+  reg.manifest(name, index, OCI_INDEX, tag);
+  return { layerDigests, configDigest, manifestDigest };
+}

@@ -21,6 +21,7 @@ import { StateStore } from "../../src/store/store.js";
 import { RuntimeCli } from "../../src/oci/runtime-cli.js";
 import { ConmonRuntime } from "../../src/oci/conmon-runtime.js";
 import { ImageStore } from "../../src/images/image-store.js";
+import { NO_REGISTRIES } from "../../src/images/registries-conf.js";
 import { ExitWatcher } from "../../src/oci/exits.js";
 import { readHostLimits } from "../../src/oci/hostinfo.js";
 import { ContainerConfig, type Container } from "../../src/gen/hull/v1/container.js";
@@ -263,6 +264,7 @@ describe("checkpoint and restore RPCs", () => {
         runtime: new ConmonRuntime({ cli: new RuntimeCli({ binary: "runc", root: paths.runtimeRoot }), socketDir: paths.socketDir, ownDirs: [root, runRoot] }),
         exits: new ExitWatcher(paths.exitDir),
         images: await ImageStore.open(root, store, log),
+        registries: NO_REGISTRIES,
         paths,
         hostLimits: await readHostLimits(),
         log,

@@ -40,7 +40,7 @@ describe("CRI runtime.v1 on hulld's socket", () => {
     ];
     const images = new ImageServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
     clients.push(images);
-    cases.push(["ListImages", unary((cb) => images.listImages({}, cb)), /ImageService\/ListImages: .*image service/]);
+    cases.push(["ImageFsInfo", unary((cb) => images.imageFsInfo({}, cb)), /ImageService\/ImageFsInfo: .*image service/]);
     for (const [name, call, message] of cases) {
       await assert.rejects(call, (err: unknown) => {
         const e = errorInfo(err);

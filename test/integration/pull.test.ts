@@ -14,76 +14,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ImageServiceClient } from "../../src/gen/hull/v1/image.js";
-import { parseChallenge, parsePullReference } from "../../src/images/registry.js";
+import { parseChallenge } from "../../src/images/registry.js";
 import { daemonSuite } from "../helpers/suite.js";
 import { assertGrpcError } from "../helpers/api.js";
 import { must, uniqueName } from "../helpers/fixtures.js";
 import { imageApi, listTree, makeTar, pull, sha256, type ImageApi } from "../helpers/images.js";
-import { startRegistry, type TestRegistry } from "../helpers/registry.js";
+import { publishImage, startRegistry, type TestRegistry } from "../helpers/registry.js";
 
 const run = promisify(execFile);
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 
 const hull = runHull;
 
-/** Publishes an image behind an index under name:tag; returns its digests. */
-function publish(
-  reg: TestRegistry,
-  name: string,
-  tag: string,
-  layers: { blob: Buffer; diffId: string }[],
-): { layerDigests: string[]; configDigest: string; manifestDigest: string } {
-  const layerDigests = layers.map((l) => reg.blob(l.blob));
-  const cfg = Buffer.from(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Cmd: ["sh"], Env: ["PULLED=1"] },
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-    }),
-  );
-  const configDigest = reg.blob(cfg);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: cfg.length },
-      layers: layers.map((l, i) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layerDigests[i], size: l.blob.length })),
-    }),
-  );
-  const manifestDigest = reg.manifest(name, manifest, OCI_MANIFEST);
-  // The arm64 entry comes first and is never served: choosing it would fail the pull.
-  const index = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_INDEX,
-      manifests: [
-        { mediaType: OCI_MANIFEST, digest: sha256(Buffer.from("arm64")), size: 5, platform: { architecture: "arm64", os: "linux" } },
-        { mediaType: OCI_MANIFEST, digest: manifestDigest, size: manifest.length, platform: { architecture: "amd64", os: "linux" } },
-      ],
-    }),
-  );
-  reg.manifest(name, index, OCI_INDEX, tag);
-  return { layerDigests, configDigest, manifestDigest };
-}
-
-describe("pull references and challenges (unit)", () => {
-  it("parses host[:port]/name[:tag|@digest] and refuses a reference without a registry host", () => {
-    assert.deepEqual(parsePullReference("localhost:5000/lib/busybox"), {
-      host: "localhost:5000",
-      name: "lib/busybox",
-      ref: "latest",
-      tag: "localhost:5000/lib/busybox:latest",
-    });
-    assert.deepEqual(parsePullReference("reg.example.com/a:v1"), { host: "reg.example.com", name: "a", ref: "v1", tag: "reg.example.com/a:v1" });
-    const d = `sha256:${"a".repeat(64)}`;
-    assert.deepEqual(parsePullReference(`127.0.0.1:9/x/y@${d}`), { host: "127.0.0.1:9", name: "x/y", ref: d, tag: undefined });
-    for (const bad of ["busybox", "library/busybox:1", "", "localhost:5000/Bad", "localhost:5000/a@sha256:zz", `localhost:5000/a:v1@${d}`]) {
-      assert.throws(() => parsePullReference(bad), /invalid reference/, bad);
-    }
-  });
-
+describe("registry challenges (unit)", () => {
   it("parses bearer and basic challenges", () => {
     assert.deepEqual(parseChallenge('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"'), {
       scheme: "bearer",
@@ -121,7 +63,7 @@ describe("PullImage", () => {
       { name: "etc/pulled", content: "yes\n" },
     ]);
     const extra = { blob: gzipSync(extraTar), diffId: sha256(extraTar) };
-    const pub = publish(reg, "test/busybox", "v1", [busybox, extra]);
+    const pub = publishImage(reg, "test/busybox", "v1", [busybox, extra]);
 
     const ref = `${reg.host}/test/busybox:v1`;
     const { progress, image } = await pull(c(), { reference: ref, username: "alice", password: "s3cret" });
@@ -177,7 +119,7 @@ describe("PullImage", () => {
   it("answers a Basic challenge with the request's credentials", async () => {
     const basic = await startRegistry("bob", "pw", "basic");
     try {
-      const pub = publish(basic, "test/basic", "v1", [must(busybox, "busybox layer")]);
+      const pub = publishImage(basic, "test/basic", "v1", [must(busybox, "busybox layer")]);
       const ref = `${basic.host}/test/basic:v1`;
       const { image } = await pull(c(), { reference: ref, username: "bob", password: "pw" });
       assert.equal(image.id, pub.configDigest);
@@ -193,7 +135,7 @@ describe("PullImage", () => {
     const r = must(reg, "registry");
     const otherTar = await makeTar([{ name: "other", content: "x".repeat(10_000) }]);
     const other = { blob: gzipSync(otherTar), diffId: sha256(otherTar) };
-    const pub = publish(r, "test/broken", "v1", [must(busybox, "busybox layer"), other]);
+    const pub = publishImage(r, "test/broken", "v1", [must(busybox, "busybox layer"), other]);
     r.corrupt.add(pub.layerDigests[1]);
     const before = await listTree(join(s.d.root, "images"));
     await assertGrpcError(
@@ -206,9 +148,11 @@ describe("PullImage", () => {
     await assertGrpcError(images().inspect(`${r.host}/test/broken:v1`), grpc.status.NOT_FOUND, "IMAGE_NOT_FOUND");
   });
 
-  it("answers INVALID_ARGUMENT for a reference without a registry and NOT_FOUND for an unknown tag", async () => {
+  it("answers INVALID_ARGUMENT for a reference that is none, PERMISSION_DENIED for a blocked registry and NOT_FOUND for an unknown tag", async () => {
     const r = must(reg, "registry");
-    await assertGrpcError(pull(c(), { reference: "busybox:latest" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "no registry host");
+    await assertGrpcError(pull(c(), { reference: "Busybox:latest" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "lowercase");
+    // A short name is docker.io's (the kubelet's normalisation), which the test daemon's registries config blocks.
+    await assertGrpcError(pull(c(), { reference: "busybox:latest" }), grpc.status.PERMISSION_DENIED, "REGISTRY_BLOCKED", "docker.io");
     await assertGrpcError(
       pull(c(), { reference: `${r.host}/test/busybox:nope`, username: "alice", password: "s3cret" }),
       grpc.status.NOT_FOUND,

@@ -10,6 +10,8 @@ import { type RuntimeServiceServer, type VersionRequest, type VersionResponse } 
 import { HULL_VERSION } from "../../domain/version.js";
 import { HullError } from "../../errors.js";
 import { RpcWrapper } from "../rpc.js";
+import type { Engine } from "../../engine/engine.js";
+import { criImageHandlers } from "./image-service.js";
 
 /** The CRI version hull speaks (cri-api v1 as of Kubernetes 1.32). */
 export const CRI_API_VERSION = "v1";
@@ -54,8 +56,9 @@ export function criRuntimeService(definition: ServiceDefinition, log: Logger): U
   return withPending(rpc, service, definition, implemented);
 }
 
-/** runtime.v1.ImageService: refused by name until the CRI image service is built. */
-export function criImageService(definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
+/** runtime.v1.ImageService over hull's image store. */
+export function criImageService(engine: Engine, definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
   const service = "runtime.v1.ImageService";
-  return withPending(new RpcWrapper(service, log), service, definition, {});
+  const rpc = new RpcWrapper(service, log);
+  return withPending(rpc, service, definition, criImageHandlers(engine, rpc, { pinned: () => false }));
 }

@@ -45,6 +45,11 @@ export interface Image {
   labels: { [key: string]: string };
   architecture: string;
   os: string;
+  /**
+   * "<repository>@<digest>" per pull: the top-level manifest digest the
+   * registry served under that repository (a list's digest for a list).
+   */
+  repoDigests: string[];
 }
 
 export interface Image_LabelsEntry {
@@ -137,6 +142,7 @@ function createBaseImage(): Image {
     labels: {},
     architecture: "",
     os: "",
+    repoDigests: [],
   };
 }
 
@@ -183,6 +189,9 @@ export const Image: MessageFns<Image> = {
     }
     if (message.os !== "") {
       writer.uint32(114).string(message.os);
+    }
+    for (const v of message.repoDigests) {
+      writer.uint32(122).string(v!);
     }
     return writer;
   },
@@ -315,6 +324,14 @@ export const Image: MessageFns<Image> = {
             message.os = reader.string();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.repoDigests.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -374,6 +391,11 @@ export const Image: MessageFns<Image> = {
         : {},
       architecture: isSet(object.architecture) ? globalThis.String(object.architecture) : "",
       os: isSet(object.os) ? globalThis.String(object.os) : "",
+      repoDigests: globalThis.Array.isArray(object?.repoDigests)
+        ? object.repoDigests.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.repo_digests)
+        ? object.repo_digests.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -427,6 +449,9 @@ export const Image: MessageFns<Image> = {
     if (message.os !== "") {
       obj.os = message.os;
     }
+    if (message.repoDigests?.length) {
+      obj.repoDigests = message.repoDigests;
+    }
     return obj;
   },
 
@@ -457,6 +482,7 @@ export const Image: MessageFns<Image> = {
     );
     message.architecture = object.architecture ?? "";
     message.os = object.os ?? "";
+    message.repoDigests = object.repoDigests?.map((e) => e) || [];
     return message;
   },
 };
