@@ -8,13 +8,12 @@ import { randomBytes } from "node:crypto";
 import type { ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
-import { generateSpec } from "../../src/oci/spec.js";
-import { readHostLimits, resolveUser } from "../../src/oci/hostinfo.js";
-import { writeBundle, removeBundle } from "../../src/oci/bundle.js";
+import { removeBundle } from "../../src/oci/bundle.js";
 import { RuntimeCli } from "../../src/oci/runtime-cli.js";
 import { startConmon, attachSocketPath, MAX_SOCKET_PATH } from "../../src/oci/conmon.js";
 import { ExitWatcher, readExitFile, removeExitFile, wasOomKilled } from "../../src/oci/exits.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
+import { writeTestBundle } from "../helpers/bundle.js";
 
 const CGROUP_PARENT = "hull-test";
 
@@ -71,15 +70,7 @@ describe("runc + conmon", () => {
     ids.push(id);
     const cfg = config(command, over);
     const bundle = join(dirs.bundles, id);
-    const spec = generateSpec({
-      id,
-      config: cfg,
-      rootfs,
-      user: await resolveUser(rootfs, cfg.user),
-      hostLimits: await readHostLimits(),
-      cgroupsPath: `/${CGROUP_PARENT}/${id}`,
-    });
-    await writeBundle(bundle, spec);
+    await writeTestBundle(bundle, { id, config: cfg, rootfs, cgroupsPath: `/${CGROUP_PARENT}/${id}` });
     const logPath = join(dirs.logs, `${id}.log`);
     const r = await startConmon({
       id,
@@ -183,17 +174,7 @@ describe("runc + conmon", () => {
       stdin: false,
       socketDir: dirs.sockets,
     };
-    await writeBundle(
-      bundle,
-      generateSpec({
-        id: "fake",
-        config: config(["true"]),
-        rootfs,
-        user: await resolveUser(rootfs, ""),
-        hostLimits: await readHostLimits(),
-        cgroupsPath: "/fake",
-      }),
-    );
+    await writeTestBundle(bundle, { id: "fake", config: config(["true"]), rootfs, cgroupsPath: "/fake" });
     const runtimeError =
       (pattern: RegExp) =>
       (err: unknown): boolean =>
