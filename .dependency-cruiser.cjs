@@ -3,7 +3,7 @@
 //   src/gen, src/errors.ts, src/tracing.ts
 //   src/domain (pure value rules), src/statemachine
 //   src/validation (the rules every input is checked against)
-//   src/store, src/oci (the runtime), src/images
+//   src/store, src/oci (the runtime), src/images, src/network (CNI, pinned namespaces)
 //   src/engine (locks, exits, intents, events)
 //   src/ops (one operation per verb), then src/recovery
 //   src/service (the wire), wired by src/daemon.ts and src/hulld.ts.
@@ -84,8 +84,8 @@ module.exports = {
     {
       name: "lower-layers",
       severity: "error",
-      comment: "src/oci, src/images, src/store and src/statemachine must not import the layers above them.",
-      from: { path: "^src/(oci|images|store|statemachine)/" },
+      comment: "src/oci, src/images, src/network, src/store and src/statemachine must not import the layers above them.",
+      from: { path: "^src/(oci|images|network|store|statemachine)/" },
       to: { path: "^src/(engine|ops|recovery|service|cli)/|^src/daemon\\.ts$" },
     },
     {

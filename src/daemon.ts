@@ -9,6 +9,7 @@ import { RuntimeCli } from "./oci/runtime-cli.js";
 import { ConmonRuntime } from "./oci/conmon-runtime.js";
 import { ImageStore } from "./images/image-store.js";
 import { loadRegistriesConfig } from "./images/registries-conf.js";
+import { hostPodEnvironment } from "./network/pod-environment.js";
 import { ExitWatcher } from "./oci/exits.js";
 import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./engine/engine.js";
@@ -37,6 +38,11 @@ export interface DaemonOptions {
   limits?: Partial<TransportLimits>;
   /** containers-registries.conf(5) file with mirrors and rewrites for every pull. */
   registriesConf?: string;
+  /** CNI network configs (default /etc/cni/net.d) and plugin dirs (default /usr/lib/cni, /opt/cni/bin). */
+  cniConfigDir?: string;
+  cniPluginDirs?: string[];
+  /** Infra container image for pods sharing a PID namespace (default registry.k8s.io/pause:3.10). */
+  pauseImage?: string;
 }
 
 export interface Daemon {
@@ -76,7 +82,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const exits = new ExitWatcher(paths.exitDir);
     const images = await ImageStore.open(paths.root, store, log);
-    const engine = new Engine({ store, runtime, exits, images, registries, paths, hostLimits: await readHostLimits(), log });
+    const pods = hostPodEnvironment({ root: paths.root, cniConfigDir: opts.cniConfigDir, cniPluginDirs: opts.cniPluginDirs, pauseImage: opts.pauseImage });
+    const engine = new Engine({ store, runtime, exits, images, registries, pods, paths, hostLimits: await readHostLimits(), log });
     const pendingExits = new Set<Promise<void>>();
     exits.on("exit", (id: string) => {
       const handling = handleExit(engine, id).finally(() => pendingExits.delete(handling));

@@ -4,6 +4,7 @@
 export type ErrorReason =
   | "CONTAINER_NOT_FOUND"
   | "IMAGE_NOT_FOUND"
+  | "POD_NOT_FOUND"
   | "ARTIFACT_NOT_FOUND"
   | "NAME_IN_USE"
   | "CONTAINER_STATE_INVALID"
@@ -58,12 +59,13 @@ export function containerNotFound(ref: string): HullError {
  * Wraps any error with the container and operation it happened in, keeping a
  * HullError's reason so the client still gets the right status code.
  */
-export function wrapError(err: unknown, containerId: string, operation: string): HullError {
+export function wrapError(err: unknown, containerId: string, operation: string, kind: "container" | "pod sandbox" = "container"): HullError {
   const short = containerId.slice(0, 12);
+  const key = kind === "container" ? "container" : "pod";
   if (err instanceof HullError) {
     if (err.message.includes(short) || err.message.includes(containerId)) return err;
-    return new HullError(err.reason, `${operation} container ${short}: ${err.message}`, { ...err.metadata, container: containerId }, { cause: err });
+    return new HullError(err.reason, `${operation} ${kind} ${short}: ${err.message}`, { ...err.metadata, [key]: containerId }, { cause: err });
   }
   const message = err instanceof Error ? err.message : String(err);
-  return new HullError("INTERNAL", `${operation} container ${short}: ${message}`, { container: containerId }, { cause: err });
+  return new HullError("INTERNAL", `${operation} ${kind} ${short}: ${message}`, { [key]: containerId }, { cause: err });
 }

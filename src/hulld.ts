@@ -7,6 +7,7 @@ import { startDaemon } from "./daemon.js";
 import { setupTracing } from "./tracing.js";
 import { DEFAULT_LIMITS } from "./service/server.js";
 import { tcpListenerFrom } from "./service/tls.js";
+import { DEFAULT_CNI_CONFIG_DIR, DEFAULT_CNI_PLUGIN_DIRS, DEFAULT_PAUSE_IMAGE } from "./network/pod-environment.js";
 
 interface Flags {
   socket: string;
@@ -25,6 +26,9 @@ interface Flags {
   maxSendMessageBytes: number;
   maxConcurrentStreams: number;
   registriesConf?: string;
+  cniConfigDir: string;
+  cniPluginDir: string;
+  pauseImage: string;
 }
 
 function positiveInt(value: string): number {
@@ -70,6 +74,19 @@ const program = new Command("hulld")
       "HULL_REGISTRIES_CONF",
     ),
   )
+  .addOption(
+    new Option("--cni-config-dir <dir>", "CNI network configs for pods (the first valid one is used)")
+      .env("HULL_CNI_CONFIG_DIR")
+      .default(DEFAULT_CNI_CONFIG_DIR),
+  )
+  .addOption(
+    new Option("--cni-plugin-dir <dirs>", "comma-separated dirs searched for CNI plugins")
+      .env("HULL_CNI_PLUGIN_DIR")
+      .default(DEFAULT_CNI_PLUGIN_DIRS.join(",")),
+  )
+  .addOption(
+    new Option("--pause-image <ref>", "infra container image for pods that share a PID namespace").env("HULL_PAUSE_IMAGE").default(DEFAULT_PAUSE_IMAGE),
+  )
   .showHelpAfterError();
 
 async function main(): Promise<void> {
@@ -90,6 +107,12 @@ async function main(): Promise<void> {
     socketGroup: flags.socketGroup,
     tcp,
     registriesConf: flags.registriesConf ? resolve(flags.registriesConf) : undefined,
+    cniConfigDir: resolve(flags.cniConfigDir),
+    cniPluginDirs: flags.cniPluginDir
+      .split(",")
+      .filter((d) => d !== "")
+      .map((d) => resolve(d)),
+    pauseImage: flags.pauseImage,
     limits: { maxReceiveMessageBytes: flags.maxMessageBytes, maxSendMessageBytes: flags.maxSendMessageBytes, maxConcurrentStreams: flags.maxConcurrentStreams },
     log,
   });

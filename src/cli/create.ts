@@ -1,7 +1,7 @@
 // `hull create`: podman-create-like flags mapped onto ContainerConfig.
 import { type Command, Option } from "commander";
 import { resolve } from "node:path";
-import { ContainerConfig, type Resources, type SecurityOptions } from "../gen/hull/v1/container.js";
+import { ContainerConfig, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
 import {
   UsageError,
   collect,
@@ -88,7 +88,7 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
   if (opts.rootfs === undefined && image === "") throw new UsageError("create needs IMAGE, --image or --rootfs");
   if (split.command.length === 0) throw new UsageError(`create needs a command, e.g. hull create --rootfs DIR -- sh -c 'echo hi'`);
 
-  const resources: Resources = { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
+  const resources: Resources = Resources.fromPartial({});
   if (opts.memory !== undefined) resources.memoryLimitBytes = parseBytes("--memory", opts.memory);
   // As containers.conf: 0 is "no limit" on the command line; in the API 0 asks for the default.
   if (opts.pidsLimit !== undefined) resources.pidsLimit = parseInteger("--pids-limit", opts.pidsLimit, -1) || -1;
@@ -131,13 +131,7 @@ const splitList = (values: string[]): string[] =>
  * when none is given. Capability names are the daemon's to check.
  */
 export function buildSecurity(opts: Pick<CreateOptions, "capAdd" | "capDrop" | "securityOpt" | "userns">, cwd = process.cwd()): SecurityOptions | undefined {
-  const security: SecurityOptions = {
-    capAdd: splitList(opts.capAdd ?? []),
-    capDrop: splitList(opts.capDrop ?? []),
-    allowNewPrivileges: false,
-    seccompProfile: "",
-    userNamespace: undefined,
-  };
+  const security: SecurityOptions = SecurityOptions.fromPartial({ capAdd: splitList(opts.capAdd ?? []), capDrop: splitList(opts.capDrop ?? []) });
   for (const opt of opts.securityOpt ?? []) {
     // podman takes KEY=VALUE and the older KEY:VALUE alike.
     const sep = opt.search(/[=:]/);

@@ -128,6 +128,8 @@ export const MOUNT_FLAG_OPTIONS: ReadonlySet<string> = new Set([
   "relatime",
   "strictatime",
   "nodiratime",
+  // runc's recursive read-only (mount_setattr AT_RECURSIVE): the CRI's recursive_read_only.
+  "rro",
 ]);
 
 /** SELinux relabel requests (Podman's z/Z): accepted for compatibility, dropped: no SELinux labels here. */

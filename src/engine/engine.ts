@@ -23,6 +23,7 @@ import { StateBus } from "./bus.js";
 import { exitWaiter, type ExitWaiter } from "./exit-waiter.js";
 import { ExecTracker } from "./exec-tracker.js";
 import type { EnginePaths } from "./paths.js";
+import type { PodEnvironment } from "../network/pod-env.js";
 
 export { enginePaths, type EnginePaths } from "./paths.js";
 
@@ -33,6 +34,8 @@ export interface EngineDeps {
   images: ImageStore;
   /** Mirrors and rewrites every pull goes through (--registries-conf). */
   registries: RegistriesConfig;
+  /** Namespace pinning, pod networks and the pause image, for the CRI's pods. */
+  pods: PodEnvironment;
   paths: EnginePaths;
   hostLimits: HostLimits;
   log: Logger;
@@ -53,6 +56,7 @@ export class Engine {
   readonly exits: ExitWatcher;
   readonly images: ImageStore;
   readonly registries: RegistriesConfig;
+  readonly pods: PodEnvironment;
   readonly paths: EnginePaths;
   readonly hostLimits: HostLimits;
   readonly log: Logger;
@@ -71,6 +75,7 @@ export class Engine {
     this.exits = deps.exits;
     this.images = deps.images;
     this.registries = deps.registries;
+    this.pods = deps.pods;
     this.paths = deps.paths;
     this.hostLimits = deps.hostLimits;
     this.log = deps.log;

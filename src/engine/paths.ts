@@ -12,6 +12,10 @@ export interface EnginePaths {
   socketDir: string;
   containersDir: string;
   runtimeRoot: string;
+  /** Per pod: its hostname, hosts and resolv.conf (under the state root, so they survive a reboot of hulld). */
+  podsDir: string;
+  /** Per pod: its pinned namespace files (under the run root: namespaces die with the host). */
+  podNamespacesDir: string;
 }
 
 export function enginePaths(root: string, runRoot: string): EnginePaths {
@@ -25,5 +29,7 @@ export function enginePaths(root: string, runRoot: string): EnginePaths {
     socketDir: join(runRoot, "s"),
     containersDir: join(root, "containers"),
     runtimeRoot: join(runRoot, "runc"),
+    podsDir: join(root, "pods"),
+    podNamespacesDir: join(runRoot, "pods"),
   };
 }

@@ -8,12 +8,23 @@ function mergeEnv(base: string[], over: string[]): string[] {
   return [...out.values()];
 }
 
-/** The image's config as defaults for a container's: Podman's rules. */
-export function applyImageDefaults<C extends { command: string[]; env: string[]; workingDir: string; user: string }>(config: C, img: ImageRecord): C {
+/**
+ * The image's config as defaults for a container's: Podman's and Docker's
+ * rules. The image's entrypoint runs and a given command replaces only its
+ * cmd; an entrypoint given replaces the image's and drops its cmd too (the
+ * Kubernetes command/args rules).
+ */
+export function applyImageDefaults<C extends { command: string[]; env: string[]; workingDir: string; user: string; entrypoint?: { args: string[] } }>(
+  config: C,
+  img: ImageRecord,
+): C {
+  const command = config.entrypoint
+    ? [...config.entrypoint.args, ...config.command]
+    : [...img.entrypoint, ...(config.command.length > 0 ? config.command : img.cmd)];
   return {
     ...config,
-    // Podman: the entrypoint always runs; a given command replaces only cmd.
-    command: [...img.entrypoint, ...(config.command.length > 0 ? config.command : img.cmd)],
+    entrypoint: undefined,
+    command,
     env: mergeEnv(img.env, config.env),
     workingDir: config.workingDir || img.workingDir,
     user: config.user || img.user,

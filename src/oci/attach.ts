@@ -180,12 +180,22 @@ export class AttachConnection {
  * ends open, so a non-blocking open for writing fails only when conmon is gone.
  * One line per write: conmon's reader handles one line per read() well.
  */
-export async function writeResize(bundlePath: string, height: number, width: number): Promise<void> {
+/** One line to conmon's control FIFO (<bundle>/ctl): "1 H W" resizes the terminal, "2 0 0" reopens the log file (conmon's ctrl.c). */
+async function writeControl(bundlePath: string, line: string): Promise<void> {
   const fifo = join(bundlePath, "ctl");
   const handle = await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
   try {
-    await handle.write(`1 ${height} ${width}\n`);
+    await handle.write(line);
   } finally {
     await handle.close();
   }
+}
+
+export function writeResize(bundlePath: string, height: number, width: number): Promise<void> {
+  return writeControl(bundlePath, `1 ${height} ${width}\n`);
+}
+
+/** Has conmon close and reopen the container's log file (after a rotation moved it away: the kubelet's ReopenContainerLog). */
+export function writeReopenLog(bundlePath: string): Promise<void> {
+  return writeControl(bundlePath, "2 0 0\n");
 }

@@ -6,7 +6,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TerminalSize } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
-import { AttachConnection, writeResize } from "./attach.js";
+import { AttachConnection, writeResize, writeReopenLog } from "./attach.js";
 import { attachSocketPath, startConmon } from "./conmon.js";
 import { runtimeCheckpoint } from "./criu.js";
 import { readExitFile } from "./exits.js";
@@ -112,6 +112,18 @@ export class ConmonRuntime implements Runtime {
 
   resize(_id: string, bundlePath: string, size: TerminalSize): Promise<void> {
     return writeResize(bundlePath, size.height, size.width);
+  }
+
+  private mountOptionsSeen: Promise<string[]> | undefined;
+
+  /** Asked once: the runtime binary does not change under a running hulld. */
+  mountOptions(): Promise<string[]> {
+    this.mountOptionsSeen ??= this.o.cli.mountOptions();
+    return this.mountOptionsSeen;
+  }
+
+  reopenLog(_id: string, bundlePath: string): Promise<void> {
+    return writeReopenLog(bundlePath);
   }
 
   exec(req: ExecStart): Promise<ExecProcess> {

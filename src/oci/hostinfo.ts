@@ -25,8 +25,24 @@ export function parseLimits(text: string): HostLimits {
   return { nofileHard: hard("Max open files"), nprocHard: hard("Max processes") };
 }
 
+const CAP_SYS_RESOURCE = 24n;
+
+/** Whether a /proc/PID/status text's effective capabilities hold CAP_SYS_RESOURCE. */
+export function hasSysResource(status: string): boolean {
+  const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> CAP_SYS_RESOURCE) & 1n) === 1n;
+}
+
+/**
+ * The host's hard limits, and the oom_score_adj floor: without
+ * CAP_SYS_RESOURCE (as on a host that withholds it) no process may lower its
+ * oom_score_adj below what it has, so hulld's own value is the floor.
+ */
 export async function readHostLimits(path = "/proc/self/limits"): Promise<HostLimits> {
-  return parseLimits(await readFile(path, "utf8"));
+  const limits = parseLimits(await readFile(path, "utf8"));
+  if (hasSysResource(await readFile("/proc/self/status", "utf8"))) return limits;
+  const own = Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
+  return Number.isSafeInteger(own) ? { ...limits, oomScoreAdjFloor: own } : limits;
 }
 
 // ---- Users ---------------------------------------------------------------

@@ -226,6 +226,22 @@ export class RuntimeCli {
   }
 
   /**
+   * The mount options the runtime understands, from `runc features`
+   * (runtime-spec's features document; runc 1.1 has it, marked
+   * experimental). A runtime without the command reports none.
+   */
+  async mountOptions(): Promise<string[]> {
+    const r = await this.call(["features"]);
+    if (r.exitCode !== 0) return [];
+    try {
+      const doc = JSON.parse(r.stdout) as { mountOptions?: unknown };
+      return Array.isArray(doc.mountOptions) ? doc.mountOptions.filter((o): o is string => typeof o === "string") : [];
+    } catch (err) {
+      throw new HullError("RUNTIME_ERROR", `${this.name} features printed no JSON: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    }
+  }
+
+  /**
    * Runs `true` in a throwaway busybox bundle. Answers ok=false with the
    * runtime's own words where it cannot run containers here (crun on a
    * cgroup v1 hybrid host, for one).

@@ -143,6 +143,10 @@ export interface Runtime {
   attach(id: string, handlers: OutputHandlers): Promise<AttachStream>;
   /** Resizes the container's terminal (through its monitor). */
   resize(id: string, bundlePath: string, size: TerminalSize): Promise<void>;
+  /** The mount options the runtime supports ("rro" for recursive read-only mounts, among others). */
+  mountOptions(): Promise<string[]>;
+  /** Has the monitor reopen the container's log file (after the file was rotated away). */
+  reopenLog(id: string, bundlePath: string): Promise<void>;
   /** Runs a process in the running container; resolves once it runs, output already connected. */
   exec(req: ExecStart): Promise<ExecProcess>;
   /** The exit status an exec session's monitor recorded, if any (sessions outlive hulld too). */

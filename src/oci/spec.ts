@@ -15,102 +15,25 @@ import {
   READONLY_PATHS,
   RELABEL_OPTIONS,
 } from "../domain/spec-defaults.js";
+import { applyPrivileged, containerNamespaces, extraResources, hasOwnNetwork, oomScoreAdjFor, usesHostUts } from "./spec-isolation.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
-// ---- The subset of runtime-spec 1.0 hull writes -------------------------
-
-export interface OciUser {
-  uid: number;
-  gid: number;
-  additionalGids?: number[];
-  umask?: number;
-}
-
-export interface OciCapabilities {
-  bounding?: string[];
-  effective?: string[];
-  inheritable?: string[];
-  permitted?: string[];
-  ambient?: string[];
-}
-
-export interface OciRlimit {
-  type: string;
-  hard: number;
-  soft: number;
-}
-
-export interface OciProcess {
-  terminal?: boolean;
-  consoleSize?: { height: number; width: number };
-  user: OciUser;
-  args: string[];
-  env?: string[];
-  cwd: string;
-  capabilities?: OciCapabilities;
-  rlimits?: OciRlimit[];
-  noNewPrivileges?: boolean;
-  oomScoreAdj?: number;
-}
-
-export interface OciRoot {
-  path: string;
-  readonly?: boolean;
-}
-
-export interface OciMount {
-  destination: string;
-  type?: string;
-  source?: string;
-  options?: string[];
-}
-
-export interface OciNamespace {
-  type: "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
-  path?: string;
-}
-
-export interface OciDeviceCgroup {
-  allow: boolean;
-  type?: "a" | "c" | "b";
-  major?: number;
-  minor?: number;
-  access?: string;
-}
-
-export interface OciResources {
-  devices?: OciDeviceCgroup[];
-  memory?: { limit?: number; reservation?: number; swap?: number; disableOOMKiller?: boolean };
-  cpu?: { shares?: number; quota?: number; period?: number; cpus?: string; mems?: string };
-  pids?: { limit: number };
-}
-
-export interface OciIdMapping {
-  containerID: number;
-  hostID: number;
-  size: number;
-}
-
-export interface OciLinux {
-  namespaces: OciNamespace[];
-  uidMappings?: OciIdMapping[];
-  gidMappings?: OciIdMapping[];
-  seccomp?: OciSeccomp;
-  resources?: OciResources;
-  cgroupsPath?: string;
-  maskedPaths?: string[];
-  readonlyPaths?: string[];
-}
-
-export interface OciSpec {
-  ociVersion: string;
-  process: OciProcess;
-  root: OciRoot;
-  hostname?: string;
-  mounts: OciMount[];
-  linux: OciLinux;
-  annotations?: Record<string, string>;
-}
+export type {
+  OciCapabilities,
+  OciDevice,
+  OciDeviceCgroup,
+  OciIdMapping,
+  OciLinux,
+  OciMount,
+  OciNamespace,
+  OciProcess,
+  OciResources,
+  OciRlimit,
+  OciRoot,
+  OciSpec,
+  OciUser,
+} from "./spec-types.js";
+import type { OciDevice, OciDeviceCgroup, OciLinux, OciMount, OciNamespace, OciProcess, OciResources, OciSpec } from "./spec-types.js";
 
 // ---- Inputs ---------------------------------------------------------------
 
@@ -124,6 +47,8 @@ export interface ResolvedUser {
 export interface HostLimits {
   nofileHard: number;
   nprocHard: number;
+  /** hulld's own oom_score_adj when it may not lower it (no CAP_SYS_RESOURCE): no container asks for less. */
+  oomScoreAdjFloor?: number;
 }
 
 export interface SpecInput {
@@ -138,6 +63,8 @@ export interface SpecInput {
    * (loadSeccompProfile): this module does no I/O. Required when a path is set.
    */
   seccompProfile?: SeccompProfile | undefined;
+  /** The host's devices, for a privileged container (read by the caller: hostDevices in hostinfo.ts). */
+  hostDevices?: readonly OciDevice[];
 }
 
 // ---- Defaults ---------------------------------------------------------------
@@ -208,6 +135,7 @@ export function mergeEnv(...lists: string[][]): string[] {
  */
 export function containerCapabilities(security: SecurityOptions | undefined): string[] {
   const norm = (names: readonly string[]): string[] => names.map((n) => normaliseCapability(n) ?? n);
+  if (security?.privileged) return [...ALL_CAPABILITIES].sort();
   const add = norm(security?.capAdd ?? []);
   const drop = norm(security?.capDrop ?? []);
   const base = drop.includes("ALL") ? [] : add.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
@@ -272,6 +200,13 @@ function resources(config: ContainerConfig): OciResources {
   return out;
 }
 
+/** The cgroup limits of a config, as config.json and `runc update --resources` take them. */
+export function linuxResources(config: ContainerConfig): OciResources {
+  const limits = resources(config);
+  extraResources(config, limits);
+  return limits;
+}
+
 function seccomp(input: SpecInput, caps: readonly string[]): OciSeccomp | undefined {
   const name = input.config.security?.seccompProfile ?? "";
   if (name === "unconfined") return undefined;
@@ -292,7 +227,7 @@ function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: H
   const env = mergeEnv([`PATH=${DEFAULT_PATH}`], config.tty ? ["TERM=xterm"] : [], [`HOSTNAME=${hostname}`, `HOME=${user.home}`], config.env);
   return {
     terminal: config.tty,
-    user: { uid: user.uid, gid: user.gid, ...(user.additionalGids.length > 0 ? { additionalGids: [...user.additionalGids] } : {}) },
+    user: { uid: user.uid, gid: user.gid, ...groupsOf(user, config.security) },
     args: [...config.command],
     env,
     cwd: config.workingDir !== "" ? config.workingDir : "/",
@@ -306,6 +241,18 @@ function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: H
   };
 }
 
+/**
+ * The process's supplementary groups: the image's /etc/group memberships of
+ * the user plus supplemental_groups (the CRI's Merge policy, Docker's
+ * --group-add), or only supplemental_groups (Strict).
+ */
+export function groupsOf(user: ResolvedUser, security: SecurityOptions | undefined): { additionalGids?: number[] } {
+  const extra = security?.supplementalGroups ?? [];
+  const fromImage = security?.strictSupplementalGroups ? [] : user.additionalGids;
+  const gids = [...new Set([...fromImage, ...extra])].filter((g) => g !== user.gid || extra.includes(g));
+  return gids.length > 0 ? { additionalGids: gids } : {};
+}
+
 function hostnameOf(id: string, config: ContainerConfig): string {
   return config.hostname !== "" ? config.hostname : id.slice(0, 12);
 }
@@ -317,18 +264,19 @@ export function generateSpec(input: SpecInput): OciSpec {
   const hostname = hostnameOf(input.id, config);
   const caps = containerCapabilities(config.security);
 
-  // Always a PID namespace: the container sees its own processes only, its command as PID 1.
-  const namespaces: OciNamespace[] = [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }];
-  // "host" and "" share the host's network; "none" gets an empty namespace (lo only).
-  if (config.networkMode === "none") namespaces.push({ type: "network" });
-
+  // A PID namespace of its own unless it joins a pod's: the container sees its own processes only, its command as PID 1.
+  // "host" and "" share the host's network; "none" gets an empty namespace (lo only); a path joins a pod's.
+  const namespaces: OciNamespace[] = containerNamespaces(config);
+  const limits = linuxResources(config);
+  const security = config.security;
   const linux: OciLinux = {
     namespaces,
-    resources: resources(config),
+    resources: limits,
     cgroupsPath: input.cgroupsPath,
-    maskedPaths: [...MASKED_PATHS],
-    readonlyPaths: [...READONLY_PATHS],
+    maskedPaths: security?.maskedPaths ? [...security.maskedPaths.paths] : [...MASKED_PATHS],
+    readonlyPaths: security?.readonlyPaths ? [...security.readonlyPaths.paths] : [...READONLY_PATHS],
   };
+  if (Object.keys(config.sysctls).length > 0) linux.sysctl = { ...config.sysctls };
   const mapping = userNamespaceMapping(config.security?.userNamespace);
   if (mapping) {
     // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
@@ -343,15 +291,21 @@ export function generateSpec(input: SpecInput): OciSpec {
   const filter = seccomp(input, caps);
   if (filter) linux.seccomp = filter;
 
-  return {
+  const process = buildProcess(config, input.user, input.hostLimits, hostname, caps);
+  const oom = oomScoreAdjFor(config, input.hostLimits.oomScoreAdjFloor);
+  if (oom !== undefined) process.oomScoreAdj = oom;
+  const spec: OciSpec = {
     ociVersion: "1.0.2",
-    process: buildProcess(config, input.user, input.hostLimits, hostname, caps),
+    process,
     root: { path: input.rootfs, readonly: config.readOnlyRootfs },
-    hostname,
-    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), config.networkMode === "none") : standardMounts(), config.mounts.map(userMount)),
+    // The host's UTS namespace is not runc's to rename.
+    ...(usesHostUts(config) ? {} : { hostname }),
+    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), hasOwnNetwork(config)) : standardMounts(), config.mounts.map(userMount)),
     linux,
     annotations: { ...config.annotations },
   };
+  if (security?.privileged) applyPrivileged(spec, input.hostDevices ?? []);
+  return spec;
 }
 
 // ---- Exec processes ---------------------------------------------------------

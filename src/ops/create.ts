@@ -71,14 +71,24 @@ export interface CreateOverrides {
   /** A root filesystem already laid down (in the container's dir): used, and validated, instead of config.rootfs_path. */
   rootfs?: string;
   restartCount?: number;
+  /** Dirs hulld wrote for this container (its pod's /etc files): bind sources there are allowed although they are hulld's state. */
+  grantedMountSources?: string[];
 }
 
 export async function createContainer(engine: Engine, requested: ContainerConfig, overrides: CreateOverrides = {}): Promise<ContainerRecord> {
   // An image's config fills in what the request leaves empty (Podman's rules).
   const usesImage = requested.image !== "" && requested.rootfsPath === "" && overrides.rootfs === undefined;
   const image = usesImage ? engine.images.resolve(requested.image) : undefined;
-  const config = image ? applyImageDefaults(requested, image) : requested;
-  await validateConfigOnHost(overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config, [engine.paths.root, engine.paths.runRoot]);
+  // The argv that runs is stored as command: an entrypoint given is folded in (without an image, nothing else is).
+  const config = image
+    ? applyImageDefaults(requested, image)
+    : { ...requested, entrypoint: undefined, command: [...(requested.entrypoint?.args ?? []), ...requested.command] };
+  await validateConfigOnHost(
+    overrides.rootfs !== undefined ? { ...config, rootfsPath: overrides.rootfs } : config,
+    [engine.paths.root, engine.paths.runRoot],
+    "config",
+    overrides.grantedMountSources,
+  );
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);
@@ -107,7 +117,7 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
     mountCount: 0,
     rootfs: overrides.rootfs ?? (image ? overlayDirs(dir).merged : config.rootfsPath),
     bundlePath: engine.bundlePath(id),
-    logPath: join(dir, "ctr.log"),
+    logPath: config.logPath !== "" ? config.logPath : join(dir, "ctr.log"),
     execSessions: [],
     revision: 0,
     ...(image ? { imageId: image.id } : {}),

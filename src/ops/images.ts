@@ -10,6 +10,7 @@ import { pullImage as pullIntoStore, type PullProgressUpdate } from "../images/r
 import { normalizeReference } from "../domain/reference.js";
 import type { Engine } from "../engine/engine.js";
 import { removeContainer } from "./remove.js";
+import { directoryUsage } from "../images/layer-usage.js";
 
 /** Attributes without the empty ones (an import without a reference has no name). */
 function eventAttributes(attrs: Record<string, string>): Record<string, string> {
@@ -83,6 +84,26 @@ export async function pullImage(engine: Engine, req: PullRequest, signal: AbortS
 
 export function listImages(engine: Engine, reference: string): ImageRecord[] {
   return engine.images.list(reference);
+}
+
+export interface FilesystemUsage {
+  timestampNs: bigint;
+  /** The directory measured (the CRI's fs_id mountpoint, as containerd reports its snapshotter's root). */
+  path: string;
+  usedBytes: bigint;
+  inodesUsed: bigint;
+}
+
+async function usageOf(path: string): Promise<FilesystemUsage> {
+  const timestampNs = BigInt(Date.now()) * 1_000_000n;
+  const u = await directoryUsage(path);
+  return { timestampNs, path, usedBytes: u?.usedBytes ?? 0n, inodesUsed: u?.inodesUsed ?? 0n };
+}
+
+/** The space hull's image store takes (blobs and unpacked layers), and its containers' own dirs (writable layers, logs). */
+export async function imageFilesystemUsage(engine: Engine): Promise<{ images: FilesystemUsage; containers: FilesystemUsage }> {
+  const [images, containers] = await Promise.all([usageOf(engine.images.dir), usageOf(engine.paths.containersDir)]);
+  return { images, containers };
 }
 
 /** The image ref names (id, id prefix, tag or repo digest, short names normalised), or undefined. */

@@ -3,11 +3,13 @@
 // A write-ahead intent covers the runtime work, so a crash leaves nothing
 // that the next start of hulld cannot undo (undoInit).
 import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
-import { generateSpec } from "../oci/spec.js";
+import { generateSpec, groupsOf } from "../oci/spec.js";
+import { cgroupPathOf } from "../oci/spec-isolation.js";
+import { readHostDevices } from "../oci/host-devices.js";
 import { seccompProfileFor } from "../oci/seccomp.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { writeBundle } from "../oci/bundle.js";
@@ -23,6 +25,7 @@ export interface LaunchedContainer {
   pid: number;
   conmonPid: number;
   bundle: string;
+  user: NonNullable<ContainerRecord["processUser"]>;
 }
 
 /**
@@ -37,7 +40,11 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
   if (rec.imageId !== undefined) await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
   const seccompProfile = await seccompProfileFor(rec.config.security);
-  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath: `/hull/${rec.id}`, seccompProfile });
+  const hostDevices = rec.config.security?.privileged ? await readHostDevices() : undefined;
+  const cgroupsPath = cgroupPathOf(rec.id, rec.config);
+  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices });
+  // A log path outside the container's dir (the CRI's log_directory) may not exist yet: conmon creates only the file.
+  await mkdir(dirname(rec.logPath), { recursive: true, mode: 0o755 });
   await writeBundle(bundle, spec);
   await removeExitFile(paths.exitDir, rec.id);
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
@@ -56,7 +63,8 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
     stdin: rec.config.stdin,
     ...(restore ? { restore } : {}),
   });
-  return { pid: launched.pid, conmonPid: launched.monitorPid, bundle };
+  const groups = [...new Set([user.gid, ...(groupsOf(user, rec.config.security).additionalGids ?? [])])];
+  return { pid: launched.pid, conmonPid: launched.monitorPid, bundle, user: { uid: user.uid, gid: user.gid, groups } };
 }
 
 /** The record of a container whose monitor and process were just launched: the last run's exit is gone. */
@@ -71,6 +79,7 @@ export function freshRun(rec: ContainerRecord, launched: LaunchedContainer): Con
     finishedAt: "",
     stateReason: "",
     bundlePath: launched.bundle,
+    processUser: launched.user,
   };
 }
 

@@ -27,7 +27,7 @@ import {
 import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
-import { TIMED_OUT_MESSAGE } from "../oci/exec.js";
+import { execSyncContainer } from "../ops/exec-sync.js";
 import { ExecCommandError } from "../oci/exec-failure.js";
 import type { OutputStreamName } from "../oci/attach.js";
 import { DetachMatcher, parseDetachKeys } from "../domain/detach-keys.js";
@@ -35,7 +35,6 @@ import { validateExecOpen, validateExecSyncRequest } from "../validation/request
 import { checkTerminalSize } from "../validation/rules.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
 
-export const MAX_SYNC_OUTPUT = 16 * 1024 * 1024;
 export const MAX_PENDING_OUTPUT = 8 * 1024 * 1024;
 /** The engine's request from the wire's (already validated) process fields. */
 function execRequest(
@@ -45,53 +44,11 @@ function execRequest(
   return { command: r.command, env: r.env, workingDir: r.workingDir, user: r.user, ...extra };
 }
 
-/** Collects up to MAX_SYNC_OUTPUT bytes, dropping the rest. */
-class Capped {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-
-  add(data: Buffer): void {
-    const room = MAX_SYNC_OUTPUT - this.size;
-    if (room <= 0) return;
-    const part = data.length > room ? data.subarray(0, room) : data;
-    this.chunks.push(Buffer.from(part));
-    this.size += part.length;
-  }
-
-  bytes(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-}
-
 async function execSync(engine: Engine, req: ExecSyncRequest, ctx: CallContext): Promise<ExecSyncResponse> {
   validateExecSyncRequest(req);
-  const id = req.id;
-  const request = execRequest(req, { tty: false, stdin: false, timeoutSeconds: req.timeoutSeconds });
-  const out = new Capped();
-  const err = new Capped();
-  let session: ExecSession;
-  try {
-    session = await startExec(engine, id, request, (stream, data) => (stream === "stdout" ? out : err).add(data));
-  } catch (e) {
-    if (e instanceof ExecCommandError) return { exitCode: e.exitCode, stdout: Buffer.alloc(0), stderr: Buffer.from(`${e.message}\n`) };
-    throw e;
-  }
-  ctx.span.setAttribute("hull.exec.id", session.id);
-  // A caller that gave up (cancel, deadline) takes its command down with it.
-  const onAbort = (): void => session.process.kill();
-  ctx.signal.addEventListener("abort", onAbort);
-  if (ctx.signal.aborted) onAbort();
-  try {
-    const exit = await session.finished;
-    if (exit.timedOut) {
-      const soFar = err.bytes();
-      const sep = soFar.length > 0 && soFar[soFar.length - 1] !== 0x0a ? "\n" : "";
-      return { exitCode: -1, stdout: out.bytes(), stderr: Buffer.concat([soFar, Buffer.from(`${sep}${TIMED_OUT_MESSAGE}`)]) };
-    }
-    return { exitCode: exit.code, stdout: out.bytes(), stderr: err.bytes() };
-  } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
-  }
+  const result = await execSyncContainer(engine, req.id, execRequest(req, { tty: false, stdin: false, timeoutSeconds: req.timeoutSeconds }), ctx.signal);
+  if (result.sessionId !== "") ctx.span.setAttribute("hull.exec.id", result.sessionId);
+  return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** The first message, which must be open; later ones stay buffered (the call is paused). */

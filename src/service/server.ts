@@ -155,7 +155,7 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
   server.addService(tolerantDefinition(ImageServiceService), imageService(engine, log));
   // The Kubernetes CRI on the same socket, as CRI-O and containerd serve it.
   const criRuntime = tolerantDefinition(CriRuntimeServiceService);
-  server.addService(criRuntime, criRuntimeService(criRuntime, log));
+  server.addService(criRuntime, criRuntimeService(engine, criRuntime, log));
   const criImages = tolerantDefinition(CriImageServiceService);
   server.addService(criImages, criImageService(engine, criImages, log));
   const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });

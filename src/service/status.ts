@@ -11,6 +11,7 @@ export const ERROR_DOMAIN = "hull.dev";
 export const STATUS_OF_REASON: Readonly<Record<ErrorReason, status>> = {
   CONTAINER_NOT_FOUND: status.NOT_FOUND,
   IMAGE_NOT_FOUND: status.NOT_FOUND,
+  POD_NOT_FOUND: status.NOT_FOUND,
   ARTIFACT_NOT_FOUND: status.NOT_FOUND,
   NAME_IN_USE: status.ALREADY_EXISTS,
   CONTAINER_STATE_INVALID: status.FAILED_PRECONDITION,

@@ -31,6 +31,8 @@ export const Operation = {
   Restore: "restore",
   Artifact: "artifact",
   Inspect: "inspect",
+  Update: "update",
+  ReopenLog: "reopen-log",
 } as const;
 export type Operation = (typeof Operation)[keyof typeof Operation];
 
@@ -130,6 +132,23 @@ export const TRANSITIONS: Readonly<Record<Operation, Rule>> = {
   },
   artifact: { accepts: EVERY_STATE_BUT_REMOVING, refusal: "it is being removed" },
   inspect: { accepts: ALL_STATES, refusal: "" },
+  // Limits are saved in any settled state; a live cgroup (created, running, paused) is changed too (runc update).
+  update: {
+    accepts: [
+      S.CONTAINER_STATE_CONFIGURED,
+      S.CONTAINER_STATE_CREATED,
+      S.CONTAINER_STATE_RUNNING,
+      S.CONTAINER_STATE_PAUSED,
+      S.CONTAINER_STATE_STOPPED,
+      S.CONTAINER_STATE_EXITED,
+    ],
+    refusal: "a stopping, removing or unknown container's resources cannot be updated",
+  },
+  // Only a live monitor (conmon) holds the log file open; otherwise nothing writes to it.
+  "reopen-log": {
+    accepts: [S.CONTAINER_STATE_CREATED, S.CONTAINER_STATE_RUNNING, S.CONTAINER_STATE_PAUSED, S.CONTAINER_STATE_STOPPING],
+    refusal: "only a created, running, paused or stopping container has a monitor writing its log",
+  },
 };
 
 export type Verdict = "act" | "noop";

@@ -16,6 +16,7 @@ export const DEP_PREFIX = "dep/";
 
 /** img/<image id>: image records, owned by src/storage/image-store.ts. */
 export const IMG_PREFIX = "img/";
+export const POD_PREFIX = "pod/";
 
 export const ctrKey = (id: string): string => CTR_PREFIX + id;
 export const nameKey = (name: string): string => NAME_PREFIX + name;
@@ -84,7 +85,12 @@ export function decodeRecord(v: unknown): ContainerRecord {
     execSessions: Array.isArray(v.execSessions) ? v.execSessions.map(decodeExec) : [],
     revision: num(v.revision),
     ...(typeof v.imageId === "string" && v.imageId !== "" ? { imageId: v.imageId } : {}),
+    ...(isJson(v.processUser) ? { processUser: decodeProcessUser(v.processUser) } : {}),
   };
+}
+
+function decodeProcessUser(v: Json): NonNullable<ContainerRecord["processUser"]> {
+  return { uid: num(v.uid), gid: num(v.gid), groups: Array.isArray(v.groups) ? v.groups.map(num) : [] };
 }
 
 export function encodeEvent(ev: Event): unknown {

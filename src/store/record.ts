@@ -39,6 +39,8 @@ export interface ContainerRecord {
   bundlePath: string;
   logPath: string;
   execSessions: ExecSessionRecord[];
+  /** The identity its process runs with, resolved at its last init: uid, primary gid, and every group (the primary first), as the CRI's ContainerStatus.user reports it. */
+  processUser?: { uid: number; gid: number; groups: number[] };
   /** The image ("sha256:...") the root filesystem is built from; absent for rootfs_path containers. */
   imageId?: string;
   /** Bumped on every save; lets readers notice a concurrent change. */
@@ -58,4 +60,45 @@ export interface OperationIntent {
   startedAt: string;
   /** stop only: ISO-8601 time at which SIGKILL is due ("" = never recorded). */
   killAt?: string;
+}
+
+/** A namespace kind a pod pins for its containers. */
+export type PodNamespaceKind = "net" | "ipc" | "uts";
+
+/**
+ * A pod sandbox (the CRI's), kept under pod/<id>: the namespaces its
+ * containers join, its network, and the config it was run with. CRI-O's
+ * "drop infra" shape: the net, IPC and UTS namespaces are pinned to files,
+ * not held by a process; an infra container exists only when the pod shares
+ * one PID namespace.
+ */
+export interface PodRecord {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt: number;
+  /** ready: namespaces and network set up; notready: stopped (or being set up). */
+  state: "ready" | "notready";
+  /** Nanoseconds since the epoch, in decimal (beyond 2^53). */
+  createdAtNs: string;
+  /** The CRI PodSandboxConfig as given, in protobuf JSON: labels, annotations and the rest come back from it exactly. */
+  config: unknown;
+  runtimeHandler: string;
+  /** Pinned namespace files, by kind; a kind the pod shares with the host is absent. */
+  namespaces: Partial<Record<PodNamespaceKind, string>>;
+  /** The pod's PID namespace: "pod" (shared: the infra container's), "container" (each its own) or "node" (the host's). */
+  pidMode: "pod" | "container" | "node";
+  /** The host's network namespace (no CNI). */
+  hostNetwork: boolean;
+  /** The CNI network it was attached to ("" none) and the addresses the plugins gave it, primary first. */
+  network: { name: string; ips: string[]; interface: string };
+  /** The infra container for a shared PID namespace ("" = none). */
+  infraContainerId: string;
+  /** The pod's hostname (its UTS namespace's, and every container's). */
+  hostname: string;
+  /** Where its hostname, hosts and resolv.conf live. */
+  dir: string;
+  /** Why the pod is not ready, when that is not obvious. */
+  stateReason: string;
 }

@@ -8,7 +8,7 @@ import { Mutex } from "async-mutex";
 import type { Event } from "../gen/hull/v1/container.js";
 import { HullError, containerNotFound, invalidArgument } from "../errors.js";
 import { FULL_ID, checkContainerRef } from "../domain/container-ref.js";
-import type { ContainerRecord, OperationIntent } from "./record.js";
+import type { ContainerRecord, OperationIntent, PodRecord } from "./record.js";
 import {
   CTR_PREFIX,
   EVENT_SEQ_KEY,
@@ -17,6 +17,7 @@ import {
   depKey,
   DEP_PREFIX,
   IMG_PREFIX,
+  POD_PREFIX,
   decodeEvent,
   decodeRecord,
   encodeEvent,
@@ -333,22 +334,38 @@ export class StateStore {
 
   /** Every stored image record (key prefix img/), as the image store wrote them. */
   listImageRecords(): Promise<unknown[]> {
-    return this.run("listImageRecords", undefined, "listing images", async () => {
-      const entries = await this.db.iterator(prefixRange(IMG_PREFIX)).all();
-      return entries.map(([, value]) => value);
-    });
+    return this.run("listImageRecords", undefined, "listing images", () => this.listUnder(IMG_PREFIX));
   }
 
   /** Writes and deletes image records (keyed by image id) in one batch. */
   writeImageRecords(puts: { id: string; value: unknown }[], deletes: string[]): Promise<void> {
-    return this.run("writeImageRecords", undefined, "saving images", () =>
-      this.writes.runExclusive(async () => {
-        await this.db.batch([
-          ...puts.map((p): Op => ({ type: "put", key: IMG_PREFIX + p.id, value: p.value })),
-          ...deletes.map((id): Op => ({ type: "del", key: IMG_PREFIX + id })),
-        ]);
-      }),
+    return this.run("writeImageRecords", undefined, "saving images", () => this.writeUnder(IMG_PREFIX, puts, deletes));
+  }
+
+  /** Every stored pod sandbox record (key prefix pod/). */
+  listPodRecords(): Promise<PodRecord[]> {
+    return this.run("listPodRecords", undefined, "listing pods", async () => (await this.listUnder(POD_PREFIX)) as PodRecord[]);
+  }
+
+  /** Saves (or, with remove, deletes) one pod sandbox record. */
+  writePodRecord(pod: PodRecord, remove = false): Promise<void> {
+    return this.run("writePodRecord", pod.id, remove ? "removing pod" : "saving pod", () =>
+      this.writeUnder(POD_PREFIX, remove ? [] : [{ id: pod.id, value: pod }], remove ? [pod.id] : []),
     );
+  }
+
+  private async listUnder(prefix: string): Promise<unknown[]> {
+    const entries = await this.db.iterator(prefixRange(prefix)).all();
+    return entries.map(([, value]) => value);
+  }
+
+  private writeUnder(prefix: string, puts: { id: string; value: unknown }[], deletes: string[]): Promise<void> {
+    return this.writes.runExclusive(async () => {
+      await this.db.batch([
+        ...puts.map((p): Op => ({ type: "put", key: prefix + p.id, value: p.value })),
+        ...deletes.map((id): Op => ({ type: "del", key: prefix + id })),
+      ]);
+    });
   }
 
   // Span + closed check + error context for every public method.

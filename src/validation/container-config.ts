@@ -8,6 +8,7 @@ import { stat } from "node:fs/promises";
 import { normalize } from "node:path";
 import type { ContainerConfig, Mount, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
 import { invalidArgument } from "../errors.js";
+import { checkIsolation } from "./isolation-rules.js";
 import { checkMountSources, checkSecurity, validateMountShape, validateSecurityShape } from "./spec-rules.js";
 import {
   MAX_PATH_BYTES,
@@ -116,6 +117,7 @@ export function validateContainerConfig(config: ContainerConfig, prefix = "confi
   if (config.logMaxSizeBytes < 0) throw invalidArgument(f("log_max_size_bytes"), `${config.logMaxSizeBytes} is negative`);
   checkNetworkMode(f("network_mode"), config.networkMode);
   if (config.security) checkSecurityFields(prefix, config.security);
+  checkIsolation(prefix, config);
 }
 
 /**
@@ -125,7 +127,12 @@ export function validateContainerConfig(config: ContainerConfig, prefix = "confi
  * root) and a seccomp profile file that parses. Needs the file system, so it
  * runs at create time, just before the record is written.
  */
-export async function validateConfigOnHost(config: ContainerConfig, protectedDirs: readonly string[] = [], prefix = "config"): Promise<void> {
+export async function validateConfigOnHost(
+  config: ContainerConfig,
+  protectedDirs: readonly string[] = [],
+  prefix = "config",
+  grantedMountSources: readonly string[] = [],
+): Promise<void> {
   validateContainerConfig(config, prefix);
   checkArgv(`${prefix}.command`, config.command, true);
   if (config.image === "") {
@@ -135,6 +142,6 @@ export async function validateConfigOnHost(config: ContainerConfig, protectedDir
     if (!st.isDirectory()) throw invalidArgument(field, `${shown(config.rootfsPath)} is not a directory`);
     if (normalize(config.rootfsPath) === "/") throw invalidArgument(field, "the host's / cannot be a container's root filesystem");
   }
-  await checkMountSources(config.mounts, protectedDirs, prefix);
+  await checkMountSources(config.mounts, protectedDirs, prefix, grantedMountSources);
   await checkSecurity(config.security, prefix);
 }

@@ -82,8 +82,15 @@ async function canonical(path: string): Promise<string> {
  * that can write the store or the bundles owns the daemon). Symlinks are
  * resolved first, so a link cannot smuggle them in.
  */
-export async function checkMountSources(mounts: Mount[], protectedDirs: readonly string[] = [], prefix = ""): Promise<void> {
+/**
+ * Every bind source exists and lies outside protectedDirs (hulld's own
+ * state), except under granted: dirs hulld wrote for this very container
+ * (a pod's hostname, hosts and resolv.conf).
+ */
+export async function checkMountSources(mounts: Mount[], protectedDirs: readonly string[] = [], prefix = "", granted: readonly string[] = []): Promise<void> {
   const guarded = await Promise.all(protectedDirs.map(canonical));
+  const allowed = await Promise.all(granted.map(canonical));
+  const inside = (real: string, dir: string): boolean => real === dir || real.startsWith(dir.endsWith("/") ? dir : `${dir}/`);
   for (const [i, m] of mounts.entries()) {
     validateMountShape(m, i, prefix);
     if (m.type !== "" && m.type !== "bind") continue;
@@ -94,7 +101,8 @@ export async function checkMountSources(mounts: Mount[], protectedDirs: readonly
     );
     if (!exists) throw invalidArgument(field, `"${m.source.slice(0, 80)}" does not exist`);
     const real = await realpath(m.source);
-    const hit = guarded.find((dir) => real === dir || real.startsWith(dir.endsWith("/") ? dir : `${dir}/`));
+    if (allowed.some((dir) => inside(real, dir))) continue;
+    const hit = guarded.find((dir) => inside(real, dir));
     if (hit !== undefined) throw invalidArgument(field, `"${m.source.slice(0, 80)}" is hulld's own state (${hit}) or inside it`);
   }
 }

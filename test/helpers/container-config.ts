@@ -1,8 +1,9 @@
 // A ContainerConfig with every field at its empty value, for tests that build configs by hand.
-import type { ContainerConfig } from "../../src/gen/hull/v1/container.js";
+import { ContainerConfig } from "../../src/gen/hull/v1/container.js";
 
 export function containerConfig(over: Partial<ContainerConfig> = {}): ContainerConfig {
   return {
+    ...ContainerConfig.fromPartial({}),
     name: "",
     image: "",
     rootfsPath: "",

@@ -12,6 +12,7 @@ import { StateStore } from "../../src/store/store.js";
 import { ExitWatcher } from "../../src/oci/exits.js";
 import { readHostLimits } from "../../src/oci/hostinfo.js";
 import { NO_REGISTRIES } from "../../src/images/registries-conf.js";
+import { noPodEnvironment } from "./fake-pods.js";
 import { ImageStore } from "../../src/images/image-store.js";
 import { Engine, enginePaths } from "../../src/engine/engine.js";
 import { handleExit } from "../../src/ops/exit.js";
@@ -67,7 +68,17 @@ export async function openFakeEngine(opts: { base?: string; fake?: FakeRuntime }
   const fake = opts.fake ?? new FakeRuntime();
   const exits = new ExitWatcher(paths.exitDir);
   const images = await ImageStore.open(paths.root, store, log);
-  const engine = new Engine({ store, runtime: fake, exits, images, registries: NO_REGISTRIES, paths, hostLimits: await readHostLimits(), log });
+  const engine = new Engine({
+    store,
+    runtime: fake,
+    exits,
+    images,
+    registries: NO_REGISTRIES,
+    pods: noPodEnvironment(),
+    paths,
+    hostLimits: await readHostLimits(),
+    log,
+  });
   const pendingExits = new Set<Promise<void>>();
   // Exit files the fake wrote that the watcher has not reported yet (settle waits for them).
   const unreported = new Map<string, string>();

@@ -231,6 +231,15 @@ export class FakeRuntime implements Runtime {
     this.live("resize", id, size.height, size.width);
   }
 
+  /** As runc 1.1.5 answers `runc features` here (the options hull relies on). */
+  async mountOptions(): Promise<string[]> {
+    return ["ro", "rw", "rbind", "rprivate", "rro"];
+  }
+
+  async reopenLog(id: string): Promise<void> {
+    this.live("reopenLog", id);
+  }
+
   async exec(req: ExecStart): Promise<ExecProcess> {
     const c = this.live("exec", req.containerId, ...req.process.args);
     // runc's exec.go refusals, word for word.

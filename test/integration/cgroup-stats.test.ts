@@ -13,6 +13,7 @@ import { execa } from "execa";
 import { CGROUP_ROOT, detectCgroupMode, readCgroupStats, type CgroupStats } from "../../src/oci/cgroup-stats.js";
 import { CpuSampleCache, cpuSampleOf } from "../../src/oci/cpu-rate.js";
 import { containerConfig } from "../helpers/container-config.js";
+import { Resources } from "../../src/gen/hull/v1/container.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
 import { writeTestBundle } from "../helpers/bundle.js";
 
@@ -120,7 +121,7 @@ describe("cgroup stats of a runc container", () => {
     const id = `s${randomBytes(6).toString("hex")}`;
     const cfg = containerConfig({
       command: ["sh", "-c", "while :; do :; done"],
-      resources: { memoryLimitBytes: Number(LIMIT), cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 },
+      resources: Resources.fromPartial({ memoryLimitBytes: Number(LIMIT) }),
     });
     const bundle = join(base.dir, "bundle");
     await writeTestBundle(bundle, { id, config: cfg, rootfs, cgroupsPath: `/${parent}/${id}` });

@@ -22,6 +22,7 @@ import { RuntimeCli } from "../../src/oci/runtime-cli.js";
 import { ConmonRuntime } from "../../src/oci/conmon-runtime.js";
 import { ImageStore } from "../../src/images/image-store.js";
 import { NO_REGISTRIES } from "../../src/images/registries-conf.js";
+import { noPodEnvironment } from "../helpers/fake-pods.js";
 import { ExitWatcher } from "../../src/oci/exits.js";
 import { readHostLimits } from "../../src/oci/hostinfo.js";
 import { ContainerConfig, type Container } from "../../src/gen/hull/v1/container.js";
@@ -265,6 +266,7 @@ describe("checkpoint and restore RPCs", () => {
         exits: new ExitWatcher(paths.exitDir),
         images: await ImageStore.open(root, store, log),
         registries: NO_REGISTRIES,
+        pods: noPodEnvironment(),
         paths,
         hostLimits: await readHostLimits(),
         log,

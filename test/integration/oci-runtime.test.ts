@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, rmdir, writeFile, rename, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { ContainerConfig } from "../../src/gen/hull/v1/container.js";
+import { Resources, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
 import { removeBundle } from "../../src/oci/bundle.js";
@@ -141,7 +141,7 @@ describe("runc + conmon", () => {
   });
 
   test("an OOM kill leaves the oom marker", async () => {
-    const resources = { memoryLimitBytes: 8 << 20, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
+    const resources = Resources.fromPartial({ memoryLimitBytes: 8 << 20 });
     const c = await create(["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"], { resources });
     const exited = waitExit(c.id);
     await runtime.start(c.id);

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import type { ContainerConfig, SecurityOptions } from "../../src/gen/hull/v1/container.js";
+import { Resources, SecurityOptions, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
 import { generateSpec, generateExecProcess, mergeEnv, DEFAULT_PATH, type SpecInput } from "../../src/oci/spec.js";
@@ -35,7 +35,7 @@ function input(over: Partial<ContainerConfig> = {}, extra: Partial<SpecInput> = 
 }
 
 function security(over: Partial<SecurityOptions> = {}): SecurityOptions {
-  return { capAdd: [], capDrop: [], allowNewPrivileges: false, seccompProfile: "", userNamespace: undefined, ...over };
+  return { ...SecurityOptions.fromPartial({}), ...over };
 }
 
 /** The rules of `filter` that refuse `name` for the given first argument. */
@@ -122,7 +122,7 @@ describe("generateSpec", () => {
     assert.ok(none?.devices?.some((d) => d.allow && d.major === 1 && d.minor === 3));
     const r = generateSpec(
       input({
-        resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, pidsLimit: 100 },
+        resources: Resources.fromPartial({ memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: 50000, cpuPeriodUs: 100000, pidsLimit: 100 }),
       }),
     ).linux.resources;
     assert.deepEqual(r?.memory, { limit: 64 << 20 });
@@ -130,14 +130,15 @@ describe("generateSpec", () => {
     assert.deepEqual(r?.pids, { limit: 100 });
     const partial = generateSpec(
       input({
-        resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 5 },
+        resources: Resources.fromPartial({ memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 5 }),
       }),
     ).linux.resources;
     assert.equal(partial?.memory, undefined);
     assert.equal(partial?.cpu, undefined);
     assert.deepEqual(partial?.pids, { limit: 5 });
     const pids = (pidsLimit: number): number | undefined =>
-      generateSpec(input({ resources: { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit } })).linux.resources?.pids?.limit;
+      generateSpec(input({ resources: Resources.fromPartial({ memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit }) })).linux.resources
+        ?.pids?.limit;
     assert.equal(pids(0), 2048);
     assert.equal(pids(-1), -1, "negative: no limit (runc writes max)");
     assert.equal(pids(-7), -1);

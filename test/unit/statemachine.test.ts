@@ -47,7 +47,9 @@ interface Expectation {
 // exited; Attach/Resize need Created/Running; Exec and Checkpoint need
 // Running; Restore needs Configured/Exited; removal without force refuses
 // running, paused and stopping containers; a removal in progress refuses
-// everything that touches the container.
+// everything that touches the container. Update (CRI-O's
+// UpdateContainerResources) takes any settled state; reopening the log needs
+// a live monitor.
 const EXPECT: Record<Operation, Expectation> = {
   init: { act: [CONFIGURED, STOPPED, EXITED] },
   start: { act: [CONFIGURED, CREATED, STOPPED, EXITED], noop: [RUNNING] },
@@ -74,6 +76,8 @@ const EXPECT: Record<Operation, Expectation> = {
   restore: { act: [CONFIGURED, EXITED] },
   artifact: { act: BUT_REMOVING },
   inspect: { act: EVERY },
+  update: { act: [CONFIGURED, CREATED, RUNNING, PAUSED, STOPPED, EXITED] },
+  "reopen-log": { act: [CREATED, RUNNING, PAUSED, STOPPING] },
 };
 
 const ID = "0123456789abcdef".repeat(4);

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { HullError } from "../../src/errors.js";
-import { BatchOperationKind, ContainerState, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
+import { BatchOperationKind, ContainerState, Resources, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import { ContainerConfig as ConfigFns } from "../../src/gen/hull/v1/container.js";
 import * as r from "../../src/validation/rules.js";
 import { validateContainerConfig } from "../../src/validation/container-config.js";
@@ -368,17 +368,25 @@ describe("request validators (pure)", () => {
     );
     refused(() => validateContainerConfig(config({ mounts: [{ type: "nfs", source: "/tmp", destination: "/x", options: [] }] })), "config.mounts[0].type");
     refused(
-      () => validateContainerConfig(config({ resources: { memoryLimitBytes: -1, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })),
+      () =>
+        validateContainerConfig(
+          config({ resources: Resources.fromPartial({ memoryLimitBytes: -1, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 }) }),
+        ),
       "config.resources.memory_limit_bytes",
     );
     refused(
-      () => validateContainerConfig(config({ resources: { memoryLimitBytes: 0, cpuShares: 2 ** 40, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 } })),
+      () =>
+        validateContainerConfig(
+          config({ resources: Resources.fromPartial({ memoryLimitBytes: 0, cpuShares: 2 ** 40, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 }) }),
+        ),
       "config.resources.cpu_shares",
     );
     refused(() => validateContainerConfig(config({ networkMode: "bridge" })), "config.network_mode");
     refused(() => validateContainerConfig(config({ logMaxSizeBytes: -5 })), "config.log_max_size_bytes");
     accepted(() =>
-      validateContainerConfig(config({ resources: { memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: -1, cpuPeriodUs: 100_000, pidsLimit: -1 } })),
+      validateContainerConfig(
+        config({ resources: Resources.fromPartial({ memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: -1, cpuPeriodUs: 100_000, pidsLimit: -1 }) }),
+      ),
     );
   });
 

@@ -6,6 +6,8 @@
 // behaviour; the kubelet removes by id), and PullImage answers the image id.
 import type {
   Image,
+  ImageFsInfoRequest,
+  ImageFsInfoResponse,
   ImageServiceServer,
   ImageStatusRequest,
   ImageStatusResponse,
@@ -18,9 +20,15 @@ import type {
 } from "../../gen/runtime/v1/api.js";
 import type { Engine } from "../../engine/engine.js";
 import type { ImageRecord } from "../../images/image-store.js";
-import { findImage, listImages, pullImage, removeImage } from "../../ops/images.js";
+import { findImage, imageFilesystemUsage, listImages, pullImage, removeImage } from "../../ops/images.js";
 import { invalidArgument } from "../../errors.js";
-import { validateCriImageStatus, validateCriListImages, validateCriPullImage, validateCriRemoveImage } from "../../validation/cri/image-requests.js";
+import {
+  validateCriImageFsInfo,
+  validateCriImageStatus,
+  validateCriListImages,
+  validateCriPullImage,
+  validateCriRemoveImage,
+} from "../../validation/cri/image-requests.js";
 import type { RpcWrapper } from "../rpc.js";
 
 /** The image's USER as the CRI splits it: a numeric user is a uid, anything else a username; the group is not the CRI's. */
@@ -81,6 +89,17 @@ export function criImageHandlers(engine: Engine, rpc: RpcWrapper, opts: CriImage
       const creds = credentialsOf(req.auth);
       const img = await pullImage(engine, { reference: req.image?.image ?? "", insecure: false, ...creds }, ctx.signal, () => undefined);
       return { imageRef: img.id };
+    }),
+    imageFsInfo: rpc.unary<ImageFsInfoRequest, ImageFsInfoResponse>("ImageFsInfo", async (req) => {
+      validateCriImageFsInfo(req);
+      const { images, containers } = await imageFilesystemUsage(engine);
+      const usage = (u: typeof images): ImageFsInfoResponse["imageFilesystems"][number] => ({
+        timestamp: u.timestampNs,
+        fsId: { mountpoint: u.path },
+        usedBytes: { value: u.usedBytes },
+        inodesUsed: { value: u.inodesUsed },
+      });
+      return { imageFilesystems: [usage(images)], containerFilesystems: [usage(containers)] };
     }),
     removeImage: rpc.unary<RemoveImageRequest, RemoveImageResponse>("RemoveImage", async (req) => {
       validateCriRemoveImage(req);

@@ -12,6 +12,9 @@ import { HullError } from "../../errors.js";
 import { RpcWrapper } from "../rpc.js";
 import type { Engine } from "../../engine/engine.js";
 import { criImageHandlers } from "./image-service.js";
+import { criInfoHandlers } from "./info-handlers.js";
+import { criPodHandlers } from "./pod-handlers.js";
+import { criContainerHandlers } from "./container-handlers.js";
 
 /** The CRI version hull speaks (cri-api v1 as of Kubernetes 1.32). */
 export const CRI_API_VERSION = "v1";
@@ -47,11 +50,14 @@ export function versionResponse(): VersionResponse {
 }
 
 /** runtime.v1.RuntimeService: what is served today, the rest refused by name. */
-export function criRuntimeService(definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
+export function criRuntimeService(engine: Engine, definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
   const service = "runtime.v1.RuntimeService";
   const rpc = new RpcWrapper(service, log);
   const implemented: Partial<RuntimeServiceServer> = {
     version: rpc.unary<VersionRequest, VersionResponse>("Version", async () => versionResponse()),
+    ...criInfoHandlers(engine, rpc),
+    ...criPodHandlers(engine, rpc),
+    ...criContainerHandlers(engine, rpc),
   };
   return withPending(rpc, service, definition, implemented);
 }

@@ -269,6 +269,26 @@ export interface Resources {
   cpuPeriodUs: number;
   /** 0 means the default limit (2048, as Podman); a negative value means no limit. */
   pidsLimit: number;
+  /** cpuset.cpus / cpuset.mems lists ("0-1,3"); empty = inherit. */
+  cpusetCpus: string;
+  cpusetMems: string;
+  /**
+   * The process's oom_score_adj (-1000..1000). A host that withholds
+   * CAP_SYS_RESOURCE lets no process lower its own: hulld then uses its own
+   * value instead of a lower one (see the CRI's Status info).
+   */
+  oomScoreAdj?:
+    | number
+    | undefined;
+  /** Hugepage size ("2MB", "1GB") to a limit in bytes. */
+  hugepageLimits: { [key: string]: number };
+  /** memory+swap limit; 0 = unset, -1 = unlimited swap. */
+  memorySwapLimitBytes: number;
+}
+
+export interface Resources_HugepageLimitsEntry {
+  key: string;
+  value: number;
 }
 
 /**
@@ -291,7 +311,64 @@ export interface SecurityOptions {
    * absolute host path to a JSON profile in the OCI/Docker format.
    */
   seccompProfile: string;
-  userNamespace?: UserNamespace | undefined;
+  userNamespace?:
+    | UserNamespace
+    | undefined;
+  /**
+   * Every capability, no seccomp filter, no masked or read-only /proc paths,
+   * the host's devices (podman --privileged, the CRI's privileged).
+   */
+  privileged: boolean;
+  /** Extra group ids for the process (podman --group-add with numbers). */
+  supplementalGroups: number[];
+  /**
+   * Only the user's primary group and supplemental_groups, not also the
+   * groups the image's /etc/group gives the user (the CRI's Strict policy).
+   */
+  strictSupplementalGroups: boolean;
+  /** Replace the default masked / read-only paths when set. */
+  maskedPaths?: PathList | undefined;
+  readonlyPaths?: PathList | undefined;
+}
+
+export interface PathList {
+  paths: string[];
+}
+
+/**
+ * The namespaces a container joins instead of getting new ones (a pod's).
+ * Each is "" (a new one; network: see network_mode), "host" (the host's), or
+ * the absolute path of a namespace to join (a pinned namespace file or
+ * /proc/PID/ns/KIND).
+ */
+export interface NamespaceOptions {
+  network: string;
+  ipc: string;
+  uts: string;
+  pid: string;
+}
+
+/**
+ * The pod (CRI sandbox) a container belongs to, and what the CRI named the
+ * container in it.
+ */
+export interface PodMembership {
+  id: string;
+  name: string;
+  namespace: string;
+  uid: string;
+  /** The container's CRI metadata name and attempt. */
+  containerName: string;
+  attempt: number;
+  /** The image as the CRI request named it (ContainerStatus.image). */
+  image: string;
+  /** The pod's infra container (the pause process owning a shared PID namespace). */
+  infra: boolean;
+}
+
+/** Replaces the image's entrypoint (podman --entrypoint, the CRI's command). */
+export interface Entrypoint {
+  args: string[];
 }
 
 export interface UserNamespace {
@@ -341,6 +418,29 @@ export interface ContainerConfig {
   networkMode: string;
   readOnlyRootfs: boolean;
   security?: SecurityOptions | undefined;
+  namespaces?: NamespaceOptions | undefined;
+  pod?:
+    | PodMembership
+    | undefined;
+  /**
+   * When set, replaces the image's entrypoint; command then replaces the
+   * image's cmd as always (the CRI's command/args, Docker's rules).
+   */
+  entrypoint?:
+    | Entrypoint
+    | undefined;
+  /**
+   * Absolute host path of the log file (k8s-file format) instead of the
+   * container's own dir: the CRI's log_directory/log_path.
+   */
+  logPath: string;
+  /**
+   * cgroupfs parent: the container's cgroup is <cgroup_parent>/hull-<id>
+   * instead of /hull/<id>.
+   */
+  cgroupParent: string;
+  /** Namespaced sysctls (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*). */
+  sysctls: { [key: string]: string };
 }
 
 export interface ContainerConfig_LabelsEntry {
@@ -349,6 +449,11 @@ export interface ContainerConfig_LabelsEntry {
 }
 
 export interface ContainerConfig_AnnotationsEntry {
+  key: string;
+  value: string;
+}
+
+export interface ContainerConfig_SysctlsEntry {
   key: string;
   value: string;
 }
@@ -1052,7 +1157,18 @@ export const Mount: MessageFns<Mount> = {
 };
 
 function createBaseResources(): Resources {
-  return { memoryLimitBytes: 0, cpuShares: 0, cpuQuotaUs: 0, cpuPeriodUs: 0, pidsLimit: 0 };
+  return {
+    memoryLimitBytes: 0,
+    cpuShares: 0,
+    cpuQuotaUs: 0,
+    cpuPeriodUs: 0,
+    pidsLimit: 0,
+    cpusetCpus: "",
+    cpusetMems: "",
+    oomScoreAdj: undefined,
+    hugepageLimits: {},
+    memorySwapLimitBytes: 0,
+  };
 }
 
 export const Resources: MessageFns<Resources> = {
@@ -1071,6 +1187,21 @@ export const Resources: MessageFns<Resources> = {
     }
     if (message.pidsLimit !== 0) {
       writer.uint32(40).int64(message.pidsLimit);
+    }
+    if (message.cpusetCpus !== "") {
+      writer.uint32(50).string(message.cpusetCpus);
+    }
+    if (message.cpusetMems !== "") {
+      writer.uint32(58).string(message.cpusetMems);
+    }
+    if (message.oomScoreAdj !== undefined) {
+      writer.uint32(64).int32(message.oomScoreAdj);
+    }
+    globalThis.Object.entries(message.hugepageLimits).forEach(([key, value]: [string, number]) => {
+      Resources_HugepageLimitsEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
+    if (message.memorySwapLimitBytes !== 0) {
+      writer.uint32(80).int64(message.memorySwapLimitBytes);
     }
     return writer;
   },
@@ -1128,6 +1259,49 @@ export const Resources: MessageFns<Resources> = {
             message.pidsLimit = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cpusetCpus = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cpusetMems = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.oomScoreAdj = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            const entry9 = Resources_HugepageLimitsEntry.decode(reader, reader.uint32());
+            if (entry9.value !== undefined) {
+              message.hugepageLimits[entry9.key] = entry9.value;
+            }
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.memorySwapLimitBytes = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1167,6 +1341,53 @@ export const Resources: MessageFns<Resources> = {
         : isSet(object.pids_limit)
         ? globalThis.Number(object.pids_limit)
         : 0,
+      cpusetCpus: isSet(object.cpusetCpus)
+        ? globalThis.String(object.cpusetCpus)
+        : isSet(object.cpuset_cpus)
+        ? globalThis.String(object.cpuset_cpus)
+        : "",
+      cpusetMems: isSet(object.cpusetMems)
+        ? globalThis.String(object.cpusetMems)
+        : isSet(object.cpuset_mems)
+        ? globalThis.String(object.cpuset_mems)
+        : "",
+      oomScoreAdj: isSet(object.oomScoreAdj)
+        ? globalThis.Number(object.oomScoreAdj)
+        : isSet(object.oom_score_adj)
+        ? globalThis.Number(object.oom_score_adj)
+        : undefined,
+      hugepageLimits: isObject(object.hugepageLimits)
+        ? (globalThis.Object.entries(object.hugepageLimits) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.hugepage_limits)
+        ? (globalThis.Object.entries(object.hugepage_limits) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      memorySwapLimitBytes: isSet(object.memorySwapLimitBytes)
+        ? globalThis.Number(object.memorySwapLimitBytes)
+        : isSet(object.memory_swap_limit_bytes)
+        ? globalThis.Number(object.memory_swap_limit_bytes)
+        : 0,
     };
   },
 
@@ -1187,6 +1408,27 @@ export const Resources: MessageFns<Resources> = {
     if (message.pidsLimit !== 0) {
       obj.pidsLimit = Math.round(message.pidsLimit);
     }
+    if (message.cpusetCpus !== "") {
+      obj.cpusetCpus = message.cpusetCpus;
+    }
+    if (message.cpusetMems !== "") {
+      obj.cpusetMems = message.cpusetMems;
+    }
+    if (message.oomScoreAdj !== undefined) {
+      obj.oomScoreAdj = Math.round(message.oomScoreAdj);
+    }
+    if (message.hugepageLimits) {
+      const entries = globalThis.Object.entries(message.hugepageLimits) as [string, number][];
+      if (entries.length > 0) {
+        obj.hugepageLimits = {};
+        entries.forEach(([k, v]) => {
+          obj.hugepageLimits[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.memorySwapLimitBytes !== 0) {
+      obj.memorySwapLimitBytes = Math.round(message.memorySwapLimitBytes);
+    }
     return obj;
   },
 
@@ -1200,12 +1442,123 @@ export const Resources: MessageFns<Resources> = {
     message.cpuQuotaUs = object.cpuQuotaUs ?? 0;
     message.cpuPeriodUs = object.cpuPeriodUs ?? 0;
     message.pidsLimit = object.pidsLimit ?? 0;
+    message.cpusetCpus = object.cpusetCpus ?? "";
+    message.cpusetMems = object.cpusetMems ?? "";
+    message.oomScoreAdj = object.oomScoreAdj ?? undefined;
+    message.hugepageLimits = (globalThis.Object.entries(object.hugepageLimits ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.memorySwapLimitBytes = object.memorySwapLimitBytes ?? 0;
+    return message;
+  },
+};
+
+function createBaseResources_HugepageLimitsEntry(): Resources_HugepageLimitsEntry {
+  return { key: "", value: 0 };
+}
+
+export const Resources_HugepageLimitsEntry: MessageFns<Resources_HugepageLimitsEntry> = {
+  encode(message: Resources_HugepageLimitsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int64(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Resources_HugepageLimitsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResources_HugepageLimitsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Resources_HugepageLimitsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: Resources_HugepageLimitsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Resources_HugepageLimitsEntry>, I>>(base?: I): Resources_HugepageLimitsEntry {
+    return Resources_HugepageLimitsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Resources_HugepageLimitsEntry>, I>>(
+    object: I,
+  ): Resources_HugepageLimitsEntry {
+    const message = createBaseResources_HugepageLimitsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
 
 function createBaseSecurityOptions(): SecurityOptions {
-  return { capAdd: [], capDrop: [], allowNewPrivileges: false, seccompProfile: "", userNamespace: undefined };
+  return {
+    capAdd: [],
+    capDrop: [],
+    allowNewPrivileges: false,
+    seccompProfile: "",
+    userNamespace: undefined,
+    privileged: false,
+    supplementalGroups: [],
+    strictSupplementalGroups: false,
+    maskedPaths: undefined,
+    readonlyPaths: undefined,
+  };
 }
 
 export const SecurityOptions: MessageFns<SecurityOptions> = {
@@ -1224,6 +1577,25 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     }
     if (message.userNamespace !== undefined) {
       UserNamespace.encode(message.userNamespace, writer.uint32(42).fork()).join();
+    }
+    if (message.privileged !== false) {
+      writer.uint32(48).bool(message.privileged);
+    }
+    if (message.supplementalGroups.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.supplementalGroups) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.strictSupplementalGroups !== false) {
+      writer.uint32(64).bool(message.strictSupplementalGroups);
+    }
+    if (message.maskedPaths !== undefined) {
+      PathList.encode(message.maskedPaths, writer.uint32(74).fork()).join();
+    }
+    if (message.readonlyPaths !== undefined) {
+      PathList.encode(message.readonlyPaths, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1281,6 +1653,56 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
             message.userNamespace = UserNamespace.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.privileged = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag === 56) {
+              message.supplementalGroups.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.supplementalGroups.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.strictSupplementalGroups = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.maskedPaths = PathList.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.readonlyPaths = PathList.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1320,6 +1742,27 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
         : isSet(object.user_namespace)
         ? UserNamespace.fromJSON(object.user_namespace)
         : undefined,
+      privileged: isSet(object.privileged) ? globalThis.Boolean(object.privileged) : false,
+      supplementalGroups: globalThis.Array.isArray(object?.supplementalGroups)
+        ? object.supplementalGroups.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.supplemental_groups)
+        ? object.supplemental_groups.map((e: any) => globalThis.Number(e))
+        : [],
+      strictSupplementalGroups: isSet(object.strictSupplementalGroups)
+        ? globalThis.Boolean(object.strictSupplementalGroups)
+        : isSet(object.strict_supplemental_groups)
+        ? globalThis.Boolean(object.strict_supplemental_groups)
+        : false,
+      maskedPaths: isSet(object.maskedPaths)
+        ? PathList.fromJSON(object.maskedPaths)
+        : isSet(object.masked_paths)
+        ? PathList.fromJSON(object.masked_paths)
+        : undefined,
+      readonlyPaths: isSet(object.readonlyPaths)
+        ? PathList.fromJSON(object.readonlyPaths)
+        : isSet(object.readonly_paths)
+        ? PathList.fromJSON(object.readonly_paths)
+        : undefined,
     };
   },
 
@@ -1340,6 +1783,21 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     if (message.userNamespace !== undefined) {
       obj.userNamespace = UserNamespace.toJSON(message.userNamespace);
     }
+    if (message.privileged !== false) {
+      obj.privileged = message.privileged;
+    }
+    if (message.supplementalGroups?.length) {
+      obj.supplementalGroups = message.supplementalGroups.map((e) => Math.round(e));
+    }
+    if (message.strictSupplementalGroups !== false) {
+      obj.strictSupplementalGroups = message.strictSupplementalGroups;
+    }
+    if (message.maskedPaths !== undefined) {
+      obj.maskedPaths = PathList.toJSON(message.maskedPaths);
+    }
+    if (message.readonlyPaths !== undefined) {
+      obj.readonlyPaths = PathList.toJSON(message.readonlyPaths);
+    }
     return obj;
   },
 
@@ -1355,6 +1813,451 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     message.userNamespace = (object.userNamespace !== undefined && object.userNamespace !== null)
       ? UserNamespace.fromPartial(object.userNamespace)
       : undefined;
+    message.privileged = object.privileged ?? false;
+    message.supplementalGroups = object.supplementalGroups?.map((e) => e) || [];
+    message.strictSupplementalGroups = object.strictSupplementalGroups ?? false;
+    message.maskedPaths = (object.maskedPaths !== undefined && object.maskedPaths !== null)
+      ? PathList.fromPartial(object.maskedPaths)
+      : undefined;
+    message.readonlyPaths = (object.readonlyPaths !== undefined && object.readonlyPaths !== null)
+      ? PathList.fromPartial(object.readonlyPaths)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePathList(): PathList {
+  return { paths: [] };
+}
+
+export const PathList: MessageFns<PathList> = {
+  encode(message: PathList, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.paths) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PathList {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePathList();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paths.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PathList {
+    return { paths: globalThis.Array.isArray(object?.paths) ? object.paths.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: PathList): unknown {
+    const obj: any = {};
+    if (message.paths?.length) {
+      obj.paths = message.paths;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PathList>, I>>(base?: I): PathList {
+    return PathList.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PathList>, I>>(object: I): PathList {
+    const message = createBasePathList();
+    message.paths = object.paths?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseNamespaceOptions(): NamespaceOptions {
+  return { network: "", ipc: "", uts: "", pid: "" };
+}
+
+export const NamespaceOptions: MessageFns<NamespaceOptions> = {
+  encode(message: NamespaceOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    if (message.ipc !== "") {
+      writer.uint32(18).string(message.ipc);
+    }
+    if (message.uts !== "") {
+      writer.uint32(26).string(message.uts);
+    }
+    if (message.pid !== "") {
+      writer.uint32(34).string(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NamespaceOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNamespaceOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ipc = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.uts = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.pid = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NamespaceOptions {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      ipc: isSet(object.ipc) ? globalThis.String(object.ipc) : "",
+      uts: isSet(object.uts) ? globalThis.String(object.uts) : "",
+      pid: isSet(object.pid) ? globalThis.String(object.pid) : "",
+    };
+  },
+
+  toJSON(message: NamespaceOptions): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.ipc !== "") {
+      obj.ipc = message.ipc;
+    }
+    if (message.uts !== "") {
+      obj.uts = message.uts;
+    }
+    if (message.pid !== "") {
+      obj.pid = message.pid;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NamespaceOptions>, I>>(base?: I): NamespaceOptions {
+    return NamespaceOptions.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NamespaceOptions>, I>>(object: I): NamespaceOptions {
+    const message = createBaseNamespaceOptions();
+    message.network = object.network ?? "";
+    message.ipc = object.ipc ?? "";
+    message.uts = object.uts ?? "";
+    message.pid = object.pid ?? "";
+    return message;
+  },
+};
+
+function createBasePodMembership(): PodMembership {
+  return { id: "", name: "", namespace: "", uid: "", containerName: "", attempt: 0, image: "", infra: false };
+}
+
+export const PodMembership: MessageFns<PodMembership> = {
+  encode(message: PodMembership, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(26).string(message.namespace);
+    }
+    if (message.uid !== "") {
+      writer.uint32(34).string(message.uid);
+    }
+    if (message.containerName !== "") {
+      writer.uint32(42).string(message.containerName);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(48).uint32(message.attempt);
+    }
+    if (message.image !== "") {
+      writer.uint32(58).string(message.image);
+    }
+    if (message.infra !== false) {
+      writer.uint32(64).bool(message.infra);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PodMembership {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePodMembership();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.uid = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.containerName = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.infra = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PodMembership {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
+      uid: isSet(object.uid) ? globalThis.String(object.uid) : "",
+      containerName: isSet(object.containerName)
+        ? globalThis.String(object.containerName)
+        : isSet(object.container_name)
+        ? globalThis.String(object.container_name)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      infra: isSet(object.infra) ? globalThis.Boolean(object.infra) : false,
+    };
+  },
+
+  toJSON(message: PodMembership): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
+    if (message.uid !== "") {
+      obj.uid = message.uid;
+    }
+    if (message.containerName !== "") {
+      obj.containerName = message.containerName;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.infra !== false) {
+      obj.infra = message.infra;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PodMembership>, I>>(base?: I): PodMembership {
+    return PodMembership.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PodMembership>, I>>(object: I): PodMembership {
+    const message = createBasePodMembership();
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.namespace = object.namespace ?? "";
+    message.uid = object.uid ?? "";
+    message.containerName = object.containerName ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.image = object.image ?? "";
+    message.infra = object.infra ?? false;
+    return message;
+  },
+};
+
+function createBaseEntrypoint(): Entrypoint {
+  return { args: [] };
+}
+
+export const Entrypoint: MessageFns<Entrypoint> = {
+  encode(message: Entrypoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.args) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Entrypoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEntrypoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.args.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Entrypoint {
+    return { args: globalThis.Array.isArray(object?.args) ? object.args.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: Entrypoint): unknown {
+    const obj: any = {};
+    if (message.args?.length) {
+      obj.args = message.args;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Entrypoint>, I>>(base?: I): Entrypoint {
+    return Entrypoint.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Entrypoint>, I>>(object: I): Entrypoint {
+    const message = createBaseEntrypoint();
+    message.args = object.args?.map((e) => e) || [];
     return message;
   },
 };
@@ -1488,6 +2391,12 @@ function createBaseContainerConfig(): ContainerConfig {
     networkMode: "",
     readOnlyRootfs: false,
     security: undefined,
+    namespaces: undefined,
+    pod: undefined,
+    entrypoint: undefined,
+    logPath: "",
+    cgroupParent: "",
+    sysctls: {},
   };
 }
 
@@ -1559,6 +2468,24 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     if (message.security !== undefined) {
       SecurityOptions.encode(message.security, writer.uint32(178).fork()).join();
     }
+    if (message.namespaces !== undefined) {
+      NamespaceOptions.encode(message.namespaces, writer.uint32(186).fork()).join();
+    }
+    if (message.pod !== undefined) {
+      PodMembership.encode(message.pod, writer.uint32(194).fork()).join();
+    }
+    if (message.entrypoint !== undefined) {
+      Entrypoint.encode(message.entrypoint, writer.uint32(202).fork()).join();
+    }
+    if (message.logPath !== "") {
+      writer.uint32(210).string(message.logPath);
+    }
+    if (message.cgroupParent !== "") {
+      writer.uint32(218).string(message.cgroupParent);
+    }
+    globalThis.Object.entries(message.sysctls).forEach(([key, value]: [string, string]) => {
+      ContainerConfig_SysctlsEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
+    });
     return writer;
   },
 
@@ -1757,6 +2684,57 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
             message.security = SecurityOptions.decode(reader, reader.uint32());
             continue;
           }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.namespaces = NamespaceOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.pod = PodMembership.decode(reader, reader.uint32());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.entrypoint = Entrypoint.decode(reader, reader.uint32());
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.logPath = reader.string();
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.cgroupParent = reader.string();
+            continue;
+          }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            const entry28 = ContainerConfig_SysctlsEntry.decode(reader, reader.uint32());
+            if (entry28.value !== undefined) {
+              message.sysctls[entry28.key] = entry28.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1857,6 +2835,33 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
         ? globalThis.Boolean(object.read_only_rootfs)
         : false,
       security: isSet(object.security) ? SecurityOptions.fromJSON(object.security) : undefined,
+      namespaces: isSet(object.namespaces) ? NamespaceOptions.fromJSON(object.namespaces) : undefined,
+      pod: isSet(object.pod) ? PodMembership.fromJSON(object.pod) : undefined,
+      entrypoint: isSet(object.entrypoint) ? Entrypoint.fromJSON(object.entrypoint) : undefined,
+      logPath: isSet(object.logPath)
+        ? globalThis.String(object.logPath)
+        : isSet(object.log_path)
+        ? globalThis.String(object.log_path)
+        : "",
+      cgroupParent: isSet(object.cgroupParent)
+        ? globalThis.String(object.cgroupParent)
+        : isSet(object.cgroup_parent)
+        ? globalThis.String(object.cgroup_parent)
+        : "",
+      sysctls: isObject(object.sysctls)
+        ? (globalThis.Object.entries(object.sysctls) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1940,6 +2945,30 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     if (message.security !== undefined) {
       obj.security = SecurityOptions.toJSON(message.security);
     }
+    if (message.namespaces !== undefined) {
+      obj.namespaces = NamespaceOptions.toJSON(message.namespaces);
+    }
+    if (message.pod !== undefined) {
+      obj.pod = PodMembership.toJSON(message.pod);
+    }
+    if (message.entrypoint !== undefined) {
+      obj.entrypoint = Entrypoint.toJSON(message.entrypoint);
+    }
+    if (message.logPath !== "") {
+      obj.logPath = message.logPath;
+    }
+    if (message.cgroupParent !== "") {
+      obj.cgroupParent = message.cgroupParent;
+    }
+    if (message.sysctls) {
+      const entries = globalThis.Object.entries(message.sysctls) as [string, string][];
+      if (entries.length > 0) {
+        obj.sysctls = {};
+        entries.forEach(([k, v]) => {
+          obj.sysctls[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1992,6 +3021,24 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     message.security = (object.security !== undefined && object.security !== null)
       ? SecurityOptions.fromPartial(object.security)
       : undefined;
+    message.namespaces = (object.namespaces !== undefined && object.namespaces !== null)
+      ? NamespaceOptions.fromPartial(object.namespaces)
+      : undefined;
+    message.pod = (object.pod !== undefined && object.pod !== null) ? PodMembership.fromPartial(object.pod) : undefined;
+    message.entrypoint = (object.entrypoint !== undefined && object.entrypoint !== null)
+      ? Entrypoint.fromPartial(object.entrypoint)
+      : undefined;
+    message.logPath = object.logPath ?? "";
+    message.cgroupParent = object.cgroupParent ?? "";
+    message.sysctls = (globalThis.Object.entries(object.sysctls ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -2164,6 +3211,91 @@ export const ContainerConfig_AnnotationsEntry: MessageFns<ContainerConfig_Annota
     object: I,
   ): ContainerConfig_AnnotationsEntry {
     const message = createBaseContainerConfig_AnnotationsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerConfig_SysctlsEntry(): ContainerConfig_SysctlsEntry {
+  return { key: "", value: "" };
+}
+
+export const ContainerConfig_SysctlsEntry: MessageFns<ContainerConfig_SysctlsEntry> = {
+  encode(message: ContainerConfig_SysctlsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerConfig_SysctlsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerConfig_SysctlsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerConfig_SysctlsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ContainerConfig_SysctlsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerConfig_SysctlsEntry>, I>>(base?: I): ContainerConfig_SysctlsEntry {
+    return ContainerConfig_SysctlsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerConfig_SysctlsEntry>, I>>(object: I): ContainerConfig_SysctlsEntry {
+    const message = createBaseContainerConfig_SysctlsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

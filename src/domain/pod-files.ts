@@ -1,0 +1,31 @@
+// The files a pod's containers see as /etc/hostname, /etc/hosts and
+// /etc/resolv.conf, as CRI-O and containerd write them per sandbox: the
+// pod's hostname resolving to its own address, and the DNS config the
+// kubelet sends (or the host's, when it sends none).
+
+export function hostsFile(hostname: string, ips: readonly string[]): string {
+  const lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix"];
+  const own = ips.length > 0 ? ips : ["127.0.1.1"];
+  for (const ip of own) lines.push(`${ip}\t${hostname}`);
+  return `${lines.join("\n")}\n`;
+}
+
+export interface DnsSettings {
+  servers: readonly string[];
+  searches: readonly string[];
+  options: readonly string[];
+}
+
+/** resolv.conf from the kubelet's DNSConfig; undefined when it gave none (the host's file is used). */
+export function resolvConf(dns: DnsSettings | undefined): string | undefined {
+  if (dns === undefined || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) return undefined;
+  const lines = [...dns.servers.map((s) => `nameserver ${s}`)];
+  if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(" ")}`);
+  if (dns.options.length > 0) lines.push(`options ${dns.options.join(" ")}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The name CRI-O gives a pod's containers (and `POD` for its infra), unique per pod attempt. */
+export function podContainerName(container: string, pod: { name: string; namespace: string; uid: string }, attempt: number): string {
+  return `k8s_${container}_${pod.name}_${pod.namespace}_${pod.uid}_${attempt}`;
+}

@@ -1,0 +1,88 @@
+// The parts of the OCI spec that place a container in its pod and on the
+// host: the namespaces it joins (a pod's pinned files, the infra process's
+// PID namespace, or the host's), privileged mode, sysctls, cpusets,
+// hugepages, swap and oom_score_adj. Pure, like spec.ts, which applies it.
+import type { ContainerConfig, NamespaceOptions } from "../gen/hull/v1/container.js";
+import type { OciDevice, OciNamespace, OciResources, OciSpec } from "./spec-types.js";
+
+type Kind = "network" | "ipc" | "uts" | "pid";
+
+/** One namespace of the spec: new (""), the host's (none in the spec), or joined by path. */
+function namespace(type: Kind, value: string, fallbackNew: boolean): OciNamespace | undefined {
+  if (value === "host") return undefined;
+  if (value !== "") return { type, path: value };
+  return fallbackNew ? { type } : undefined;
+}
+
+/**
+ * The spec's namespaces. Always a new mount namespace; PID, IPC and UTS new
+ * unless shared or joined; the network new only for network_mode "none"
+ * (hull.v1's default is the host's) unless a path is given.
+ */
+export function containerNamespaces(config: ContainerConfig): OciNamespace[] {
+  const ns: NamespaceOptions = config.namespaces ?? { network: "", ipc: "", uts: "", pid: "" };
+  const out: OciNamespace[] = [];
+  for (const n of [
+    namespace("pid", ns.pid, true),
+    namespace("ipc", ns.ipc, true),
+    namespace("uts", ns.uts, true),
+    { type: "mount" as const },
+    namespace("network", ns.network, config.networkMode === "none"),
+  ]) {
+    if (n) out.push(n);
+  }
+  return out;
+}
+
+/** Whether the container gets a network namespace of its own or a pod's (not the host's). */
+export function hasOwnNetwork(config: ContainerConfig): boolean {
+  return containerNamespaces(config).some((n) => n.type === "network");
+}
+
+export function usesHostUts(config: ContainerConfig): boolean {
+  return config.namespaces?.uts === "host";
+}
+
+/** The cgroup (cgroupfs path) of a container: under its cgroup_parent, else hull's own tree. */
+export function cgroupPathOf(id: string, config: ContainerConfig): string {
+  return config.cgroupParent !== "" ? `${config.cgroupParent.replace(/\/+$/, "")}/hull-${id}` : `/hull/${id}`;
+}
+
+/** Limits beyond hull.v1's original ones: cpusets, hugepages, swap. */
+export function extraResources(config: ContainerConfig, out: OciResources): void {
+  const r = config.resources;
+  if (!r) return;
+  if (r.cpusetCpus !== "" || r.cpusetMems !== "") {
+    out.cpu = { ...out.cpu, ...(r.cpusetCpus !== "" ? { cpus: r.cpusetCpus } : {}), ...(r.cpusetMems !== "" ? { mems: r.cpusetMems } : {}) };
+  }
+  const pages = Object.entries(r.hugepageLimits);
+  if (pages.length > 0) out.hugepageLimits = pages.map(([pageSize, limit]) => ({ pageSize, limit }));
+  if (r.memorySwapLimitBytes !== 0) out.memory = { ...out.memory, swap: r.memorySwapLimitBytes };
+}
+
+/**
+ * oom_score_adj: a process may raise its own but lowering it needs
+ * CAP_SYS_RESOURCE; where hulld lacks it (hostFloor = hulld's own value) a
+ * lower request is clamped to hulld's, which runc then leaves as inherited.
+ */
+export function oomScoreAdjFor(config: ContainerConfig, hostFloor: number | undefined): number | undefined {
+  const asked = config.resources?.oomScoreAdj;
+  if (asked === undefined) return undefined;
+  return hostFloor !== undefined && asked < hostFloor ? hostFloor : asked;
+}
+
+/**
+ * Privileged, as Podman and containerd do it: every capability (the caller
+ * computes them), no seccomp filter, no masked or read-only paths, /sys
+ * writable, every device allowed by the cgroup and the host's devices
+ * present in /dev.
+ */
+export function applyPrivileged(spec: OciSpec, hostDevices: readonly OciDevice[]): void {
+  spec.linux.maskedPaths = [];
+  spec.linux.readonlyPaths = [];
+  delete spec.linux.seccomp;
+  spec.process.noNewPrivileges = false;
+  if (spec.linux.resources) spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
+  spec.linux.devices = [...hostDevices];
+  spec.mounts = spec.mounts.map((m) => (m.destination === "/sys" && m.type === "sysfs" ? { ...m, options: (m.options ?? []).filter((o) => o !== "ro") } : m));
+}

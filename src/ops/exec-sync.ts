@@ -1,0 +1,64 @@
+// ExecSync (hull.v1's and the CRI's): a command run to completion in a
+// running container, its output collected up to MAX_SYNC_OUTPUT bytes per
+// stream (the rest is dropped, so a chatty command cannot exhaust hulld),
+// its timeout conmon's --timeout (exit code -1 and "command timed out" on
+// stderr, as CRI-O answers). A caller that gives up takes the command down.
+import type { Engine } from "../engine/engine.js";
+import { TIMED_OUT_MESSAGE } from "../oci/exec.js";
+import { ExecCommandError } from "../oci/exec-failure.js";
+import { startExec, type ExecRequest } from "./exec.js";
+
+export const MAX_SYNC_OUTPUT = 16 * 1024 * 1024;
+
+/** Collects up to MAX_SYNC_OUTPUT bytes, dropping the rest. */
+class Capped {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  add(data: Buffer): void {
+    const room = MAX_SYNC_OUTPUT - this.size;
+    if (room <= 0) return;
+    const part = data.length > room ? data.subarray(0, room) : data;
+    this.chunks.push(Buffer.from(part));
+    this.size += part.length;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+
+export interface ExecSyncResult {
+  exitCode: number;
+  stdout: Buffer;
+  stderr: Buffer;
+  /** The session's id, once it started ("" when the command could not be run). */
+  sessionId: string;
+}
+
+export async function execSyncContainer(engine: Engine, ref: string, request: ExecRequest, signal: AbortSignal): Promise<ExecSyncResult> {
+  const out = new Capped();
+  const err = new Capped();
+  let session: Awaited<ReturnType<typeof startExec>>;
+  try {
+    session = await startExec(engine, ref, request, (stream, data) => (stream === "stdout" ? out : err).add(data));
+  } catch (e) {
+    // A command that is missing or not executable: Podman's 127/126 with the runtime's words.
+    if (e instanceof ExecCommandError) return { exitCode: e.exitCode, stdout: Buffer.alloc(0), stderr: Buffer.from(`${e.message}\n`), sessionId: "" };
+    throw e;
+  }
+  const onAbort = (): void => session.process.kill();
+  signal.addEventListener("abort", onAbort);
+  if (signal.aborted) onAbort();
+  try {
+    const exit = await session.finished;
+    if (exit.timedOut) {
+      const soFar = err.bytes();
+      const sep = soFar.length > 0 && soFar[soFar.length - 1] !== 0x0a ? "\n" : "";
+      return { exitCode: -1, stdout: out.bytes(), stderr: Buffer.concat([soFar, Buffer.from(`${sep}${TIMED_OUT_MESSAGE}`)]), sessionId: session.id };
+    }
+    return { exitCode: exit.code, stdout: out.bytes(), stderr: err.bytes(), sessionId: session.id };
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}

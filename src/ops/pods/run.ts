@@ -1,0 +1,119 @@
+// RunPodSandbox: a pod whose namespaces are pinned to files, not held by a
+// process (CRI-O's "drop infra"), attached to the CNI network unless it
+// uses the host's, with its hostname, hosts and resolv.conf written; an
+// infra container (the pause image) only when its containers share one PID
+// namespace, which must have a process. The record is saved first, so a
+// pod cut short by a crash is found and torn down; a failure undoes every
+// step already taken, leaving no namespace, address or directory behind.
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, rm, writeFile } from "node:fs/promises";
+import { hostname as hostHostname } from "node:os";
+import { join } from "node:path";
+import { NamespaceMode, PodSandboxConfig } from "../../gen/runtime/v1/api.js";
+import type { PodNamespaceKind, PodRecord } from "../../store/record.js";
+import type { Engine } from "../../engine/engine.js";
+import { HullError, wrapError } from "../../errors.js";
+import { hostsFile, resolvConf } from "../../domain/pod-files.js";
+import { startInfraContainer } from "./infra.js";
+import { tearDownPod } from "./teardown.js";
+import { networkRequest } from "./network-request.js";
+
+function nowNs(): string {
+  return (BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString();
+}
+
+/** A pod with the same name, namespace, uid and attempt is the same pod: the kubelet's sandbox name must be unique. */
+async function checkUnique(engine: Engine, meta: { name: string; namespace: string; uid: string; attempt: number }): Promise<void> {
+  const same = (await engine.store.listPodRecords()).find(
+    (p) => p.name === meta.name && p.namespace === meta.namespace && p.uid === meta.uid && p.attempt === meta.attempt,
+  );
+  if (same)
+    throw new HullError("NAME_IN_USE", `pod sandbox ${meta.namespace}/${meta.name} (uid ${meta.uid}, attempt ${meta.attempt}) already exists as ${same.id}`, {
+      pod: same.id,
+    });
+}
+
+async function writePodFiles(pod: PodRecord, config: PodSandboxConfig, hostname: string): Promise<void> {
+  await mkdir(pod.dir, { recursive: true, mode: 0o755 });
+  await writeFile(join(pod.dir, "hostname"), `${hostname}\n`, { mode: 0o644 });
+  if (pod.hostNetwork) {
+    // The host's own name resolution, as a host-network pod has it (containerd copies both files too).
+    await copyFile("/etc/hosts", join(pod.dir, "hosts"));
+  } else {
+    await writeFile(join(pod.dir, "hosts"), hostsFile(hostname, pod.network.ips), { mode: 0o644 });
+  }
+  const resolv = resolvConf(config.dnsConfig);
+  if (resolv !== undefined) await writeFile(join(pod.dir, "resolv.conf"), resolv, { mode: 0o644 });
+  else await copyFile("/etc/resolv.conf", join(pod.dir, "resolv.conf"));
+}
+
+export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, runtimeHandler: string): Promise<PodRecord> {
+  const meta = config.metadata;
+  if (meta === undefined)
+    throw new HullError("INVALID_ARGUMENT", "invalid config.metadata: a pod needs a name, namespace and uid", { field: "config.metadata" });
+  await checkUnique(engine, meta);
+  const ns = config.linux?.securityContext?.namespaceOptions;
+  const hostNetwork = ns?.network === NamespaceMode.NODE;
+  const hostIpc = ns?.ipc === NamespaceMode.NODE;
+  const pidMode = ns?.pid === NamespaceMode.NODE ? "node" : ns?.pid === NamespaceMode.CONTAINER ? "container" : "pod";
+  if (!hostNetwork) {
+    const net = await engine.pods.network.status();
+    if (!net.ready)
+      throw new HullError("UNAVAILABLE", `pod ${meta.namespace}/${meta.name}: the pod network is not ready (${net.reason}: ${net.message})`, {
+        reason: net.reason,
+      });
+  }
+  const id = randomBytes(32).toString("hex");
+  let pod: PodRecord = {
+    id,
+    name: meta.name,
+    namespace: meta.namespace,
+    uid: meta.uid,
+    attempt: meta.attempt,
+    state: "notready",
+    createdAtNs: nowNs(),
+    config: PodSandboxConfig.toJSON(config),
+    runtimeHandler,
+    namespaces: {},
+    pidMode,
+    hostNetwork,
+    network: { name: "", ips: [], interface: "" },
+    infraContainerId: "",
+    hostname: config.hostname !== "" ? config.hostname : hostHostname(),
+    dir: join(engine.paths.podsDir, id),
+    stateReason: "being set up",
+  };
+  // Saved before anything is touched: hulld's recovery tears down a pod it finds half set up.
+  await engine.store.writePodRecord(pod);
+  return engine.locks.with(`pod:${id}`, async () => {
+    try {
+      const kinds: PodNamespaceKind[] = [...(hostNetwork ? [] : (["net", "uts"] as const)), ...(hostIpc ? [] : (["ipc"] as const))];
+      pod = { ...pod, namespaces: await engine.pods.pinner.pin(join(engine.paths.podNamespacesDir, id), kinds, pod.hostname) };
+      await engine.store.writePodRecord(pod);
+      if (!hostNetwork) {
+        const attached = await engine.pods.network.setUp(networkRequest(pod));
+        pod = { ...pod, network: { name: attached.network, ips: attached.ips, interface: attached.interface } };
+        await engine.store.writePodRecord(pod);
+      }
+      await writePodFiles(pod, config, pod.hostname);
+      if (pidMode === "pod") {
+        pod = { ...pod, infraContainerId: await startInfraContainer(engine, pod, config) };
+      }
+      pod = { ...pod, state: "ready", stateReason: "" };
+      await engine.store.writePodRecord(pod);
+      engine.log.info({ pod: id, name: `${meta.namespace}/${meta.name}`, ips: pod.network.ips, infra: pod.infraContainerId || undefined }, "pod sandbox ready");
+      return pod;
+    } catch (err) {
+      try {
+        await tearDownPod(engine, pod);
+        await rm(pod.dir, { recursive: true, force: true });
+        await engine.store.writePodRecord(pod, true);
+      } catch (undo) {
+        // Kept, not ready, so RemovePodSandbox (or hulld's recovery) can finish the teardown.
+        engine.log.error({ pod: id, err: undo }, "undoing a failed RunPodSandbox failed; the pod is kept for RemovePodSandbox");
+        await engine.store.writePodRecord({ ...pod, state: "notready", stateReason: `setup failed and its teardown too: ${String(undo)}` });
+      }
+      throw wrapError(err, id, "run", "pod sandbox");
+    }
+  });
+}

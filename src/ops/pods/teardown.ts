@@ -1,0 +1,25 @@
+// What StopPodSandbox and RemovePodSandbox undo, in the reverse order of
+// RunPodSandbox: the pod's containers and infra container stopped (SIGKILL at
+// once, as containerd stops a sandbox's containers), its network detached
+// (CNI DEL: the address, veth and hostport rules go), its namespaces
+// unpinned. Every step is idempotent, so a teardown cut short is finished by
+// the next call.
+import { join } from "node:path";
+import type { PodRecord } from "../../store/record.js";
+import type { Engine } from "../../engine/engine.js";
+import { ensureStopped } from "../stop.js";
+import { networkRequest } from "./network-request.js";
+import { podContainers } from "./query.js";
+
+export async function stopPodContainers(engine: Engine, pod: PodRecord): Promise<void> {
+  const ids = await podContainers(engine, pod.id);
+  // The infra container last: the others may be in its PID namespace.
+  const ordered = [...ids.filter((id) => id !== pod.infraContainerId), ...ids.filter((id) => id === pod.infraContainerId)];
+  for (const id of ordered) await ensureStopped(engine, id, 0);
+}
+
+export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void> {
+  await stopPodContainers(engine, pod);
+  if (!pod.hostNetwork) await engine.pods.network.tearDown(networkRequest(pod));
+  await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id));
+}

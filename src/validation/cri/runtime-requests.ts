@@ -1,0 +1,182 @@
+// One validator per runtime.v1.RuntimeService request (pods and
+// containers), run before any operation: metadata names as the kubelet
+// forms them, ids as hex prefixes, paths absolute (log paths relative to
+// their pod's directory), ports in range, maps and argv bounded.
+import type {
+  ContainerConfig,
+  CreateContainerRequest,
+  ExecSyncRequest,
+  ListContainersRequest,
+  ListPodSandboxRequest,
+  PodSandboxConfig,
+  RunPodSandboxRequest,
+  UpdateContainerResourcesRequest,
+} from "../../gen/runtime/v1/api.js";
+import { invalidArgument } from "../../errors.js";
+import { rejectUndecodable } from "../wire.js";
+import {
+  MAX_EXEC_TIMEOUT_SECONDS,
+  MAX_PATH_BYTES,
+  checkAbsolutePath,
+  checkArgv,
+  checkCount,
+  checkEnv,
+  checkHostname,
+  checkIdPrefix,
+  checkPathComponents,
+  checkRange,
+  checkStringMap,
+  checkText,
+  shown,
+} from "../rules.js";
+import { checkSysctls } from "../isolation-rules.js";
+
+const MAX_METADATA_NAME = 253;
+const MAX_PORT_MAPPINGS = 256;
+const MAX_DNS_ENTRIES = 64;
+const MAX_MOUNTS = 256;
+const MAX_STOP_TIMEOUT = 24 * 3600;
+/** Kubernetes object names: DNS subdomain characters (the kubelet sends nothing else, but any client may). */
+const METADATA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function checkMetadataName(field: string, name: string): void {
+  if (name === "") throw invalidArgument(field, "is required");
+  if (name.length > MAX_METADATA_NAME) throw invalidArgument(field, `${shown(name)} is longer than ${MAX_METADATA_NAME} characters`);
+  if (!METADATA_NAME.test(name)) throw invalidArgument(field, `${shown(name)} must match ${METADATA_NAME.source}`);
+}
+
+/** A full id or a unique prefix of one, required. */
+export function checkRequiredId(field: string, id: string): void {
+  if (id === "") throw invalidArgument(field, "is required");
+  checkIdPrefix(field, id);
+}
+
+function checkPodConfig(c: PodSandboxConfig | undefined): void {
+  if (c === undefined) throw invalidArgument("config", "a pod sandbox config is required");
+  const m = c.metadata;
+  if (m === undefined) throw invalidArgument("config.metadata", "is required");
+  checkMetadataName("config.metadata.name", m.name);
+  checkMetadataName("config.metadata.namespace", m.namespace);
+  if (m.uid === "") throw invalidArgument("config.metadata.uid", "is required");
+  checkText("config.metadata.uid", m.uid, MAX_METADATA_NAME);
+  if (c.hostname !== "") checkHostname("config.hostname", c.hostname);
+  if (c.logDirectory !== "") checkAbsolutePath("config.log_directory", c.logDirectory);
+  checkCount("config.port_mappings", c.portMappings, MAX_PORT_MAPPINGS);
+  c.portMappings.forEach((p, i) => {
+    checkRange(`config.port_mappings[${i}].container_port`, p.containerPort, 1, 65535);
+    if (p.hostPort !== 0) checkRange(`config.port_mappings[${i}].host_port`, p.hostPort, 1, 65535);
+    checkText(`config.port_mappings[${i}].host_ip`, p.hostIp, 64);
+  });
+  const dns = c.dnsConfig;
+  if (dns !== undefined) {
+    for (const [key, list] of [
+      ["servers", dns.servers],
+      ["searches", dns.searches],
+      ["options", dns.options],
+    ] as const) {
+      checkCount(`config.dns_config.${key}`, list, MAX_DNS_ENTRIES);
+      list.forEach((v, i) => {
+        checkText(`config.dns_config.${key}[${i}]`, v, 256);
+        if (/[\s#]/.test(v) && key !== "options") throw invalidArgument(`config.dns_config.${key}[${i}]`, `${shown(v)} contains a space or #`);
+      });
+    }
+  }
+  checkStringMap("config.labels", c.labels);
+  checkStringMap("config.annotations", c.annotations);
+  const linux = c.linux;
+  if (linux !== undefined) {
+    if (linux.cgroupParent !== "") checkAbsolutePath("config.linux.cgroup_parent", linux.cgroupParent);
+    checkSysctls("config.linux.sysctls", linux.sysctls, undefined);
+  }
+}
+
+export function validateRunPodSandbox(req: RunPodSandboxRequest): void {
+  rejectUndecodable(req);
+  checkPodConfig(req.config);
+  if (req.runtimeHandler !== "" && req.runtimeHandler !== "runc")
+    throw invalidArgument("runtime_handler", `${shown(req.runtimeHandler)} is not a runtime handler of hull (only the default, "" or runc)`);
+}
+
+/** StopPodSandbox, RemovePodSandbox, PodSandboxStatus: a pod id (unknown ones are the operation's business). */
+export function validatePodId(req: { podSandboxId: string }): void {
+  rejectUndecodable(req);
+  checkRequiredId("pod_sandbox_id", req.podSandboxId);
+}
+
+export function validateListPodSandbox(req: ListPodSandboxRequest): void {
+  rejectUndecodable(req);
+  if (req.filter !== undefined) {
+    checkIdPrefix("filter.id", req.filter.id);
+    checkStringMap("filter.label_selector", req.filter.labelSelector);
+  }
+}
+
+function checkContainerConfig(c: ContainerConfig | undefined): void {
+  if (c === undefined) throw invalidArgument("config", "a container config is required");
+  if (c.metadata === undefined) throw invalidArgument("config.metadata", "is required");
+  checkMetadataName("config.metadata.name", c.metadata.name);
+  if (c.image === undefined || c.image.image === "") throw invalidArgument("config.image", "an image is required");
+  checkArgv("config.command", c.command, false);
+  c.args.forEach((a, i) => checkText(`config.args[${i}]`, a, 128 * 1024));
+  checkEnv(
+    "config.envs",
+    c.envs.map((e) => `${e.key}=${e.value}`),
+  );
+  c.envs.forEach((e, i) => {
+    if (e.key === "" || e.key.includes("=")) throw invalidArgument(`config.envs[${i}].key`, `${shown(e.key)} is not an environment variable name`);
+  });
+  if (c.workingDir !== "") checkAbsolutePath("config.working_dir", c.workingDir);
+  checkCount("config.mounts", c.mounts, MAX_MOUNTS);
+  c.mounts.forEach((m, i) => {
+    checkAbsolutePath(`config.mounts[${i}].container_path`, m.containerPath);
+    checkAbsolutePath(`config.mounts[${i}].host_path`, m.hostPath);
+  });
+  checkStringMap("config.labels", c.labels);
+  checkStringMap("config.annotations", c.annotations);
+  if (c.logPath !== "") {
+    checkText("config.log_path", c.logPath, MAX_PATH_BYTES);
+    checkPathComponents("config.log_path", c.logPath);
+    if (c.logPath.startsWith("/") || c.logPath.split("/").includes(".."))
+      throw invalidArgument("config.log_path", `${shown(c.logPath)} must be relative to the pod's log_directory, without ..`);
+  }
+}
+
+export function validateCreateContainer(req: CreateContainerRequest): void {
+  rejectUndecodable(req);
+  checkRequiredId("pod_sandbox_id", req.podSandboxId);
+  checkContainerConfig(req.config);
+  if (req.sandboxConfig !== undefined) checkPodConfig(req.sandboxConfig);
+}
+
+/** StartContainer, RemoveContainer, ContainerStatus, ReopenContainerLog. */
+export function validateContainerId(req: { containerId: string }): void {
+  rejectUndecodable(req);
+  checkRequiredId("container_id", req.containerId);
+}
+
+export function validateStopContainer(req: { containerId: string; timeout: bigint }): void {
+  validateContainerId(req);
+  if (req.timeout < 0n || req.timeout > BigInt(MAX_STOP_TIMEOUT)) throw invalidArgument("timeout", `${req.timeout} is outside 0..${MAX_STOP_TIMEOUT} seconds`);
+}
+
+export function validateListContainers(req: ListContainersRequest): void {
+  rejectUndecodable(req);
+  if (req.filter !== undefined) {
+    checkIdPrefix("filter.id", req.filter.id);
+    checkIdPrefix("filter.pod_sandbox_id", req.filter.podSandboxId);
+    checkStringMap("filter.label_selector", req.filter.labelSelector);
+  }
+}
+
+export function validateCriExecSync(req: ExecSyncRequest): void {
+  validateContainerId(req);
+  checkArgv("cmd", req.cmd, true);
+  if (req.timeout < 0n || req.timeout > BigInt(MAX_EXEC_TIMEOUT_SECONDS))
+    throw invalidArgument("timeout", `${req.timeout} is outside 0..${MAX_EXEC_TIMEOUT_SECONDS} seconds`);
+}
+
+export function validateUpdateResources(req: UpdateContainerResourcesRequest): void {
+  validateContainerId(req);
+  if (req.windows !== undefined) throw invalidArgument("windows", "Windows resources do not apply to a Linux runtime");
+  checkStringMap("annotations", req.annotations);
+}

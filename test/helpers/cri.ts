@@ -1,0 +1,71 @@
+// A promise-shaped client of the CRI (runtime.v1) generated from the proto,
+// as crictl and the kubelet dial it: no Go in the tests.
+import * as grpc from "@grpc/grpc-js";
+import {
+  ContainerConfig,
+  ImageServiceClient,
+  PodSandboxConfig,
+  RuntimeServiceClient,
+  type ContainerConfig as ContainerConfigT,
+  type PodSandboxConfig as PodSandboxConfigT,
+} from "../../src/gen/runtime/v1/api.js";
+
+type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
+type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: Callback<Res>) => unknown;
+
+function unary<Req, Res>(fn: UnaryFn<Req, Res>): (req: Req, deadlineMs?: number) => Promise<Res> {
+  return (req, deadlineMs = 120_000) =>
+    new Promise<Res>((resolve, reject) => {
+      fn(req, new grpc.Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+}
+
+export function criClient(socket: string) {
+  const rt = new RuntimeServiceClient(`unix:${socket}`, grpc.credentials.createInsecure());
+  const img = new ImageServiceClient(`unix:${socket}`, grpc.credentials.createInsecure());
+  return {
+    status: unary(rt.status.bind(rt)),
+    runtimeConfig: unary(rt.runtimeConfig.bind(rt)),
+    updateRuntimeConfig: unary(rt.updateRuntimeConfig.bind(rt)),
+    runPodSandbox: unary(rt.runPodSandbox.bind(rt)),
+    stopPodSandbox: unary(rt.stopPodSandbox.bind(rt)),
+    removePodSandbox: unary(rt.removePodSandbox.bind(rt)),
+    podSandboxStatus: unary(rt.podSandboxStatus.bind(rt)),
+    listPodSandbox: unary(rt.listPodSandbox.bind(rt)),
+    createContainer: unary(rt.createContainer.bind(rt)),
+    startContainer: unary(rt.startContainer.bind(rt)),
+    stopContainer: unary(rt.stopContainer.bind(rt)),
+    removeContainer: unary(rt.removeContainer.bind(rt)),
+    listContainers: unary(rt.listContainers.bind(rt)),
+    containerStatus: unary(rt.containerStatus.bind(rt)),
+    updateContainerResources: unary(rt.updateContainerResources.bind(rt)),
+    reopenContainerLog: unary(rt.reopenContainerLog.bind(rt)),
+    execSync: unary(rt.execSync.bind(rt)),
+    containerStats: unary(rt.containerStats.bind(rt)),
+    listContainerStats: unary(rt.listContainerStats.bind(rt)),
+    podSandboxStats: unary(rt.podSandboxStats.bind(rt)),
+    listPodSandboxStats: unary(rt.listPodSandboxStats.bind(rt)),
+    imageFsInfo: unary(img.imageFsInfo.bind(img)),
+    pullImage: unary(img.pullImage.bind(img)),
+    imageStatus: unary(img.imageStatus.bind(img)),
+    runtime: rt,
+    close(): void {
+      rt.close();
+      img.close();
+    },
+  };
+}
+
+export type CriClient = ReturnType<typeof criClient>;
+
+let seq = 0;
+
+/** A pod config the way critest builds one: unique name, namespace and uid. */
+export function podConfig(over: Partial<PodSandboxConfigT> = {}): PodSandboxConfigT {
+  const n = `${process.pid}-${++seq}-${Date.now().toString(36)}`;
+  return PodSandboxConfig.fromPartial({ metadata: { name: `pod-${n}`, namespace: `ns-${n}`, uid: `uid-${n}`, attempt: 0 }, ...over });
+}
+
+export function containerConfig(image: string, over: Partial<ContainerConfigT> = {}): ContainerConfigT {
+  return ContainerConfig.fromPartial({ metadata: { name: `c${++seq}`, attempt: 0 }, image: { image }, ...over });
+}
