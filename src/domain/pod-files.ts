@@ -25,7 +25,15 @@ export function resolvConf(dns: DnsSettings | undefined): string | undefined {
   return `${lines.join("\n")}\n`;
 }
 
-/** The name CRI-O gives a pod's containers (and `POD` for its infra), unique per pod attempt. */
-export function podContainerName(container: string, pod: { name: string; namespace: string; uid: string }, attempt: number): string {
-  return `k8s_${container}_${pod.name}_${pod.namespace}_${pod.uid}_${attempt}`;
+/** The longest container name hull stores (its name limit). */
+const MAX_NAME = 253;
+
+/**
+ * The name CRI-O gives a pod's containers (and `POD` for its infra), unique
+ * per pod attempt; where that passes hull's name limit, the pod's id stands
+ * for its name, namespace and uid (it is just as unique).
+ */
+export function podContainerName(container: string, pod: { id: string; name: string; namespace: string; uid: string }, attempt: number): string {
+  const full = `k8s_${container}_${pod.name}_${pod.namespace}_${pod.uid}_${attempt}`;
+  return full.length <= MAX_NAME ? full : `k8s_${container.slice(0, MAX_NAME - 40)}_${pod.id.slice(0, 16)}_${attempt}`;
 }

@@ -5,6 +5,7 @@ import { constants } from "node:fs";
 import { join, sep } from "node:path";
 import { invalidArgument } from "../errors.js";
 import type { HostLimits, ResolvedUser } from "./spec.js";
+import { ALL_CAPABILITIES } from "../domain/spec-defaults.js";
 
 /** What "unlimited" in /proc/self/limits becomes: larger than any default we clamp. */
 export const UNLIMITED = Number.MAX_SAFE_INTEGER;
@@ -38,9 +39,19 @@ export function hasSysResource(status: string): boolean {
  * CAP_SYS_RESOURCE (as on a host that withholds it) no process may lower its
  * oom_score_adj below what it has, so hulld's own value is the floor.
  */
+/** The capabilities a /proc/PID/status set line names (CapBnd, CapEff), by bit: ALL_CAPABILITIES is in kernel order. */
+export function capabilitySet(status: string, line: "CapBnd" | "CapEff"): string[] {
+  const hex = new RegExp(`^${line}:\\s*([0-9a-f]+)$`, "m").exec(status)?.[1];
+  if (hex === undefined) return [...ALL_CAPABILITIES];
+  const bits = BigInt(`0x${hex}`);
+  return ALL_CAPABILITIES.filter((_, bit) => ((bits >> BigInt(bit)) & 1n) === 1n);
+}
+
 export async function readHostLimits(path = "/proc/self/limits"): Promise<HostLimits> {
-  const limits = parseLimits(await readFile(path, "utf8"));
-  if (hasSysResource(await readFile("/proc/self/status", "utf8"))) return limits;
+  const status = await readFile("/proc/self/status", "utf8");
+  // No container can hold a capability hulld's own bounding set lacks (runc fails "unable to apply caps").
+  const limits = { ...parseLimits(await readFile(path, "utf8")), boundingCapabilities: capabilitySet(status, "CapBnd") };
+  if (hasSysResource(status)) return limits;
   const own = Number((await readFile("/proc/self/oom_score_adj", "utf8")).trim());
   return Number.isSafeInteger(own) ? { ...limits, oomScoreAdjFloor: own } : limits;
 }

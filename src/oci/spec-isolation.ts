@@ -2,7 +2,7 @@
 // host: the namespaces it joins (a pod's pinned files, the infra process's
 // PID namespace, or the host's), privileged mode, sysctls, cpusets,
 // hugepages, swap and oom_score_adj. Pure, like spec.ts, which applies it.
-import type { ContainerConfig, NamespaceOptions } from "../gen/hull/v1/container.js";
+import type { ContainerConfig, Mount, NamespaceOptions } from "../gen/hull/v1/container.js";
 import type { OciDevice, OciNamespace, OciResources, OciSpec } from "./spec-types.js";
 
 type Kind = "network" | "ipc" | "uts" | "pid";
@@ -85,4 +85,15 @@ export function applyPrivileged(spec: OciSpec, hostDevices: readonly OciDevice[]
   if (spec.linux.resources) spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
   spec.linux.devices = [...hostDevices];
   spec.mounts = spec.mounts.map((m) => (m.destination === "/sys" && m.type === "sysfs" ? { ...m, options: (m.options ?? []).filter((o) => o !== "ro") } : m));
+}
+
+/**
+ * A shared (or slave) bind mount propagates only if the container's root
+ * mount does too: containerd sets the rootfs propagation to rshared for a
+ * bidirectional mount and rslave for host-to-container, as runc needs.
+ */
+export function rootfsPropagationFor(mounts: readonly Mount[]): "rshared" | "rslave" | undefined {
+  if (mounts.some((m) => m.options.includes("rshared") || m.options.includes("shared"))) return "rshared";
+  if (mounts.some((m) => m.options.includes("rslave") || m.options.includes("slave"))) return "rslave";
+  return undefined;
 }

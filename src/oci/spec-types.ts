@@ -86,6 +86,7 @@ export interface OciLinux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   sysctl?: Record<string, string>;
+  rootfsPropagation?: string;
   devices?: OciDevice[];
 }
 

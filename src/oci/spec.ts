@@ -15,7 +15,7 @@ import {
   READONLY_PATHS,
   RELABEL_OPTIONS,
 } from "../domain/spec-defaults.js";
-import { applyPrivileged, containerNamespaces, extraResources, hasOwnNetwork, oomScoreAdjFor, usesHostUts } from "./spec-isolation.js";
+import { applyPrivileged, containerNamespaces, extraResources, hasOwnNetwork, oomScoreAdjFor, rootfsPropagationFor, usesHostUts } from "./spec-isolation.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
 export type {
@@ -47,6 +47,8 @@ export interface ResolvedUser {
 export interface HostLimits {
   nofileHard: number;
   nprocHard: number;
+  /** hulld's bounding set: ALL (privileged, cap_add ALL) means these; absent = every capability. */
+  boundingCapabilities?: readonly string[];
   /** hulld's own oom_score_adj when it may not lower it (no CAP_SYS_RESOURCE): no container asks for less. */
   oomScoreAdjFloor?: number;
 }
@@ -133,17 +135,19 @@ export function mergeEnv(...lists: string[][]): string[] {
  * drop ALL starts from nothing and keeps only what is added; add ALL grants
  * every capability but those dropped; otherwise default + add - drop.
  */
-export function containerCapabilities(security: SecurityOptions | undefined): string[] {
+export function containerCapabilities(security: SecurityOptions | undefined, bounding: readonly string[] = ALL_CAPABILITIES): string[] {
+  // "Every capability" is every capability hulld itself may pass on (runc fails "unable to apply caps" otherwise).
+  const all = ALL_CAPABILITIES.filter((c) => bounding.includes(c));
+  if (security?.privileged) return [...all].sort();
   const norm = (names: readonly string[]): string[] => names.map((n) => normaliseCapability(n) ?? n);
-  if (security?.privileged) return [...ALL_CAPABILITIES].sort();
   const add = norm(security?.capAdd ?? []);
   const drop = norm(security?.capDrop ?? []);
-  const base = drop.includes("ALL") ? [] : add.includes("ALL") ? [...ALL_CAPABILITIES] : [...DEFAULT_CAPABILITIES];
-  const added = add.includes("ALL") ? [...ALL_CAPABILITIES] : add;
+  const base = drop.includes("ALL") ? [] : add.includes("ALL") ? [...all] : [...DEFAULT_CAPABILITIES];
+  const added = add.includes("ALL") ? [...all] : add;
   const out = new Set([...base, ...added]);
   if (!drop.includes("ALL")) for (const c of drop) out.delete(c);
   // Sorted, as Podman's: the same request always reads the same in the spec.
-  return [...out].filter((c) => ALL_CAPABILITIES.includes(c)).sort();
+  return [...out].filter((c) => all.includes(c)).sort();
 }
 
 function userMount(m: Mount, index: number): OciMount {
@@ -262,7 +266,7 @@ export function generateSpec(input: SpecInput): OciSpec {
   const { config } = input;
   validateSecurityShape(config.security);
   const hostname = hostnameOf(input.id, config);
-  const caps = containerCapabilities(config.security);
+  const caps = containerCapabilities(config.security, input.hostLimits.boundingCapabilities);
 
   // A PID namespace of its own unless it joins a pod's: the container sees its own processes only, its command as PID 1.
   // "host" and "" share the host's network; "none" gets an empty namespace (lo only); a path joins a pod's.
@@ -277,6 +281,8 @@ export function generateSpec(input: SpecInput): OciSpec {
     readonlyPaths: security?.readonlyPaths ? [...security.readonlyPaths.paths] : [...READONLY_PATHS],
   };
   if (Object.keys(config.sysctls).length > 0) linux.sysctl = { ...config.sysctls };
+  const propagation = rootfsPropagationFor(config.mounts);
+  if (propagation) linux.rootfsPropagation = propagation;
   const mapping = userNamespaceMapping(config.security?.userNamespace);
   if (mapping) {
     // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
@@ -340,7 +346,13 @@ export function generateExecProcess(input: ExecProcessInput): OciProcess {
     workingDir: input.workingDir !== "" ? input.workingDir : input.config.workingDir,
     tty: input.tty,
   };
-  const process = buildProcess(config, input.user, input.hostLimits, hostnameOf(input.id, config), containerCapabilities(config.security));
+  const process = buildProcess(
+    config,
+    input.user,
+    input.hostLimits,
+    hostnameOf(input.id, config),
+    containerCapabilities(config.security, input.hostLimits.boundingCapabilities),
+  );
   if (input.tty && input.consoleSize && input.consoleSize.height > 0 && input.consoleSize.width > 0) {
     process.consoleSize = { height: input.consoleSize.height, width: input.consoleSize.width };
   }

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
-import { ensureStopped } from "../stop.js";
+import { stopPodContainer } from "./containers.js";
 import { networkRequest } from "./network-request.js";
 import { podContainers } from "./query.js";
 
@@ -15,7 +15,7 @@ export async function stopPodContainers(engine: Engine, pod: PodRecord): Promise
   const ids = await podContainers(engine, pod.id);
   // The infra container last: the others may be in its PID namespace.
   const ordered = [...ids.filter((id) => id !== pod.infraContainerId), ...ids.filter((id) => id === pod.infraContainerId)];
-  for (const id of ordered) await ensureStopped(engine, id, 0);
+  for (const id of ordered) await stopPodContainer(engine, id, 0);
 }
 
 export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void> {

@@ -15,6 +15,7 @@ import { criImageHandlers } from "./image-service.js";
 import { criInfoHandlers } from "./info-handlers.js";
 import { criPodHandlers } from "./pod-handlers.js";
 import { criContainerHandlers } from "./container-handlers.js";
+import { criStatsHandlers } from "./stats-handlers.js";
 
 /** The CRI version hull speaks (cri-api v1 as of Kubernetes 1.32). */
 export const CRI_API_VERSION = "v1";
@@ -58,6 +59,7 @@ export function criRuntimeService(engine: Engine, definition: ServiceDefinition,
     ...criInfoHandlers(engine, rpc),
     ...criPodHandlers(engine, rpc),
     ...criContainerHandlers(engine, rpc),
+    ...criStatsHandlers(engine, rpc),
   };
   return withPending(rpc, service, definition, implemented);
 }

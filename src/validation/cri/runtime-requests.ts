@@ -36,6 +36,7 @@ const MAX_PORT_MAPPINGS = 256;
 const MAX_DNS_ENTRIES = 64;
 const MAX_MOUNTS = 256;
 const MAX_STOP_TIMEOUT = 24 * 3600;
+const MAX_ID_TEXT = 256;
 /** Kubernetes object names: DNS subdomain characters (the kubelet sends nothing else, but any client may). */
 const METADATA_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -45,10 +46,14 @@ function checkMetadataName(field: string, name: string): void {
   if (!METADATA_NAME.test(name)) throw invalidArgument(field, `${shown(name)} must match ${METADATA_NAME.source}`);
 }
 
-/** A full id or a unique prefix of one, required. */
+/**
+ * An id, required: any bounded text, since an id hull never issued is not a
+ * malformed request but an unknown object (NOT_FOUND, or OK for the CRI's
+ * idempotent stops and removes, whatever id the kubelet retries).
+ */
 export function checkRequiredId(field: string, id: string): void {
   if (id === "") throw invalidArgument(field, "is required");
-  checkIdPrefix(field, id);
+  checkText(field, id, MAX_ID_TEXT);
 }
 
 function checkPodConfig(c: PodSandboxConfig | undefined): void {

@@ -1,0 +1,265 @@
+// The CRI's pods and containers on a real hulld, runc, conmon and the CNI
+// plugins, through a client generated from the proto: a pod on a bridge
+// network made for this file (ipMasq off, no route out: pods reach only
+// each other and the bridge's host end), its infra container, containers
+// joining its namespaces, logs where the kubelet expects them, idempotent
+// stops and removes, a second pod fetching the first's httpd by pod IP and
+// through a hostPort, and hull.v1 seeing the CRI's containers.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import { CgroupDriver, ContainerState, NamespaceMode, PodSandboxState } from "../../src/gen/runtime/v1/api.js";
+import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { buildBusyboxRootfs } from "../helpers/rootfs.js";
+import { imageApi, writeLayout } from "../helpers/images.js";
+import { errorInfo } from "../helpers/api.js";
+import { must } from "../helpers/fixtures.js";
+import { containerConfig, criClient, podConfig, type CriClient } from "../helpers/cri.js";
+import { makeTestNetwork, natRulesFor, type TestNetwork } from "../helpers/cni-net.js";
+
+const run = promisify(execFile);
+export const BUSYBOX = "localhost/hull-test/busybox:1";
+export const PAUSE = "localhost/hull-test/pause:1";
+
+/** Imports the busybox rootfs as BUSYBOX (cmd sh) and as a pause stand-in that waits for TERM. */
+export async function importTestImages(socket: string, work: string, rootfs: string): Promise<void> {
+  const tarball = join(work, "busybox.tar");
+  await run("tar", ["-C", rootfs, "-cf", tarball, "."]);
+  const layer = await readFile(tarball);
+  const images = imageApi(socket);
+  try {
+    const env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+    const bb = await writeLayout(join(work, "busybox-layout"), [layer], { Cmd: ["sh"], Env: env });
+    await images.importPath(bb.dir, BUSYBOX);
+    const pause = await writeLayout(join(work, "pause-layout"), [layer], {
+      Entrypoint: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait; done"],
+      Env: env,
+    });
+    await images.importPath(pause.dir, PAUSE);
+  } finally {
+    images.close();
+  }
+}
+
+/** Polls fn until it returns a value (not undefined), for at most ms. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("CRI pods and containers", () => {
+  let work = "";
+  let net: TestNetwork | undefined;
+  let d: TestDaemon | undefined;
+  let cri: CriClient | undefined;
+  const c = (): CriClient => must(cri, "CRI client");
+  const pods: string[] = [];
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "hull-cri-pods-"));
+    const rootfs = await buildBusyboxRootfs(join(work, "rootfs"));
+    net = await makeTestNetwork(work);
+    d = await startTestDaemon({ env: { HULL_CNI_CONFIG_DIR: net.configDir, HULL_PAUSE_IMAGE: PAUSE } });
+    await importTestImages(d.socket, work, rootfs);
+    cri = criClient(d.socket);
+  });
+
+  after(async () => {
+    for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+    cri?.close();
+    await d?.cleanup();
+    await net?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const exec = async (id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
+    const r = await c().execSync({ containerId: id, cmd, timeout: 10n });
+    return { exitCode: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  };
+
+  /** An HTTP GET from inside a container with busybox nc (busybox-static's wget crashes on this glibc). */
+  const httpGet = (id: string, host: string, port: number): Promise<{ exitCode: number; stdout: string; stderr: string }> =>
+    exec(id, ["sh", "-c", `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port}`]);
+
+  async function runPod(over: Parameters<typeof podConfig>[0] = {}): Promise<{ id: string; config: ReturnType<typeof podConfig> }> {
+    const config = podConfig(over);
+    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
+    pods.push(podSandboxId);
+    return { id: podSandboxId, config };
+  }
+
+  async function runContainer(podId: string, pod: ReturnType<typeof podConfig>, over: Parameters<typeof containerConfig>[1] = {}): Promise<string> {
+    const { containerId } = await c().createContainer({ podSandboxId: podId, config: containerConfig(BUSYBOX, over), sandboxConfig: pod });
+    await c().startContainer({ containerId });
+    return containerId;
+  }
+
+  it("reports the runtime and the network ready, the host's features, and cgroupfs", async () => {
+    const s = await c().status({ verbose: true });
+    assert.deepEqual(
+      s.status?.conditions.map((x) => [x.type, x.status]),
+      [
+        ["RuntimeReady", true],
+        ["NetworkReady", true],
+      ],
+    );
+    assert.equal(s.features?.supplementalGroupsPolicy, true);
+    assert.ok(s.runtimeHandlers.some((h) => h.name === "" && h.features?.recursiveReadOnlyMounts === true));
+    const facts = JSON.parse(s.info.config ?? "{}") as Record<string, string>;
+    assert.match(facts.oomScoreAdj ?? "", /oom_score_adj/);
+    assert.equal((await c().runtimeConfig({})).linux?.cgroupDriver, CgroupDriver.CGROUPFS);
+  });
+
+  it("runs a pod with its own IP, hostname and DNS; its container logs where the kubelet reads; stop and remove are idempotent", async () => {
+    const logDir = join(work, "logs", "p1");
+    const { id, config } = await runPod({
+      hostname: "web-1",
+      logDirectory: logDir,
+      dnsConfig: { servers: ["10.217.0.53"], searches: ["svc.test"], options: ["ndots:5"] },
+      labels: { app: "web" },
+      annotations: { "a/b": "c d" },
+    });
+    const st = must((await c().podSandboxStatus({ podSandboxId: id, verbose: false })).status, "pod status");
+    assert.equal(st.state, PodSandboxState.SANDBOX_READY);
+    assert.deepEqual(st.labels, { app: "web" });
+    assert.deepEqual(st.annotations, { "a/b": "c d" });
+    const ip = st.network?.ip ?? "";
+    assert.ok(ip.startsWith(must(net, "net").subnet.split(".").slice(0, 3).join(".")), ip);
+    const ctr = await runContainer(id, config, { command: ["sh", "-c", "echo out; echo err >&2; exec sleep 1000"], logPath: "c1.log", labels: { tier: "x" } });
+    assert.equal((await exec(ctr, ["hostname"])).stdout.trim(), "web-1");
+    const resolv = (await exec(ctr, ["cat", "/etc/resolv.conf"])).stdout;
+    assert.match(resolv, /nameserver 10\.217\.0\.53/);
+    assert.match(resolv, /search svc\.test/);
+    assert.match((await exec(ctr, ["cat", "/etc/hosts"])).stdout, new RegExp(`${ip.replaceAll(".", "\\.")}\\s+web-1`));
+    assert.match((await exec(ctr, ["ip", "-o", "-4", "addr", "show", "eth0"])).stdout, new RegExp(ip.replaceAll(".", "\\.")));
+    // CRI log format, as conmon's k8s-file writes it: TIMESTAMP STREAM P|F MESSAGE.
+    const log = await until("the container's log lines", async () => {
+      const text = await readFile(join(logDir, "c1.log"), "utf8").catch(() => "");
+      return text.includes(" stderr F err") && text.includes(" stdout F out") ? text : undefined;
+    });
+    assert.match(log, /^\d{4}-\d\d-\d\dT\S+ stdout F out$/m);
+    const status = must((await c().containerStatus({ containerId: ctr, verbose: false })).status, "status");
+    assert.equal(status.state, ContainerState.CONTAINER_RUNNING);
+    assert.equal(status.logPath, join(logDir, "c1.log"));
+    assert.deepEqual(status.labels, { tier: "x" });
+    assert.ok(status.startedAt > 1_000_000_000_000_000_000n, `nanoseconds: ${status.startedAt}`);
+    const listed = (await c().listContainers({ filter: { id: "", podSandboxId: id, labelSelector: { tier: "x" } } })).containers;
+    assert.deepEqual(
+      listed.map((x) => x.id),
+      [ctr],
+    );
+    // timeout 0 kills at once: SIGKILL is 137, "Error".
+    await c().stopContainer({ containerId: ctr, timeout: 0n });
+    const stopped = must((await c().containerStatus({ containerId: ctr, verbose: false })).status, "status");
+    assert.equal(stopped.state, ContainerState.CONTAINER_EXITED);
+    assert.equal(stopped.exitCode, 137);
+    assert.equal(stopped.reason, "Error");
+    await c().stopContainer({ containerId: ctr, timeout: 0n });
+    await c().removeContainer({ containerId: ctr });
+    await c().removeContainer({ containerId: ctr });
+    await c().stopPodSandbox({ podSandboxId: id });
+    assert.equal((await c().podSandboxStatus({ podSandboxId: id, verbose: false })).status?.state, PodSandboxState.SANDBOX_NOTREADY);
+    await c().stopPodSandbox({ podSandboxId: id });
+    await c().removePodSandbox({ podSandboxId: id });
+    await c().removePodSandbox({ podSandboxId: id });
+    for (const unknown of ["0".repeat(64), "no-such-pod-4a7449ba-ee35"]) {
+      await c().stopPodSandbox({ podSandboxId: unknown });
+      await c().removePodSandbox({ podSandboxId: unknown });
+      await c().stopContainer({ containerId: unknown, timeout: 0n });
+      await c().removeContainer({ containerId: unknown });
+      await assert.rejects(c().podSandboxStatus({ podSandboxId: unknown, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
+      await assert.rejects(c().containerStatus({ containerId: unknown, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
+    }
+    assert.deepEqual(await must(net, "net").reservedIps(), []);
+  });
+
+  it("a pod reaches another pod's httpd by pod IP and through a hostPort on the bridge", async () => {
+    const hostPort = 20000 + Math.floor(Math.random() * 20000);
+    const a = await runPod({ portMappings: [{ protocol: 0, containerPort: 8080, hostPort, hostIp: "" }] });
+    const server = await runContainer(a.id, a.config, {
+      command: ["sh", "-c", "mkdir -p /www && echo it-works > /www/index.html && exec httpd -f -p 8080 -h /www"],
+    });
+    const b = await runPod();
+    const client = await runContainer(b.id, b.config, { command: ["sleep", "1000"] });
+    const ipA = must((await c().podSandboxStatus({ podSandboxId: a.id, verbose: false })).status?.network?.ip, "pod A ip");
+    const fetched = await until("httpd by pod IP", async () => {
+      const r = await httpGet(client, ipA, 8080);
+      return r.stdout.includes("200 OK") ? r.stdout : undefined;
+    });
+    assert.match(fetched, /\r\n\r\nit-works\n$/);
+    // portmap DNATs the host's addresses: the bridge's host end is one the pods may reach.
+    const viaHostPort = await httpGet(client, must(net, "net").gateway, hostPort);
+    assert.match(viaHostPort.stdout, /\r\n\r\nit-works\n$/, viaHostPort.stderr);
+    assert.ok((await natRulesFor([a.id])).length > 0, "portmap rules for pod A");
+    for (const p of [a.id, b.id]) await c().removePodSandbox({ podSandboxId: p });
+    assert.deepEqual(await natRulesFor([a.id, b.id]), []);
+    assert.equal(server.length, 64);
+  });
+
+  it("shows CRI containers in hull.v1 with their pod's name and namespace", async () => {
+    const p = await runPod();
+    const ctr = await runContainer(p.id, p.config, { command: ["sh", "-c", "echo from-cri; exec sleep 1000"] });
+    const listed = (await must(d, "daemon").api.listContainers({})).containers.find((x) => x.id === ctr);
+    assert.equal(listed?.config?.pod?.name, p.config.metadata?.name);
+    assert.equal(listed?.config?.pod?.namespace, p.config.metadata?.namespace);
+    const infra = (await must(d, "daemon").api.listContainers({})).containers.find((x) => x.config?.pod?.id === p.id && x.config.pod.infra);
+    assert.ok(infra, "the pod's infra container (a shared PID namespace)");
+    // The container's PID namespace is the infra process's: it sees the pause loop.
+    assert.match((await exec(ctr, ["ps", "-o", "args"])).stdout, /trap 'exit 0' TERM/);
+    await c().removePodSandbox({ podSandboxId: p.id });
+    await assert.rejects(c().containerStatus({ containerId: ctr, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
+  });
+
+  it("runs 50 pods and leaves no address, veth, nat rule or namespace behind", async () => {
+    const ids: string[] = [];
+    const before = (await must(net, "net").reservedIps()).length;
+    for (let i = 0; i < 50; i++) {
+      // Half with an infra container (shared PID namespace), half without (CRI-O's drop-infra).
+      const pid = i % 2 === 0 ? NamespaceMode.POD : NamespaceMode.CONTAINER;
+      const p = await runPod({
+        portMappings: i % 5 === 0 ? [{ protocol: 0, containerPort: 80, hostPort: 41000 + i, hostIp: "" }] : [],
+        linux: {
+          cgroupParent: "",
+          sysctls: {},
+          securityContext: {
+            namespaceOptions: { network: NamespaceMode.POD, pid, ipc: NamespaceMode.POD, targetId: "" },
+            readonlyRootfs: false,
+            supplementalGroups: [],
+            supplementalGroupsPolicy: 0,
+            privileged: false,
+            seccompProfilePath: "",
+          },
+        },
+      });
+      ids.push(p.id);
+      if (i % 10 === 0) await runContainer(p.id, p.config, { command: ["sleep", "1000"] });
+    }
+    assert.equal((await must(net, "net").reservedIps()).length, before + 50);
+    for (const id of ids) {
+      await c().stopPodSandbox({ podSandboxId: id });
+      await c().removePodSandbox({ podSandboxId: id });
+    }
+    const n = must(net, "net");
+    assert.equal((await n.reservedIps()).length, before);
+    if (before === 0) assert.deepEqual(await n.veths(), []);
+    assert.deepEqual(await natRulesFor(ids), []);
+    const nsDir = join(must(d, "daemon").runRoot, "pods");
+    for (const id of ids) await assert.rejects(stat(join(nsDir, id)), "namespace dir removed");
+    const mounts = await readFile("/proc/self/mountinfo", "utf8");
+    assert.equal(mounts.includes(nsDir), false, "no pinned namespace left mounted");
+    assert.deepEqual(
+      (await c().listPodSandbox({})).items.filter((p) => ids.includes(p.id)),
+      [],
+    );
+  });
+});
