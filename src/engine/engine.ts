@@ -218,9 +218,12 @@ export class Engine {
 
   /** Appends a lifecycle event to the bounded history. Never fails the operation it reports. */
   async event(type: string, rec: ContainerRecord, attributes: Record<string, string> = {}): Promise<void> {
+    // A pod's containers name their pod: a removal's event is all that is left of them (the CRI's DELETED event needs it).
+    const pod = rec.config.pod;
+    const withPod = pod ? { ...attributes, pod: pod.id, ...(pod.infra ? { infra: "true" } : {}) } : attributes;
     try {
       const stored = await this.store.appendEvent(
-        Event.fromPartial({ time: new Date(), type, containerId: rec.id, containerName: rec.name, attributes, state: rec.state }),
+        Event.fromPartial({ time: new Date(), type, containerId: rec.id, containerName: rec.name, attributes: withPod, state: rec.state }),
       );
       this.bus.publishEvent(stored);
     } catch (err) {

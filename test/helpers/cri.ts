@@ -1,6 +1,11 @@
 // A promise-shaped client of the CRI (runtime.v1) generated from the proto,
 // as crictl and the kubelet dial it: no Go in the tests.
 import * as grpc from "@grpc/grpc-js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { imageApi, writeLayout } from "./images.js";
 import {
   ContainerConfig,
   ImageServiceClient,
@@ -68,4 +73,39 @@ export function podConfig(over: Partial<PodSandboxConfigT> = {}): PodSandboxConf
 
 export function containerConfig(image: string, over: Partial<ContainerConfigT> = {}): ContainerConfigT {
   return ContainerConfig.fromPartial({ metadata: { name: `c${++seq}`, attempt: 0 }, image: { image }, ...over });
+}
+
+const run = promisify(execFile);
+export const BUSYBOX = "localhost/hull-test/busybox:1";
+export const PAUSE = "localhost/hull-test/pause:1";
+
+/** Imports the busybox rootfs as BUSYBOX (cmd sh) and as a pause stand-in that waits for TERM. */
+export async function importTestImages(socket: string, work: string, rootfs: string): Promise<void> {
+  const tarball = join(work, "busybox.tar");
+  await run("tar", ["-C", rootfs, "-cf", tarball, "."]);
+  const layer = await readFile(tarball);
+  const images = imageApi(socket);
+  try {
+    const env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+    const bb = await writeLayout(join(work, "busybox-layout"), [layer], { Cmd: ["sh"], Env: env });
+    await images.importPath(bb.dir, BUSYBOX);
+    const pause = await writeLayout(join(work, "pause-layout"), [layer], {
+      Entrypoint: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait; done"],
+      Env: env,
+    });
+    await images.importPath(pause.dir, PAUSE);
+  } finally {
+    images.close();
+  }
+}
+
+/** Polls fn until it returns a value (not undefined), for at most ms. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -10,52 +10,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import { CgroupDriver, ContainerState, NamespaceMode, PodSandboxState } from "../../src/gen/runtime/v1/api.js";
 import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
-import { imageApi, writeLayout } from "../helpers/images.js";
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
-import { containerConfig, criClient, podConfig, type CriClient } from "../helpers/cri.js";
+import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, until, type CriClient } from "../helpers/cri.js";
 import { makeTestNetwork, natRulesFor, type TestNetwork } from "../helpers/cni-net.js";
-
-const run = promisify(execFile);
-export const BUSYBOX = "localhost/hull-test/busybox:1";
-export const PAUSE = "localhost/hull-test/pause:1";
-
-/** Imports the busybox rootfs as BUSYBOX (cmd sh) and as a pause stand-in that waits for TERM. */
-export async function importTestImages(socket: string, work: string, rootfs: string): Promise<void> {
-  const tarball = join(work, "busybox.tar");
-  await run("tar", ["-C", rootfs, "-cf", tarball, "."]);
-  const layer = await readFile(tarball);
-  const images = imageApi(socket);
-  try {
-    const env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
-    const bb = await writeLayout(join(work, "busybox-layout"), [layer], { Cmd: ["sh"], Env: env });
-    await images.importPath(bb.dir, BUSYBOX);
-    const pause = await writeLayout(join(work, "pause-layout"), [layer], {
-      Entrypoint: ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait; done"],
-      Env: env,
-    });
-    await images.importPath(pause.dir, PAUSE);
-  } finally {
-    images.close();
-  }
-}
-
-/** Polls fn until it returns a value (not undefined), for at most ms. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("CRI pods and containers", () => {
   let work = "";

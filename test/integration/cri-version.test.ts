@@ -32,15 +32,22 @@ describe("CRI runtime.v1 on hulld's socket", () => {
     assert.deepEqual(res, { version: "0.1.0", runtimeName: "hull", runtimeVersion: "0.1.0", runtimeApiVersion: "v1" });
   });
 
-  it("an RPC still being built answers UNIMPLEMENTED naming the RPC and what it waits for", async () => {
-    const r = runtime();
-    const cases: Array<[string, Promise<unknown>, RegExp]> = [
-      ["Status", unary((cb) => r.status({ verbose: false }, cb)), /RuntimeService\/Status: .*pods and containers/],
-      ["Exec", unary((cb) => r.exec({ containerId: "x", cmd: ["true"], tty: false, stdin: false, stdout: true, stderr: false }, cb)), /streaming server/],
-    ];
+  it("the streaming RPCs (the next capability) answer UNIMPLEMENTED naming the streaming server; every other RPC is served", async () => {
     const images = new ImageServiceClient(`unix:${s.d.socket}`, grpc.credentials.createInsecure());
     clients.push(images);
-    cases.push(["ImageFsInfo", unary((cb) => images.imageFsInfo({}, cb)), /ImageService\/ImageFsInfo: .*image service/]);
+    const fs = await unary<{ imageFilesystems: { fsId?: { mountpoint: string } }[] }>((cb) => images.imageFsInfo({}, cb));
+    assert.equal(fs.imageFilesystems[0]?.fsId?.mountpoint, `${s.d.root}/images`);
+    const st = await unary<{ status?: { conditions: { type: string }[] } }>((cb) => runtime().status({ verbose: false }, cb));
+    assert.deepEqual(
+      st.status?.conditions.map((x) => x.type),
+      ["RuntimeReady", "NetworkReady"],
+    );
+    const r = runtime();
+    const cases: Array<[string, Promise<unknown>, RegExp]> = [
+      ["Exec", unary((cb) => r.exec({ containerId: "x", cmd: ["true"], tty: false, stdin: false, stdout: true, stderr: false }, cb)), /streaming server/],
+      ["Attach", unary((cb) => r.attach({ containerId: "x", stdin: false, tty: false, stdout: true, stderr: false }, cb)), /streaming server/],
+      ["PortForward", unary((cb) => r.portForward({ podSandboxId: "x", port: [80] }, cb)), /streaming server/],
+    ];
     for (const [name, call, message] of cases) {
       await assert.rejects(call, (err: unknown) => {
         const e = errorInfo(err);

@@ -16,6 +16,7 @@ import { criInfoHandlers } from "./info-handlers.js";
 import { criPodHandlers } from "./pod-handlers.js";
 import { criContainerHandlers } from "./container-handlers.js";
 import { criStatsHandlers } from "./stats-handlers.js";
+import { criEventsCheckpointHandlers } from "./events-checkpoint-handlers.js";
 
 /** The CRI version hull speaks (cri-api v1 as of Kubernetes 1.32). */
 export const CRI_API_VERSION = "v1";
@@ -25,7 +26,7 @@ const KUBELET_API_VERSION = "0.1.0";
 /** What each RPC not yet served waits for, named in its UNIMPLEMENTED answer. */
 function pendingCapability(service: string, method: string): string {
   if (["Exec", "Attach", "PortForward"].includes(method)) return "the CRI streaming server (exec, attach, port-forward) is not built yet";
-  return service === "runtime.v1.ImageService" ? "hull's CRI image service is not built yet" : "hull's CRI pods and containers are not built yet";
+  return `hull does not serve ${service}/${method}`;
 }
 
 /** UNIMPLEMENTED, through the wrapper, for every method of definition that implemented lacks. */
@@ -60,6 +61,7 @@ export function criRuntimeService(engine: Engine, definition: ServiceDefinition,
     ...criPodHandlers(engine, rpc),
     ...criContainerHandlers(engine, rpc),
     ...criStatsHandlers(engine, rpc),
+    ...criEventsCheckpointHandlers(engine, rpc),
   };
   return withPending(rpc, service, definition, implemented);
 }
