@@ -19,6 +19,11 @@ command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v umoci >/dev/null 2>&1 || missing+=(umoci)
 # hulld learns unix peers' pid/uid/gid from `ss -xpn` (sock_diag).
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+# CRI pods: the CNI plugins (bridge, host-local, loopback, portmap) and the
+# iptables portmap drives; util-linux's unshare/nsenter pin the namespaces.
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+command -v iptables-save >/dev/null 2>&1 || missing+=(iptables)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -35,7 +40,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   # Always the full set: they are small, and a half-installed set is what broke.
-  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci iproute2
+  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci iproute2 containernetworking-plugins iptables util-linux
 fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses

@@ -70,8 +70,10 @@ export interface PsOptions {
 /** A borderless, space-aligned table like podman's, via cli-table3. */
 export function psTable(containers: Container[], opts: PsOptions): string {
   const now = opts.now ?? Date.now();
+  // CRI containers belong to pods: their pod's name and namespace show as two more columns (podman ps --pod's habit).
+  const withPods = containers.some((c) => c.config?.pod !== undefined);
   const table = new Table({
-    head: ["CONTAINER ID", "NAME", "COMMAND", "CREATED", "STATUS", "RESTARTS"],
+    head: ["CONTAINER ID", "NAME", "COMMAND", "CREATED", "STATUS", "RESTARTS", ...(withPods ? ["POD", "NAMESPACE"] : [])],
     chars: {
       top: "",
       "top-mid": "",
@@ -101,6 +103,7 @@ export function psTable(containers: Container[], opts: PsOptions): string {
       ago(c.createdAt, now),
       statusText(c, now),
       String(c.restartCount),
+      ...(withPods ? [c.config?.pod?.name ?? "", c.config?.pod?.namespace ?? ""] : []),
     ]);
   }
   // cli-table3 pads the last column too; trailing blanks only hurt grep and diff.

@@ -41,6 +41,8 @@ export interface NamespacePinner {
   pin(dir: string, kinds: PodNamespaceKind[], hostname: string): Promise<Partial<Record<PodNamespaceKind, string>>>;
   /** Unpins and removes them; idempotent. */
   release(dir: string): Promise<void>;
+  /** Whether a namespace file is still pinned (a reboot or an admin's umount may have taken it). */
+  isPinned(file: string): Promise<boolean>;
 }
 
 export interface PodEnvironment {

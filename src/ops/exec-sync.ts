@@ -36,18 +36,65 @@ export interface ExecSyncResult {
   sessionId: string;
 }
 
+/** How long a new ExecSync waits for the commands of abandoned ones to be killed. */
+const ABANDONED_WAIT_MS = 5000;
+
+/**
+ * Commands whose caller gave up (deadline, cancel) but that are still being
+ * killed, per container: the next ExecSync on that container starts only once
+ * they are gone, so a caller that timed out and looks again never sees its
+ * own command still running (critest's "execSync with timeout"; the kubelet's
+ * probes are the same pattern).
+ */
+const abandoned = new Map<string, Set<Promise<unknown>>>();
+
+function abandon(containerId: string, dying: Promise<unknown>): void {
+  const set = abandoned.get(containerId) ?? new Set<Promise<unknown>>();
+  abandoned.set(containerId, set);
+  const tracked = dying
+    .catch(() => undefined)
+    .finally(() => {
+      set.delete(tracked);
+      if (set.size === 0) abandoned.delete(containerId);
+    });
+  set.add(tracked);
+}
+
+async function settleAbandoned(containerId: string): Promise<void> {
+  const set = abandoned.get(containerId);
+  if (set === undefined) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled([...set]), new Promise((resolve) => (timer = setTimeout(resolve, ABANDONED_WAIT_MS)))]);
+  clearTimeout(timer);
+}
+
 export async function execSyncContainer(engine: Engine, ref: string, request: ExecRequest, signal: AbortSignal): Promise<ExecSyncResult> {
   const out = new Capped();
   const err = new Capped();
+  const containerId = await engine.resolve(ref);
+  await settleAbandoned(containerId);
   let session: Awaited<ReturnType<typeof startExec>>;
+  const starting = startExec(engine, containerId, request, (stream, data) => (stream === "stdout" ? out : err).add(data));
+  // Given up while the command was still starting: it is killed as soon as it runs, and counted until it is gone.
+  const onEarlyAbort = (): void =>
+    abandon(
+      containerId,
+      starting.then((s) => (s.process.kill(), s.finished)),
+    );
+  signal.addEventListener("abort", onEarlyAbort, { once: true });
   try {
-    session = await startExec(engine, ref, request, (stream, data) => (stream === "stdout" ? out : err).add(data));
+    session = await starting;
   } catch (e) {
     // A command that is missing or not executable: Podman's 127/126 with the runtime's words.
     if (e instanceof ExecCommandError) return { exitCode: e.exitCode, stdout: Buffer.alloc(0), stderr: Buffer.from(`${e.message}\n`), sessionId: "" };
     throw e;
+  } finally {
+    signal.removeEventListener("abort", onEarlyAbort);
   }
-  const onAbort = (): void => session.process.kill();
+  const onAbort = (): void => {
+    session.process.kill();
+    abandon(containerId, session.finished);
+  };
   signal.addEventListener("abort", onAbort);
   if (signal.aborted) onAbort();
   try {

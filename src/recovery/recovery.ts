@@ -20,6 +20,7 @@
 // - runtime containers, conmon processes, mounts and files for ids with no
 //   record are logged at warn with their ids and removed. No event: events
 //   describe containers clients know, and an orphan never was one.
+import { recoverPods } from "./pods.js";
 import { ContainerState, type ContainerRecord, type OperationIntent } from "../store/record.js";
 import type { RuntimeState } from "../oci/runtime.js";
 import { parseSignal } from "../domain/signals.js";
@@ -66,8 +67,16 @@ export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
       log.error({ err, container: rec.id }, "reconciling the container with the runtime");
     }
   }
+  const pods = await recoverPods(engine);
   log.info(
-    { containers: records.length, repaired: repaired.length, orphans: orphans.length, durationMs: Date.now() - began },
+    {
+      containers: records.length,
+      repaired: repaired.length,
+      orphans: orphans.length,
+      podsRemoved: pods.removed.length,
+      podsStopped: pods.stopped.length,
+      durationMs: Date.now() - began,
+    },
     "reconciled the store with the runtime",
   );
   return { containers: records.length, repaired, orphans };

@@ -11,6 +11,8 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
+import { execa } from "execa";
+import { runHull } from "../helpers/cli.js";
 import { CgroupDriver, ContainerState, NamespaceMode, PodSandboxState } from "../../src/gen/runtime/v1/api.js";
 import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
@@ -175,11 +177,38 @@ describe("CRI pods and containers", () => {
     assert.equal(listed?.config?.pod?.name, p.config.metadata?.name);
     assert.equal(listed?.config?.pod?.namespace, p.config.metadata?.namespace);
     const infra = (await must(d, "daemon").api.listContainers({})).containers.find((x) => x.config?.pod?.id === p.id && x.config.pod.infra);
+    const ps = await runHull(must(d, "daemon").socket, ["ps"]);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout.split("\n")[0] ?? "", /RESTARTS\s+POD\s+NAMESPACE$/);
+    const row = ps.stdout.split("\n").find((l) => l.startsWith(ctr.slice(0, 12))) ?? "";
+    assert.ok(row.includes(must(p.config.metadata, "metadata").name) && row.includes(must(p.config.metadata, "metadata").namespace), row);
+    const logs = await runHull(must(d, "daemon").socket, ["logs", ctr]);
+    assert.equal(logs.stdout, "from-cri\n", logs.stderr);
+    const inspect = await runHull(must(d, "daemon").socket, ["inspect", ctr]);
+    assert.match(inspect.stdout, /"podSandboxId"|"pod":/);
     assert.ok(infra, "the pod's infra container (a shared PID namespace)");
     // The container's PID namespace is the infra process's: it sees the pause loop.
     assert.match((await exec(ctr, ["ps", "-o", "args"])).stdout, /trap 'exit 0' TERM/);
     await c().removePodSandbox({ podSandboxId: p.id });
     await assert.rejects(c().containerStatus({ containerId: ctr, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
+  });
+
+  it("keeps a ready pod across a hulld restart, and stops one whose namespaces vanished meanwhile", async () => {
+    const kept = await runPod();
+    const ctr = await runContainer(kept.id, kept.config, { command: ["sleep", "1000"] });
+    const lost = await runPod();
+    const lostIp = must((await c().podSandboxStatus({ podSandboxId: lost.id, verbose: false })).status?.network?.ip, "ip");
+    const daemon = must(d, "daemon");
+    await daemon.stop();
+    // What a reboot does to the run root: the pins are gone.
+    for (const kind of ["net", "ipc", "uts"]) await execa("umount", ["--lazy", join(daemon.runRoot, "pods", lost.id, kind)]);
+    await daemon.restart();
+    const keptStatus = (await c().podSandboxStatus({ podSandboxId: kept.id, verbose: false })).status;
+    assert.equal(keptStatus?.state, PodSandboxState.SANDBOX_READY);
+    assert.equal((await exec(ctr, ["echo", "alive"])).stdout.trim(), "alive");
+    assert.equal((await c().podSandboxStatus({ podSandboxId: lost.id, verbose: false })).status?.state, PodSandboxState.SANDBOX_NOTREADY);
+    assert.equal((await must(net, "net").reservedIps()).includes(lostIp), false, "its address was freed");
+    for (const p of [kept.id, lost.id]) await c().removePodSandbox({ podSandboxId: p });
   });
 
   it("runs 50 pods and leaves no address, veth, nat rule or namespace behind", async () => {

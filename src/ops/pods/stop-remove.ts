@@ -20,14 +20,15 @@ async function underLock<T>(engine: Engine, ref: string, fn: (pod: PodRecord) =>
   });
 }
 
-export async function stopPodSandbox(engine: Engine, ref: string): Promise<void> {
+/** reason: why it is not ready now, when that is not the caller's stop (recovery's). */
+export async function stopPodSandbox(engine: Engine, ref: string, reason = ""): Promise<void> {
   await underLock(engine, ref, async (pod) => {
     try {
       await tearDownPod(engine, pod);
     } catch (err) {
       throw wrapError(err, pod.id, "stop", "pod sandbox");
     }
-    await engine.store.writePodRecord({ ...pod, state: "notready", stateReason: "", namespaces: {}, network: { ...pod.network, ips: pod.network.ips } });
+    await engine.store.writePodRecord({ ...pod, state: "notready", stateReason: reason, namespaces: {} });
     engine.log.info({ pod: pod.id }, "pod sandbox stopped");
   });
 }

@@ -20,6 +20,11 @@ export async function stopPodContainers(engine: Engine, pod: PodRecord): Promise
 
 export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void> {
   await stopPodContainers(engine, pod);
-  if (!pod.hostNetwork) await engine.pods.network.tearDown(networkRequest(pod));
+  if (!pod.hostNetwork) {
+    const req = networkRequest(pod);
+    // A namespace that is gone is no namespace: the CNI spec's DEL then runs with an empty CNI_NETNS and still frees the address.
+    const netnsPath = req.netnsPath !== "" && (await engine.pods.pinner.isPinned(req.netnsPath)) ? req.netnsPath : "";
+    await engine.pods.network.tearDown({ ...req, netnsPath });
+  }
   await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id));
 }

@@ -1,0 +1,26 @@
+// What hulld does with each pod record at start (recovery/pods.ts): pure.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { planPodRecovery } from "../../src/recovery/pods.js";
+
+describe("pod recovery plan", () => {
+  const ns = { net: "/run/hull/pods/a/net", ipc: "/run/hull/pods/a/ipc", uts: "/run/hull/pods/a/uts" };
+  const all = { [ns.net]: true, [ns.ipc]: true, [ns.uts]: true };
+
+  it("removes a pod whose setup a crash cut short", () => {
+    assert.equal(planPodRecovery({ state: "notready", stateReason: "being set up", namespaces: ns }, all), "remove");
+    assert.equal(planPodRecovery({ state: "notready", stateReason: "being set up", namespaces: {} }, {}), "remove");
+  });
+
+  it("stops a ready pod any of whose pinned namespaces is gone (a reboot emptied the run root)", () => {
+    assert.equal(planPodRecovery({ state: "ready", stateReason: "", namespaces: ns }, { ...all, [ns.ipc]: false }), "stop");
+    assert.equal(planPodRecovery({ state: "ready", stateReason: "", namespaces: ns }, {}), "stop");
+  });
+
+  it("keeps ready pods with their pins, host-namespace pods, and stopped pods", () => {
+    assert.equal(planPodRecovery({ state: "ready", stateReason: "", namespaces: ns }, all), "keep");
+    assert.equal(planPodRecovery({ state: "ready", stateReason: "", namespaces: {} }, {}), "keep");
+    assert.equal(planPodRecovery({ state: "notready", stateReason: "", namespaces: {} }, {}), "keep");
+    assert.equal(planPodRecovery({ state: "notready", stateReason: "its namespaces were lost while hulld was down", namespaces: {} }, {}), "keep");
+  });
+});
