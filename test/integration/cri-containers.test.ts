@@ -6,7 +6,7 @@
 // ReopenContainerLog after a rotation, and GetContainerEvents.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rename, rm, readdir } from "node:fs/promises";
+import { access, mkdtemp, readFile, rename, rm, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -244,6 +244,7 @@ describe("CRI containers from inside, stats, updates, logs and events", () => {
     await until("log lines", async () => ((await readFile(log, "utf8")).includes("line 2") ? true : undefined));
     await rename(log, `${log}.1`);
     await c().reopenContainerLog({ containerId: ctr });
+    await access(log); // the new file is there when the call answers (critest looks at once)
     const fresh = await until("lines in the reopened log", async () => {
       const text = await readFile(log, "utf8").catch(() => "");
       return / stdout F line \d+/.test(text) ? text : undefined;

@@ -187,6 +187,8 @@ describe("CRI pods and containers", () => {
     const inspect = await runHull(must(d, "daemon").socket, ["inspect", ctr]);
     assert.match(inspect.stdout, /"podSandboxId"|"pod":/);
     assert.ok(infra, "the pod's infra container (a shared PID namespace)");
+    const pause = (await c().imageStatus({ image: { image: PAUSE, annotations: {}, userSpecifiedImage: "", runtimeHandler: "" }, verbose: false })).image;
+    assert.equal(pause?.pinned, true, "the pause image is pinned against the kubelet's image GC");
     // The container's PID namespace is the infra process's: it sees the pause loop.
     assert.match((await exec(ctr, ["ps", "-o", "args"])).stdout, /trap 'exit 0' TERM/);
     await c().removePodSandbox({ podSandboxId: p.id });

@@ -70,5 +70,13 @@ export function criRuntimeService(engine: Engine, definition: ServiceDefinition,
 export function criImageService(engine: Engine, definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
   const service = "runtime.v1.ImageService";
   const rpc = new RpcWrapper(service, log);
-  return withPending(rpc, service, definition, criImageHandlers(engine, rpc, { pinned: () => false }));
+  return withPending(
+    rpc,
+    service,
+    definition,
+    criImageHandlers(engine, rpc, {
+      // The kubelet's image garbage collection must never take the pause image (CRI-O pins it the same way).
+      pinned: (img) => engine.images.tagNamed(img, engine.pods.pauseImage) !== undefined,
+    }),
+  );
 }
