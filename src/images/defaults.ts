@@ -21,12 +21,14 @@ export function applyImageDefaults<C extends { command: string[]; env: string[];
   const command = config.entrypoint
     ? [...config.entrypoint.args, ...config.command]
     : [...img.entrypoint, ...(config.command.length > 0 ? config.command : img.cmd)];
-  return {
+  const out: C = {
     ...config,
-    entrypoint: undefined,
     command,
     env: mergeEnv(img.env, config.env),
     workingDir: config.workingDir || img.workingDir,
     user: config.user || img.user,
   };
+  // Folded into command: the stored config says what runs, once.
+  delete out.entrypoint;
+  return out;
 }
