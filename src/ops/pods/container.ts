@@ -15,6 +15,7 @@ import { podContainerName } from "../../domain/pod-files.js";
 import { createContainer } from "../create.js";
 import { resolvePod } from "./query.js";
 
+/** The PID namespace a container asks for inside its pod (the CRI's namespace_options.pid). */
 export type PodPidMode = { mode: "pod" } | { mode: "container" } | { mode: "node" } | { mode: "target"; containerId: string };
 
 export interface PodContainerRequest {

@@ -16,9 +16,7 @@ import type {
 import { MountPropagation, NamespaceMode, SecurityProfile_ProfileType, SupplementalGroupsPolicy } from "../../gen/runtime/v1/api.js";
 import { ContainerConfig, Resources, SecurityOptions, type Mount } from "../../gen/hull/v1/container.js";
 import { invalidArgument } from "../../errors.js";
-
-/** The PID namespace a container asks for inside its pod. */
-export type PodPidMode = { mode: "pod" } | { mode: "container" } | { mode: "node" } | { mode: "target"; containerId: string };
+import type { PodPidMode } from "../../ops/pods/container.js";
 
 export interface CriContainerRequest {
   config: ContainerConfig;

@@ -134,8 +134,7 @@ export function podConfigOf(pod: PodRecord): PodSandboxConfig {
   return PodSandboxConfig.fromJSON(pod.config);
 }
 
-export function toCriPod(pod: PodRecord): PodSandbox {
-  const config = podConfigOf(pod);
+export function toCriPod(pod: PodRecord, config: PodSandboxConfig = podConfigOf(pod)): PodSandbox {
   return {
     id: pod.id,
     metadata: { name: pod.name, uid: pod.uid, namespace: pod.namespace, attempt: pod.attempt },
@@ -148,8 +147,8 @@ export function toCriPod(pod: PodRecord): PodSandbox {
 }
 
 export function toCriPodStatus(pod: PodRecord): PodSandboxStatus {
-  const p = toCriPod(pod);
   const config = podConfigOf(pod);
+  const p = toCriPod(pod, config);
   const ns = config.linux?.securityContext?.namespaceOptions;
   const [ip = "", ...more] = pod.network.ips;
   return {

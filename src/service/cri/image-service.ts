@@ -81,7 +81,7 @@ export function criImageHandlers(engine: Engine, rpc: RpcWrapper, opts: CriImage
       const img = findImage(engine, req.image?.image ?? "");
       if (img === undefined) return { info: {} };
       // verbose: the record as hull keeps it, as containerd's "info" carries its image spec.
-      const info: Record<string, string> = req.verbose ? { info: JSON.stringify({ ...img, layers: img.layers }) } : {};
+      const info: Record<string, string> = req.verbose ? { info: JSON.stringify(img) } : {};
       return { image: toCriImage(img, opts.pinned(img)), info };
     }),
     pullImage: rpc.unary<PullImageRequest, PullImageResponse>("PullImage", async (req, ctx) => {

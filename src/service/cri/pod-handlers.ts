@@ -53,7 +53,7 @@ export function criPodHandlers(engine: Engine, rpc: RpcWrapper): PodHandlers {
       const f = req.filter;
       const state = f?.state === undefined ? undefined : f.state.state === PodSandboxState.SANDBOX_READY ? "ready" : "notready";
       const pods = await listPods(engine, { id: f?.id ?? "", state, labels: f?.labelSelector ?? {} }, (p) => toCriPod(p).labels);
-      return { items: pods.map(toCriPod) };
+      return { items: pods.map((p) => toCriPod(p)) };
     }),
   };
 }

@@ -109,7 +109,8 @@ export function criStatsHandlers(engine: Engine, rpc: RpcWrapper): StatsHandlers
       rejectUndecodable(req);
       const f = req.filter;
       const recs = await listPodContainers(engine, { id: f?.id ?? "", podId: f?.podSandboxId ?? "", labels: f?.labelSelector ?? {} });
-      rates.retain([...recs.map((r) => r.id), ...[...(await engine.store.listPodRecords())].map((p) => `pod:${p.id}`)]);
+      // Samples of containers and pods that are gone go with them.
+      rates.retain([...recs.map((r) => r.id), ...(await engine.store.listPodRecords()).map((p) => `pod:${p.id}`)]);
       return { stats: (await Promise.all(recs.map((r) => containerUsage(engine, r, rates)))).map(toContainerStats) };
     }),
     podSandboxStats: rpc.unary<PodSandboxStatsRequest, PodSandboxStatsResponse>("PodSandboxStats", async (req) => {
