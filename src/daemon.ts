@@ -1,7 +1,7 @@
 // hulld as a library: open the store, the runtime and the exit watcher,
 // reconcile with reality, then serve. Tests and benchmarks start it
 // in-process; src/hulld.ts is the command around it.
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import type { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { StateStore } from "./store/store.js";
@@ -70,6 +70,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const dir of [paths.exitDir, paths.persistDir, paths.bundlesDir, paths.socketDir, paths.containersDir, paths.runtimeRoot]) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
   }
+  // Search but not list, as containerd keeps /var/lib/containerd (0711): root in a
+  // user namespace is a host id without DAC override, and runc's init must
+  // walk down to such a container's rootfs (each of those containers' dirs is 0711 too).
+  for (const dir of [paths.root, paths.containersDir]) await chmod(dir, 0o711);
   // The store's lock is what refuses a second hulld on the same state root.
   const store = await StateStore.open(paths.root);
   try {

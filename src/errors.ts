@@ -13,6 +13,8 @@ export type ErrorReason =
   | "CONTAINER_HAS_DEPENDENTS"
   | "EXEC_SESSIONS_ACTIVE"
   | "CHECKPOINT_UNSUPPORTED"
+  // The host lacks what the request needs (a kernel without user namespaces).
+  | "HOST_UNSUPPORTED"
   | "INVALID_ARGUMENT"
   | "AMBIGUOUS_ID"
   | "RUNTIME_ERROR"

@@ -154,7 +154,7 @@ export function buildSecurity(opts: Pick<CreateOptions, "capAdd" | "capDrop" | "
 
 /** "host", "private:100000" or "private:100000:65536". */
 export function parseUserns(value: string): NonNullable<SecurityOptions["userNamespace"]> {
-  if (value === "host") return { mode: "host", hostId: 0, size: 0 };
+  if (value === "host") return { mode: "host", hostId: 0, size: 0, gidSize: 0 };
   const [mode, hostId, size, ...rest] = value.split(":");
   if (mode !== "private" || hostId === undefined || rest.length > 0) {
     throw new UsageError(`--userns: "${value}" is not host or private:HOSTID[:SIZE]`);
@@ -162,5 +162,5 @@ export function parseUserns(value: string): NonNullable<SecurityOptions["userNam
   const id = parseInteger("--userns host id", hostId);
   const n = size === undefined ? 0 : parseInteger("--userns size", size, 1);
   if (id > 0xffffffff || n > 0xffffffff) throw new UsageError(`--userns: "${value}" does not fit 32-bit ids`);
-  return { mode: "private", hostId: id, size: n };
+  return { mode: "private", hostId: id, size: n, gidSize: 0 };
 }

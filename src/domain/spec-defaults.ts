@@ -14,6 +14,18 @@ export const DEFAULT_PIDS_LIMIT = 2048;
 /** UserNamespace.size 0: the 65536 ids every tool (newuidmap, Podman's --userns=auto) hands out. */
 export const DEFAULT_USERNS_SIZE = 65536;
 
+/** One id range of a user namespace: container ids 0..size-1 are host ids hostId..hostId+size-1. */
+export interface IdRange {
+  hostId: number;
+  size: number;
+}
+
+/** A user namespace's uid and gid mappings (the same range unless a request maps gids apart). */
+export interface IdMappings {
+  uid: IdRange;
+  gid: IdRange;
+}
+
 /**
  * Every Linux capability, in bit order: index i is bit i of CapEff/CapBnd in
  * /proc/PID/status (linux/capability.h). Names outside this list are refused.

@@ -4,16 +4,30 @@
 // file, and the namespace lives as long as that mount. The command run
 // inside names the UTS namespace and brings the loopback up, so a pod has a
 // hostname and `lo` before any CNI plugin runs.
+//
+// A pod with a user namespace (the CRI's userns POD mode) gets it in the same
+// unshare(2), so the pod's network, IPC and UTS namespaces are owned by it
+// (its containers may then mount sysfs and mqueue, as with pinns -U). Here
+// util-linux cannot pin: once unshare has entered the new user namespace it
+// has no right to mount on the host. So a holder process is started in the
+// new namespaces and waits; hulld writes its uid and gid maps (it may: it is
+// root in the parent namespace, and needs no newuidmap), bind-mounts the
+// holder's namespaces on the files, names the UTS namespace and brings `lo`
+// up with nsenter from the host's user namespace, then lets the holder go.
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
+import { execa, type ResultPromise } from "execa";
 import { HullError } from "../errors.js";
+import type { IdMappings } from "../domain/spec-defaults.js";
 import type { PodNamespaceKind } from "../store/record.js";
 import { checkHostname } from "../validation/rules.js";
 
-const FLAG: Record<PodNamespaceKind, string> = { net: "--net", ipc: "--ipc", uts: "--uts" };
-const KINDS: readonly PodNamespaceKind[] = ["net", "ipc", "uts"];
+const FLAG: Record<PodNamespaceKind, string> = { net: "--net", ipc: "--ipc", uts: "--uts", user: "--user" };
+/** The user namespace last: the others it owns are unpinned first. */
+const KINDS: readonly PodNamespaceKind[] = ["net", "ipc", "uts", "user"];
 const TIMEOUT_MS = 30_000;
+const PATH_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+const READY = "pinned\n";
 
 /** Whether path is a mount point (a pinned namespace is one), from /proc/self/mountinfo. */
 export async function isPinned(path: string): Promise<boolean> {
@@ -21,28 +35,88 @@ export async function isPinned(path: string): Promise<boolean> {
   return info.split("\n").some((line) => line.split(" ")[4] === path);
 }
 
-export async function pinNamespaces(dir: string, kinds: readonly PodNamespaceKind[], hostname: string): Promise<Partial<Record<PodNamespaceKind, string>>> {
+function failure(what: string, r: { stderr?: unknown; stdout?: unknown; exitCode?: number }): string {
+  const text = `${typeof r.stderr === "string" ? r.stderr : ""}${typeof r.stdout === "string" ? r.stdout : ""}`.trim();
+  return `${what} failed: ${text || `exit ${String(r.exitCode)}`}`;
+}
+
+/** The commands that name the UTS namespace and bring the loopback up, for sh -c. */
+function setupScript(kinds: readonly PodNamespaceKind[], hostname: string): string {
+  return [...(kinds.includes("uts") ? [`hostname ${hostname}`] : []), ...(kinds.includes("net") ? ["ip link set lo up"] : []), "true"].join(" && ");
+}
+
+export async function pinNamespaces(
+  dir: string,
+  kinds: readonly PodNamespaceKind[],
+  hostname: string,
+  userns?: IdMappings,
+): Promise<Partial<Record<PodNamespaceKind, string>>> {
   if (kinds.includes("uts")) checkHostname("hostname", hostname);
+  const all = userns !== undefined && !kinds.includes("user") ? [...kinds, "user" as const] : [...kinds];
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const out: Partial<Record<PodNamespaceKind, string>> = {};
-  if (kinds.length === 0) return out;
-  for (const kind of kinds) {
+  if (all.length === 0) return out;
+  for (const kind of all) {
     const file = join(dir, kind);
     await writeFile(file, "", { mode: 0o600 });
     out[kind] = file;
   }
-  // Inside: the UTS namespace gets the pod's name, the network namespace its loopback.
-  const inside = [...(kinds.includes("uts") ? [`hostname ${hostname}`] : []), ...(kinds.includes("net") ? ["ip link set lo up"] : []), "true"].join(" && ");
-  const args = [...kinds.map((k) => `${FLAG[k]}=${join(dir, k)}`), "--", "/bin/sh", "-c", inside];
-  const r = await execa("unshare", args, { reject: false, timeout: TIMEOUT_MS, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } });
-  if (r.exitCode !== 0) {
+  try {
+    if (all.includes("user")) {
+      if (userns === undefined) throw new HullError("INTERNAL", `pinning a user namespace in ${dir} needs its id mappings`);
+      await pinWithUserNamespace(dir, all, hostname, userns);
+    } else {
+      const args = [...all.map((k) => `${FLAG[k]}=${join(dir, k)}`), "--", "/bin/sh", "-c", setupScript(all, hostname)];
+      const r = await execa("unshare", args, { reject: false, timeout: TIMEOUT_MS, env: PATH_ENV });
+      if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${all.join(", ")} namespaces in ${dir}`, r));
+    }
+  } catch (err) {
     await releaseNamespaces(dir).catch(() => undefined);
-    throw new HullError(
-      "INTERNAL",
-      `pinning the ${kinds.join(", ")} namespaces in ${dir} failed: ${(r.stderr || r.stdout || `exit ${String(r.exitCode)}`).trim()}`,
-    );
+    throw err;
   }
   return out;
+}
+
+/** Resolves once the holder has printed READY (it is in its new namespaces), rejects if it ends first. */
+function holderReady(holder: ResultPromise): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = "";
+    holder.stdout?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(READY)) resolve();
+    });
+    holder.then(
+      (r) => reject(new HullError("INTERNAL", failure("the namespace holder", r))),
+      (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
+    );
+  });
+}
+
+async function pinWithUserNamespace(dir: string, kinds: readonly PodNamespaceKind[], hostname: string, map: IdMappings): Promise<void> {
+  // `read` keeps the holder (and so its namespaces) alive until its stdin closes.
+  const holder = execa("unshare", [...kinds.map((k) => FLAG[k]), "--", "/bin/sh", "-c", `printf '${READY.trim()}\\n'; read _`], {
+    reject: false,
+    timeout: TIMEOUT_MS,
+    env: PATH_ENV,
+    stdin: "pipe",
+  });
+  try {
+    await holderReady(holder);
+    const pid = holder.pid;
+    if (pid === undefined) throw new HullError("INTERNAL", `the namespace holder for ${dir} has no pid`);
+    // One line each: a single range starting at container id 0, as the CRI allows.
+    await writeFile(`/proc/${pid}/uid_map`, `0 ${map.uid.hostId} ${map.uid.size}\n`);
+    await writeFile(`/proc/${pid}/gid_map`, `0 ${map.gid.hostId} ${map.gid.size}\n`);
+    const mounts = kinds.map((k) => `mount --bind /proc/${pid}/ns/${k} ${join(dir, k)}`);
+    const enter = kinds.filter((k) => k === "net" || k === "uts").map((k) => (k === "net" ? "--net" : "--uts"));
+    const setup = enter.length > 0 ? [`nsenter --target ${pid} ${enter.join(" ")} -- /bin/sh -c '${setupScript(kinds, hostname)}'`] : [];
+    const r = await execa("/bin/sh", ["-c", [...mounts, ...setup].join(" && ")], { reject: false, timeout: TIMEOUT_MS, env: PATH_ENV });
+    if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${kinds.join(", ")} namespaces in ${dir}`, r));
+  } finally {
+    // Its stdin closed, `read` returns and the holder exits; the pins keep the namespaces.
+    holder.stdin?.end();
+    await holder;
+  }
 }
 
 /** Unmounts each pinned namespace file and removes dir; a dir that is gone, or files not mounted, are fine. */

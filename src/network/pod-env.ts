@@ -1,6 +1,7 @@
 // What pods need from the host, as interfaces the engine is given: pinning
 // namespaces without a process (CRI-O's pinns) and attaching a pod to its
 // network (CNI). src/network implements them; unit tests use fakes.
+import type { IdMappings } from "../domain/spec-defaults.js";
 import type { PodNamespaceKind } from "../store/record.js";
 
 export interface PortMappingSpec {
@@ -37,8 +38,12 @@ export interface PodNetwork {
 }
 
 export interface NamespacePinner {
-  /** Pins new namespaces of the given kinds under dir (the UTS one named hostname); returns their files. */
-  pin(dir: string, kinds: PodNamespaceKind[], hostname: string): Promise<Partial<Record<PodNamespaceKind, string>>>;
+  /**
+   * Pins new namespaces of the given kinds under dir (the UTS one named
+   * hostname); with userns, a user namespace with those mappings too, owning
+   * the others. Returns their files.
+   */
+  pin(dir: string, kinds: PodNamespaceKind[], hostname: string, userns?: IdMappings): Promise<Partial<Record<PodNamespaceKind, string>>>;
   /** Unpins and removes them; idempotent. */
   release(dir: string): Promise<void>;
   /** Whether a namespace file is still pinned (a reboot or an admin's umount may have taken it). */

@@ -20,7 +20,7 @@ function namespace(type: Kind, value: string, fallbackNew: boolean): OciNamespac
  * (hull.v1's default is the host's) unless a path is given.
  */
 export function containerNamespaces(config: ContainerConfig): OciNamespace[] {
-  const ns: NamespaceOptions = config.namespaces ?? { network: "", ipc: "", uts: "", pid: "" };
+  const ns: NamespaceOptions = config.namespaces ?? { network: "", ipc: "", uts: "", pid: "", user: "" };
   const out: OciNamespace[] = [];
   for (const n of [
     namespace("pid", ns.pid, true),
@@ -34,9 +34,18 @@ export function containerNamespaces(config: ContainerConfig): OciNamespace[] {
   return out;
 }
 
-/** Whether the container gets a network namespace of its own or a pod's (not the host's). */
-export function hasOwnNetwork(config: ContainerConfig): boolean {
-  return containerNamespaces(config).some((n) => n.type === "network");
+/**
+ * Whether a container in a user namespace may mount a sysfs of its own: the
+ * kernel allows it only in a network namespace its user namespace owns. So it
+ * is when runc creates the network namespace (after entering the user one),
+ * or when both are a pod's, pinned together so that the pod's user namespace
+ * owns its network namespace (as CRI-O's pinns creates them); never in the
+ * host's network namespace.
+ */
+export function sysfsMountable(config: ContainerConfig): boolean {
+  const net = containerNamespaces(config).find((n) => n.type === "network");
+  if (net === undefined) return false;
+  return net.path === undefined || (config.namespaces?.user ?? "") !== "";
 }
 
 export function usesHostUts(config: ContainerConfig): boolean {

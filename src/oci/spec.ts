@@ -15,7 +15,7 @@ import {
   READONLY_PATHS,
   RELABEL_OPTIONS,
 } from "../domain/spec-defaults.js";
-import { applyPrivileged, containerNamespaces, extraResources, hasOwnNetwork, oomScoreAdjFor, rootfsPropagationFor, usesHostUts } from "./spec-isolation.js";
+import { applyPrivileged, containerNamespaces, extraResources, sysfsMountable, oomScoreAdjFor, rootfsPropagationFor, usesHostUts } from "./spec-isolation.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
 export type {
@@ -174,12 +174,12 @@ function withUserMounts(standard: OciMount[], user: OciMount[]): OciMount[] {
 }
 
 /**
- * The kernel lets a user namespace mount sysfs only inside a network
- * namespace it owns; sharing the host's network, the container gets the
- * host's /sys read-only instead, as Podman does (runc 1.1.5 has no fallback).
+ * Where the kernel refuses the container a sysfs of its own (see
+ * sysfsMountable), it gets the host's /sys read-only instead, as Podman does
+ * (runc 1.1.5 has no fallback).
  */
-function sysfsForUserNamespace(mounts: OciMount[], ownNetwork: boolean): OciMount[] {
-  if (ownNetwork) return mounts;
+function sysfsForUserNamespace(mounts: OciMount[], mountable: boolean): OciMount[] {
+  if (mountable) return mounts;
   return mounts.map((m) =>
     m.destination === "/sys" && m.type === "sysfs"
       ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
@@ -286,13 +286,15 @@ export function generateSpec(input: SpecInput): OciSpec {
   const mapping = userNamespaceMapping(config.security?.userNamespace);
   if (mapping) {
     // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
-    // and writes the maps. The rootfs is used as it is (no chown, no idmapped
-    // mount): files owned by host ids outside the range show as the overflow
-    // id (nobody) and container root cannot write them; world-readable and
-    // -executable files (a busybox rootfs) work.
-    namespaces.push({ type: "user" });
-    linux.uidMappings = [{ containerID: 0, hostID: mapping.hostId, size: mapping.size }];
-    linux.gidMappings = [{ containerID: 0, hostID: mapping.hostId, size: mapping.size }];
+    // and writes the maps, or joins a pod's (namespaces.user) and only reads
+    // them to know the host's id of container root. The rootfs is used as it
+    // is (no chown, no idmapped mount): files owned by host ids outside the
+    // range show as the overflow id (nobody) and container root cannot write
+    // them; world-readable and -executable files (a busybox rootfs) work.
+    const joined = config.namespaces?.user ?? "";
+    namespaces.push(joined !== "" ? { type: "user", path: joined } : { type: "user" });
+    linux.uidMappings = [{ containerID: 0, hostID: mapping.uid.hostId, size: mapping.uid.size }];
+    linux.gidMappings = [{ containerID: 0, hostID: mapping.gid.hostId, size: mapping.gid.size }];
   }
   const filter = seccomp(input, caps);
   if (filter) linux.seccomp = filter;
@@ -306,7 +308,7 @@ export function generateSpec(input: SpecInput): OciSpec {
     root: { path: input.rootfs, readonly: config.readOnlyRootfs },
     // The host's UTS namespace is not runc's to rename.
     ...(usesHostUts(config) ? {} : { hostname }),
-    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), hasOwnNetwork(config)) : standardMounts(), config.mounts.map(userMount)),
+    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), sysfsMountable(config)) : standardMounts(), config.mounts.map(userMount)),
     linux,
     annotations: { ...config.annotations },
   };

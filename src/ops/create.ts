@@ -7,6 +7,8 @@ import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { validateConfigOnHost } from "../validation/container-config.js";
+import { userNamespaceMapping } from "../validation/spec-rules.js";
+import { checkSearchableByOthers } from "../oci/userns-rootfs.js";
 import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
 
@@ -122,7 +124,10 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
     revision: 0,
     ...(image ? { imageId: image.id } : {}),
   };
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A user-namespaced container's root must be able to walk to its rootfs (see hulld's root dir).
+  const userns = userNamespaceMapping(config.security?.userNamespace) !== undefined;
+  if (userns && image) await checkSearchableByOthers(engine.paths.containersDir, `container ${id.slice(0, 12)} with a user namespace`);
+  await mkdir(dir, { recursive: true, mode: userns ? 0o711 : 0o700 });
   try {
     await engine.store.createContainer(rec);
   } catch (err) {

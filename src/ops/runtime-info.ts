@@ -3,6 +3,7 @@
 // (recursive read-only mounts where runc has "rro" and the kernel has
 // mount_setattr, 5.12+; the supplemental groups policy, which hull applies
 // itself), and the facts behind them in the verbose info.
+import { access, readFile } from "node:fs/promises";
 import { release } from "node:os";
 import type { Engine } from "../engine/engine.js";
 import { invalidArgument } from "../errors.js";
@@ -11,6 +12,7 @@ export interface RuntimeInfo {
   runtimeReady: { ready: boolean; reason: string; message: string };
   networkReady: { ready: boolean; reason: string; message: string };
   recursiveReadOnlyMounts: boolean;
+  userNamespaces: boolean;
   supplementalGroupsPolicy: boolean;
   /** Facts for the verbose info, as strings. */
   facts: Record<string, string>;
@@ -24,8 +26,30 @@ export function kernelHasMountSetattr(kernelRelease: string): boolean {
   return major > 5 || (major === 5 && minor >= 12);
 }
 
+let usernsProbe: Promise<{ supported: boolean; reason: string }> | undefined;
+
+/**
+ * Whether pods may have user namespaces of their own: the kernel has them
+ * (/proc/self/ns/user) and lets new ones be made (user.max_user_namespaces
+ * above 0). hulld writes the maps itself, so no newuidmap is needed. Probed
+ * once per hulld.
+ */
+export function userNamespacesSupport(): Promise<{ supported: boolean; reason: string }> {
+  usernsProbe ??= (async () => {
+    const exists = await access("/proc/self/ns/user").then(
+      () => true,
+      () => false,
+    );
+    if (!exists) return { supported: false, reason: "the kernel has no user namespaces (no /proc/self/ns/user)" };
+    const max = Number((await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => "0")).trim());
+    if (!(max > 0)) return { supported: false, reason: `user.max_user_namespaces is ${max}: the kernel allows none` };
+    return { supported: true, reason: "" };
+  })();
+  return usernsProbe;
+}
+
 export async function runtimeInfo(engine: Engine): Promise<RuntimeInfo> {
-  const [options, network] = await Promise.all([engine.runtime.mountOptions(), engine.pods.network.status()]);
+  const [options, network, userns] = await Promise.all([engine.runtime.mountOptions(), engine.pods.network.status(), userNamespacesSupport()]);
   const rro = options.includes("rro") && kernelHasMountSetattr(release());
   const floor = engine.hostLimits.oomScoreAdjFloor;
   const facts: Record<string, string> = {
@@ -40,11 +64,17 @@ export async function runtimeInfo(engine: Engine): Promise<RuntimeInfo> {
     apparmor: "not applied: this host has no AppArmor (profiles in requests are ignored)",
     selinux: "not applied: this host has no SELinux (options in requests are ignored)",
     podCidr: engine.pods.podCidr,
+    userNamespaces: userns.supported
+      ? "supported: a pod's own (POD mode) is pinned with its other namespaces, mapped by hulld; the rootfs is not idmapped"
+      : `not supported: ${userns.reason}`,
+    // Where container state lives (critest reads it, as containerd's, to probe idmapped mounts on that filesystem).
+    stateDir: engine.paths.root,
   };
   return {
     runtimeReady: { ready: true, reason: "", message: "" },
     networkReady: network,
     recursiveReadOnlyMounts: rro,
+    userNamespaces: userns.supported,
     supplementalGroupsPolicy: true,
     facts,
   };

@@ -1,5 +1,6 @@
 import type { ContainerConfig } from "../gen/hull/v1/container.js";
 import { ContainerState } from "../gen/hull/v1/container.js";
+import type { IdMappings } from "../domain/spec-defaults.js";
 
 export { ContainerState };
 
@@ -63,7 +64,7 @@ export interface OperationIntent {
 }
 
 /** A namespace kind a pod pins for its containers. */
-export type PodNamespaceKind = "net" | "ipc" | "uts";
+export type PodNamespaceKind = "net" | "ipc" | "uts" | "user";
 
 /**
  * A pod sandbox (the CRI's), kept under pod/<id>: the namespaces its
@@ -87,6 +88,8 @@ export interface PodRecord {
   runtimeHandler: string;
   /** Pinned namespace files, by kind; a kind the pod shares with the host is absent. */
   namespaces: Partial<Record<PodNamespaceKind, string>>;
+  /** The pod's user namespace's mappings (the CRI's userns POD mode); absent = the host's user namespace. */
+  idMappings?: IdMappings;
   /** The pod's PID namespace: "pod" (shared: the infra container's), "container" (each its own) or "node" (the host's). */
   pidMode: "pod" | "container" | "node";
   /** The host's network namespace (no CNI). */

@@ -31,6 +31,7 @@ export function checkNamespaceOptions(prefix: string, ns: NamespaceOptions, netw
   checkNamespace(`${f}.ipc`, ns.ipc);
   checkNamespace(`${f}.uts`, ns.uts);
   checkNamespace(`${f}.pid`, ns.pid);
+  if (ns.user !== "") checkAbsolutePath(`${f}.user`, ns.user);
   if (ns.network !== "" && networkMode === "none") throw invalidArgument(`${f}.network`, `${shown(ns.network)} contradicts network_mode "none"`);
 }
 
@@ -80,6 +81,9 @@ export function checkIsolatedSecurity(field: string, s: SecurityOptions): void {
 /** The fields of a config that place it in a pod and on the host. */
 export function checkIsolation(prefix: string, config: ContainerConfig): void {
   if (config.namespaces) checkNamespaceOptions(prefix, config.namespaces, config.networkMode);
+  // runc 1.1 reads the mapping from the spec, not from the namespace it joins.
+  if ((config.namespaces?.user ?? "") !== "" && config.security?.userNamespace?.mode !== "private")
+    throw invalidArgument(`${prefix}.namespaces.user`, "joining a user namespace needs security.user_namespace mode private with that namespace's mapping");
   checkSysctls(`${prefix}.sysctls`, config.sysctls, config.namespaces);
   if (config.resources) checkIsolatedResources(`${prefix}.resources`, config.resources);
   if (config.security) checkIsolatedSecurity(`${prefix}.security`, config.security);

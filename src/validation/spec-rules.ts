@@ -12,6 +12,8 @@ import { invalidArgument } from "../errors.js";
 import {
   ALL_CAPABILITIES,
   DEFAULT_USERNS_SIZE,
+  type IdMappings,
+  type IdRange,
   MOUNT_FLAG_OPTIONS,
   RELABEL_OPTIONS,
   RESERVED_DESTINATIONS,
@@ -126,26 +128,34 @@ function checkCapList(field: string, names: readonly string[]): string[] {
   });
 }
 
-/** The user namespace's mapping, or undefined for hulld's own namespace. */
-export function userNamespaceMapping(ns: UserNamespace | undefined): { hostId: number; size: number } | undefined {
+/** The user namespace's mappings, or undefined for hulld's own namespace. */
+export function userNamespaceMapping(ns: UserNamespace | undefined): IdMappings | undefined {
   if (!ns || ns.mode === "" || ns.mode === "host") return undefined;
-  return { hostId: ns.hostId, size: ns.size === 0 ? DEFAULT_USERNS_SIZE : ns.size };
+  const uid = { hostId: ns.hostId, size: ns.size === 0 ? DEFAULT_USERNS_SIZE : ns.size };
+  const gid = ns.gidHostId === undefined ? uid : { hostId: ns.gidHostId, size: ns.gidSize === 0 ? DEFAULT_USERNS_SIZE : ns.gidSize };
+  return { uid, gid };
+}
+
+function checkIdRange(at: string, which: string, r: IdRange): void {
+  if (!Number.isInteger(r.hostId) || r.hostId < 0) throw invalidArgument(`${at}.${which}host_id`, "must be a uint32");
+  if (!Number.isInteger(r.size) || r.size < 1) throw invalidArgument(`${at}.${which}size`, "must be at least 1");
+  if (r.hostId + r.size - 1 > MAX_MAPPED_ID) {
+    throw invalidArgument(`${at}.${which}size`, `host ids ${r.hostId}..${r.hostId + r.size - 1} go past ${MAX_MAPPED_ID}`);
+  }
 }
 
 function checkUserNamespace(at: string, ns: UserNamespace | undefined): void {
   if (!ns) return;
   if (ns.mode !== "" && ns.mode !== "host" && ns.mode !== "private") throw invalidArgument(`${at}.mode`, `"${ns.mode.slice(0, 40)}" is not host or private`);
   if (ns.mode !== "private") {
-    if (ns.hostId !== 0 || ns.size !== 0) throw invalidArgument(`${at}.mode`, "host_id and size need mode private");
+    if (ns.hostId !== 0 || ns.size !== 0 || ns.gidHostId !== undefined || ns.gidSize !== 0) throw invalidArgument(`${at}.mode`, "a mapping needs mode private");
     return;
   }
+  if (ns.gidHostId === undefined && ns.gidSize !== 0) throw invalidArgument(`${at}.gid_size`, "needs gid_host_id");
   const map = userNamespaceMapping(ns);
   if (!map) return;
-  if (!Number.isInteger(map.hostId) || map.hostId < 0) throw invalidArgument(`${at}.host_id`, "must be a uint32");
-  if (!Number.isInteger(map.size) || map.size < 1) throw invalidArgument(`${at}.size`, "must be at least 1");
-  if (map.hostId + map.size - 1 > MAX_MAPPED_ID) {
-    throw invalidArgument(`${at}.size`, `host ids ${map.hostId}..${map.hostId + map.size - 1} go past ${MAX_MAPPED_ID}`);
-  }
+  checkIdRange(at, "", map.uid);
+  checkIdRange(at, "gid_", map.gid);
 }
 
 /** Pure checks of security (the profile file itself is checkSecurity's). */

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { Resources, SecurityOptions, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
+import { NamespaceOptions, Resources, SecurityOptions, UserNamespace, type ContainerConfig } from "../../src/gen/hull/v1/container.js";
 import { containerConfig } from "../helpers/container-config.js";
 import { HullError } from "../../src/errors.js";
 import { generateSpec, generateExecProcess, mergeEnv, DEFAULT_PATH, type SpecInput } from "../../src/oci/spec.js";
@@ -254,8 +254,8 @@ describe("safe defaults: capabilities, no_new_privs, namespaces, masked paths", 
   });
 
   test("user namespace: private maps 0..size-1 onto host_id.., /sys becomes a read-only bind", () => {
-    const ns = (userNamespace: SecurityOptions["userNamespace"], networkMode = "") =>
-      generateSpec(input({ networkMode, security: security({ userNamespace }) }));
+    const ns = (userNamespace: Partial<UserNamespace> | undefined, networkMode = "") =>
+      generateSpec(input({ networkMode, security: security({ userNamespace: userNamespace && UserNamespace.fromPartial(userNamespace) }) }));
     const s = ns({ mode: "private", hostId: 100000, size: 0 });
     assert.ok(s.linux.namespaces.some((n) => n.type === "user"));
     assert.deepEqual(s.linux.uidMappings, [{ containerID: 0, hostID: 100000, size: 65536 }]);
@@ -269,12 +269,34 @@ describe("safe defaults: capabilities, no_new_privs, namespaces, masked paths", 
       assert.ok(!h.linux.namespaces.some((n) => n.type === "user"));
       assert.equal(h.linux.uidMappings, undefined);
     }
-    const bad = (userNamespace: SecurityOptions["userNamespace"]) => () => validateSecurityShape(security({ userNamespace }), "config");
+    const bad = (userNamespace: Partial<UserNamespace>) => () =>
+      validateSecurityShape(security({ userNamespace: UserNamespace.fromPartial(userNamespace) }), "config");
     assert.throws(bad({ mode: "shared", hostId: 0, size: 0 }), isInvalid("config.security.user_namespace.mode"));
     assert.throws(bad({ mode: "host", hostId: 5, size: 0 }), isInvalid("config.security.user_namespace.mode"));
     assert.throws(bad({ mode: "private", hostId: 0xffffffff, size: 1 }), isInvalid("config.security.user_namespace.size"));
     assert.throws(bad({ mode: "private", hostId: 0xffff0000, size: 0 }), isInvalid("config.security.user_namespace.size"));
     bad({ mode: "private", hostId: 0xfffffffe - 9, size: 10 })();
+    assert.throws(bad({ mode: "private", hostId: 1000, gidSize: 5 }), isInvalid("config.security.user_namespace.gid_size"));
+    assert.throws(bad({ mode: "private", hostId: 1000, gidHostId: 0xfffffff0, gidSize: 100 }), isInvalid("config.security.user_namespace.gid_size"));
+    assert.throws(bad({ mode: "host", gidHostId: 0 }), isInvalid("config.security.user_namespace.mode"));
+  });
+
+  test("user namespace of a pod: joined by path with its mapping, gids mapped apart, sysfs of its own in the pod's network", () => {
+    const podUserns = UserNamespace.fromPartial({ mode: "private", hostId: 1000, size: 100000, gidHostId: 2000, gidSize: 50000 });
+    const joined = (network: string, user: string) =>
+      generateSpec(input({ namespaces: NamespaceOptions.fromPartial({ network, user }), security: security({ userNamespace: podUserns }) }));
+    const s = joined("/run/hull/pods/p/net", "/run/hull/pods/p/user");
+    assert.deepEqual(
+      s.linux.namespaces.find((n) => n.type === "user"),
+      { type: "user", path: "/run/hull/pods/p/user" },
+    );
+    assert.deepEqual(s.linux.uidMappings, [{ containerID: 0, hostID: 1000, size: 100000 }]);
+    assert.deepEqual(s.linux.gidMappings, [{ containerID: 0, hostID: 2000, size: 50000 }]);
+    // The pod's user namespace owns its network namespace: the kernel lets it mount sysfs.
+    assert.equal(s.mounts.find((m) => m.destination === "/sys")?.type, "sysfs");
+    // A pod's network namespace entered from a new user namespace is not the user namespace's: the host's /sys instead.
+    assert.equal(joined("/run/hull/pods/p/net", "").mounts.find((m) => m.destination === "/sys")?.type, "bind");
+    assert.equal(joined("host", "/run/hull/pods/p/user").mounts.find((m) => m.destination === "/sys")?.type, "bind");
   });
 });
 
@@ -453,9 +475,9 @@ describe("CLI security flags", () => {
     assert.equal(buildSecurity({ ...none, securityOpt: ["seccomp:p.json"] }, "/home/u")?.seccompProfile, "/home/u/p.json");
     assert.throws(() => buildSecurity({ ...none, securityOpt: ["label=disable"] }), UsageError);
     assert.throws(() => buildSecurity({ ...none, securityOpt: ["no-new-privileges=maybe"] }), UsageError);
-    assert.deepEqual(parseUserns("private:100000:65536"), { mode: "private", hostId: 100000, size: 65536 });
-    assert.deepEqual(parseUserns("private:100000"), { mode: "private", hostId: 100000, size: 0 });
-    assert.deepEqual(buildSecurity({ ...none, userns: "host" })?.userNamespace, { mode: "host", hostId: 0, size: 0 });
+    assert.deepEqual(parseUserns("private:100000:65536"), { mode: "private", hostId: 100000, size: 65536, gidSize: 0 });
+    assert.deepEqual(parseUserns("private:100000"), { mode: "private", hostId: 100000, size: 0, gidSize: 0 });
+    assert.deepEqual(buildSecurity({ ...none, userns: "host" })?.userNamespace, { mode: "host", hostId: 0, size: 0, gidSize: 0 });
     for (const bad of ["private", "auto", "private:x", "private:1:0", "private:1:2:3", "private:4294967296"])
       assert.throws(() => parseUserns(bad), UsageError, bad);
   });

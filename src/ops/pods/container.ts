@@ -14,6 +14,7 @@ import { HullError } from "../../errors.js";
 import { podContainerName } from "../../domain/pod-files.js";
 import { createContainer } from "../create.js";
 import { resolvePod } from "./query.js";
+import { podContainerUserNamespace, type ContainerUserns } from "./userns.js";
 
 /** The PID namespace a container asks for inside its pod (the CRI's namespace_options.pid). */
 export type PodPidMode = { mode: "pod" } | { mode: "container" } | { mode: "node" } | { mode: "target"; containerId: string };
@@ -28,6 +29,8 @@ export interface PodContainerRequest {
   name: string;
   attempt: number;
   infra?: boolean;
+  /** The container's userns_options; undefined = its pod's user namespace. */
+  userns?: ContainerUserns;
 }
 
 function procNs(pid: number, kind: string): string {
@@ -90,6 +93,7 @@ export async function createPodContainer(engine: Engine, podRef: PodRecord | str
     );
   const podConfig = PodSandboxConfig.fromJSON(pod.config);
   const logDir = podConfig.logDirectory;
+  const userNamespace = podContainerUserNamespace(pod, req.userns);
   const config: ContainerConfig = ContainerConfig.fromPartial({
     ...req.config,
     name: podContainerName(req.infra ? "POD" : req.name, pod, req.attempt),
@@ -100,7 +104,9 @@ export async function createPodContainer(engine: Engine, podRef: PodRecord | str
       ipc: pod.namespaces.ipc ?? "host",
       uts: pod.namespaces.uts ?? "host",
       pid: await pidNamespace(engine, pod, req),
+      user: pod.namespaces.user ?? "",
     },
+    security: userNamespace !== undefined ? { ...req.config.security, userNamespace } : req.config.security,
     mounts: req.infra ? req.config.mounts : [...req.config.mounts, ...podFileMounts(pod, req.config.mounts)],
     sysctls: { ...(podConfig.linux?.sysctls ?? {}), ...req.config.sysctls },
     cgroupParent: podConfig.linux?.cgroupParent ?? "",

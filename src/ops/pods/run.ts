@@ -17,6 +17,9 @@ import { hostsFile, resolvConf } from "../../domain/pod-files.js";
 import { startInfraContainer } from "./infra.js";
 import { tearDownPod } from "./teardown.js";
 import { networkRequest } from "./network-request.js";
+import { criIdMappings } from "./userns.js";
+import { userNamespacesSupport } from "../runtime-info.js";
+import { checkSearchableByOthers } from "../../oci/userns-rootfs.js";
 
 function nowNs(): string {
   return (BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)).toString();
@@ -56,6 +59,13 @@ export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, ru
   const hostNetwork = ns?.network === NamespaceMode.NODE;
   const hostIpc = ns?.ipc === NamespaceMode.NODE;
   const pidMode = ns?.pid === NamespaceMode.NODE ? "node" : ns?.pid === NamespaceMode.CONTAINER ? "container" : "pod";
+  const idMappings = criIdMappings(ns?.usernsOptions);
+  if (idMappings !== undefined) {
+    const userns = await userNamespacesSupport();
+    if (!userns.supported)
+      throw new HullError("HOST_UNSUPPORTED", `pod ${meta.namespace}/${meta.name}: a user namespace of its own cannot be made here: ${userns.reason}`);
+    await checkSearchableByOthers(engine.paths.containersDir, `pod ${meta.namespace}/${meta.name} with a user namespace`);
+  }
   if (!hostNetwork) {
     const net = await engine.pods.network.status();
     if (!net.ready)
@@ -82,13 +92,18 @@ export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, ru
     hostname: config.hostname !== "" ? config.hostname : hostHostname(),
     dir: join(engine.paths.podsDir, id),
     stateReason: "being set up",
+    ...(idMappings !== undefined ? { idMappings } : {}),
   };
   // Saved before anything is touched: hulld's recovery tears down a pod it finds half set up.
   await engine.store.writePodRecord(pod);
   return engine.locks.with(`pod:${id}`, async () => {
     try {
-      const kinds: PodNamespaceKind[] = [...(hostNetwork ? [] : (["net", "uts"] as const)), ...(hostIpc ? [] : (["ipc"] as const))];
-      pod = { ...pod, namespaces: await engine.pods.pinner.pin(join(engine.paths.podNamespacesDir, id), kinds, pod.hostname) };
+      const kinds: PodNamespaceKind[] = [
+        ...(hostNetwork ? [] : (["net", "uts"] as const)),
+        ...(hostIpc ? [] : (["ipc"] as const)),
+        ...(idMappings ? (["user"] as const) : []),
+      ];
+      pod = { ...pod, namespaces: await engine.pods.pinner.pin(join(engine.paths.podNamespacesDir, id), kinds, pod.hostname, idMappings) };
       await engine.store.writePodRecord(pod);
       if (!hostNetwork) {
         const attached = await engine.pods.network.setUp(networkRequest(pod));

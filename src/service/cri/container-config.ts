@@ -17,10 +17,13 @@ import { MountPropagation, NamespaceMode, SecurityProfile_ProfileType, Supplemen
 import { ContainerConfig, Resources, SecurityOptions, type Mount } from "../../gen/hull/v1/container.js";
 import { invalidArgument } from "../../errors.js";
 import type { PodPidMode } from "../../ops/pods/container.js";
+import { criContainerUserns, type ContainerUserns } from "../../ops/pods/userns.js";
 
 export interface CriContainerRequest {
   config: ContainerConfig;
   pid: PodPidMode;
+  /** userns_options as given; undefined = the pod's user namespace. */
+  userns?: ContainerUserns;
   /** The log file relative to the pod's log_directory ("" = hull's own log). */
   logPath: string;
 }
@@ -151,5 +154,6 @@ export function criToHullConfig(c: CriContainerConfig): CriContainerRequest {
     readOnlyRootfs: sc?.readonlyRootfs ?? false,
     security: securityOf(sc, field),
   });
-  return { config, pid: pidModeOf(sc, field), logPath: c.logPath };
+  const userns = criContainerUserns(sc?.namespaceOptions?.usernsOptions);
+  return { config, pid: pidModeOf(sc, field), ...(userns !== undefined ? { userns } : {}), logPath: c.logPath };
 }

@@ -65,6 +65,7 @@ export function criContainerHandlers(engine: Engine, rpc: RpcWrapper): Container
       const rec = await createPodContainer(engine, req.podSandboxId, {
         config: own.config,
         pid: own.pid,
+        ...(own.userns !== undefined ? { userns: own.userns } : {}),
         logPath: own.logPath,
         name: c.metadata?.name ?? "",
         attempt: c.metadata?.attempt ?? 0,

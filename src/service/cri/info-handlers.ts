@@ -33,7 +33,10 @@ export function criInfoHandlers(engine: Engine, rpc: RpcWrapper): InfoHandlers {
           ],
         },
         info: verbose,
-        runtimeHandlers: HANDLERS.map((name) => ({ name, features: { recursiveReadOnlyMounts: info.recursiveReadOnlyMounts, userNamespaces: false } })),
+        runtimeHandlers: HANDLERS.map((name) => ({
+          name,
+          features: { recursiveReadOnlyMounts: info.recursiveReadOnlyMounts, userNamespaces: info.userNamespaces },
+        })),
         features: { supplementalGroupsPolicy: info.supplementalGroupsPolicy },
       };
     }),

@@ -2,8 +2,11 @@
 // containers), run before any operation: metadata names as the kubelet
 // forms them, ids as hex prefixes, paths absolute (log paths relative to
 // their pod's directory), ports in range, maps and argv bounded.
+import { NamespaceMode } from "../../gen/runtime/v1/api.js";
 import type {
   ContainerConfig,
+  IDMapping,
+  NamespaceOption,
   CreateContainerRequest,
   ExecSyncRequest,
   ListContainersRequest,
@@ -56,6 +59,48 @@ export function checkRequiredId(field: string, id: string): void {
   checkText(field, id, MAX_ID_TEXT);
 }
 
+/** The highest host id a mapping may reach (2^32-1 is the kernel's invalid id). */
+const MAX_MAPPED_ID = 0xfffffffe;
+
+function checkIdMappings(field: string, list: readonly IDMapping[]): void {
+  // One range from container id 0, as containerd and CRI-O take it (the kubelet sends one per pod).
+  if (list.length !== 1) throw invalidArgument(field, `${list.length} mappings given: a pod's user namespace takes exactly one, from container id 0`);
+  const m = list[0];
+  if (m === undefined) return;
+  if (m.containerId !== 0) throw invalidArgument(`${field}[0].container_id`, `${m.containerId} given: container id 0 (root) must be mapped`);
+  if (m.length < 1) throw invalidArgument(`${field}[0].length`, "must be at least 1");
+  if (m.hostId + m.length - 1 > MAX_MAPPED_ID)
+    throw invalidArgument(`${field}[0].length`, `host ids ${m.hostId}..${m.hostId + m.length - 1} go past ${MAX_MAPPED_ID}`);
+}
+
+/**
+ * namespace_options.userns_options: POD (a user namespace of the pod's own,
+ * with its mappings) or NODE (the host's); CONTAINER and TARGET have no
+ * meaning for user namespaces. As the kubelet requires, a pod with its own
+ * user namespace shares none of the host's network, PID or IPC namespaces.
+ */
+export function checkUsernsOptions(field: string, ns: NamespaceOption | undefined): void {
+  const u = ns?.usernsOptions;
+  if (ns === undefined || u === undefined) return;
+  const f = `${field}.userns_options`;
+  if (u.mode === NamespaceMode.NODE) {
+    if (u.uids.length > 0 || u.gids.length > 0) throw invalidArgument(`${f}.uids`, "mode NODE is the host's user namespace: it takes no mappings");
+    return;
+  }
+  if (u.mode !== NamespaceMode.POD)
+    throw invalidArgument(`${f}.mode`, `${NamespaceMode[u.mode] ?? String(u.mode)} is not supported for user namespaces (POD or NODE)`);
+  checkIdMappings(`${f}.uids`, u.uids);
+  checkIdMappings(`${f}.gids`, u.gids);
+  for (const [kind, mode] of [
+    ["network", ns.network],
+    ["pid", ns.pid],
+    ["ipc", ns.ipc],
+  ] as const) {
+    if (mode === NamespaceMode.NODE)
+      throw invalidArgument(`${field}.${kind}`, "the host's namespace cannot be shared by a pod with a user namespace of its own");
+  }
+}
+
 function checkPodConfig(c: PodSandboxConfig | undefined): void {
   if (c === undefined) throw invalidArgument("config", "a pod sandbox config is required");
   const m = c.metadata;
@@ -92,6 +137,7 @@ function checkPodConfig(c: PodSandboxConfig | undefined): void {
   if (linux !== undefined) {
     if (linux.cgroupParent !== "") checkAbsolutePath("config.linux.cgroup_parent", linux.cgroupParent);
     checkSysctls("config.linux.sysctls", linux.sysctls, undefined);
+    checkUsernsOptions("config.linux.security_context.namespace_options", linux.securityContext?.namespaceOptions);
   }
 }
 
@@ -138,6 +184,7 @@ function checkContainerConfig(c: ContainerConfig | undefined): void {
   });
   checkStringMap("config.labels", c.labels);
   checkStringMap("config.annotations", c.annotations);
+  checkUsernsOptions("config.linux.security_context.namespace_options", c.linux?.securityContext?.namespaceOptions);
   if (c.logPath !== "") {
     checkText("config.log_path", c.logPath, MAX_PATH_BYTES);
     checkPathComponents("config.log_path", c.logPath);

@@ -346,6 +346,13 @@ export interface NamespaceOptions {
   ipc: string;
   uts: string;
   pid: string;
+  /**
+   * "" = a new user namespace when security.user_namespace asks for one, else
+   * hulld's; a path joins that user namespace (a pod's pinned one), and then
+   * security.user_namespace must give the mapping it has: runc 1.1 needs it to
+   * know which host id is the container's root.
+   */
+  user: string;
 }
 
 /**
@@ -373,13 +380,20 @@ export interface Entrypoint {
 
 export interface UserNamespace {
   /**
-   * "" or "host": hulld's user namespace. "private": a new user namespace in
-   * which container ids 0..size-1 are host ids host_id..host_id+size-1.
+   * "" or "host": hulld's user namespace. "private": a user namespace in
+   * which container ids 0..size-1 are host ids host_id..host_id+size-1, new
+   * unless namespaces.user names one to join.
    */
   mode: string;
   hostId: number;
   /** 0 means 65536. */
   size: number;
+  /** Group ids mapped apart from user ids (the CRI's gids); absent = as uids. */
+  gidHostId?:
+    | number
+    | undefined;
+  /** 0 means 65536; only with gid_host_id. */
+  gidSize: number;
 }
 
 export interface ContainerConfig {
@@ -1894,7 +1908,7 @@ export const PathList: MessageFns<PathList> = {
 };
 
 function createBaseNamespaceOptions(): NamespaceOptions {
-  return { network: "", ipc: "", uts: "", pid: "" };
+  return { network: "", ipc: "", uts: "", pid: "", user: "" };
 }
 
 export const NamespaceOptions: MessageFns<NamespaceOptions> = {
@@ -1910,6 +1924,9 @@ export const NamespaceOptions: MessageFns<NamespaceOptions> = {
     }
     if (message.pid !== "") {
       writer.uint32(34).string(message.pid);
+    }
+    if (message.user !== "") {
+      writer.uint32(42).string(message.user);
     }
     return writer;
   },
@@ -1959,6 +1976,14 @@ export const NamespaceOptions: MessageFns<NamespaceOptions> = {
             message.pid = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1977,6 +2002,7 @@ export const NamespaceOptions: MessageFns<NamespaceOptions> = {
       ipc: isSet(object.ipc) ? globalThis.String(object.ipc) : "",
       uts: isSet(object.uts) ? globalThis.String(object.uts) : "",
       pid: isSet(object.pid) ? globalThis.String(object.pid) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
     };
   },
 
@@ -1994,6 +2020,9 @@ export const NamespaceOptions: MessageFns<NamespaceOptions> = {
     if (message.pid !== "") {
       obj.pid = message.pid;
     }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
     return obj;
   },
 
@@ -2006,6 +2035,7 @@ export const NamespaceOptions: MessageFns<NamespaceOptions> = {
     message.ipc = object.ipc ?? "";
     message.uts = object.uts ?? "";
     message.pid = object.pid ?? "";
+    message.user = object.user ?? "";
     return message;
   },
 };
@@ -2263,7 +2293,7 @@ export const Entrypoint: MessageFns<Entrypoint> = {
 };
 
 function createBaseUserNamespace(): UserNamespace {
-  return { mode: "", hostId: 0, size: 0 };
+  return { mode: "", hostId: 0, size: 0, gidHostId: undefined, gidSize: 0 };
 }
 
 export const UserNamespace: MessageFns<UserNamespace> = {
@@ -2276,6 +2306,12 @@ export const UserNamespace: MessageFns<UserNamespace> = {
     }
     if (message.size !== 0) {
       writer.uint32(24).uint32(message.size);
+    }
+    if (message.gidHostId !== undefined) {
+      writer.uint32(32).uint32(message.gidHostId);
+    }
+    if (message.gidSize !== 0) {
+      writer.uint32(40).uint32(message.gidSize);
     }
     return writer;
   },
@@ -2317,6 +2353,22 @@ export const UserNamespace: MessageFns<UserNamespace> = {
             message.size = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.gidHostId = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.gidSize = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2338,6 +2390,16 @@ export const UserNamespace: MessageFns<UserNamespace> = {
         ? globalThis.Number(object.host_id)
         : 0,
       size: isSet(object.size) ? globalThis.Number(object.size) : 0,
+      gidHostId: isSet(object.gidHostId)
+        ? globalThis.Number(object.gidHostId)
+        : isSet(object.gid_host_id)
+        ? globalThis.Number(object.gid_host_id)
+        : undefined,
+      gidSize: isSet(object.gidSize)
+        ? globalThis.Number(object.gidSize)
+        : isSet(object.gid_size)
+        ? globalThis.Number(object.gid_size)
+        : 0,
     };
   },
 
@@ -2352,6 +2414,12 @@ export const UserNamespace: MessageFns<UserNamespace> = {
     if (message.size !== 0) {
       obj.size = Math.round(message.size);
     }
+    if (message.gidHostId !== undefined) {
+      obj.gidHostId = Math.round(message.gidHostId);
+    }
+    if (message.gidSize !== 0) {
+      obj.gidSize = Math.round(message.gidSize);
+    }
     return obj;
   },
 
@@ -2363,6 +2431,8 @@ export const UserNamespace: MessageFns<UserNamespace> = {
     message.mode = object.mode ?? "";
     message.hostId = object.hostId ?? 0;
     message.size = object.size ?? 0;
+    message.gidHostId = object.gidHostId ?? undefined;
+    message.gidSize = object.gidSize ?? 0;
     return message;
   },
 };

@@ -1,0 +1,163 @@
+// Pod user namespaces through the CRI (the kubelet's hostUsers: false) on a
+// real hulld, runc and the CNI plugins: the pod's own user namespace with
+// the kubelet's mapping (gids apart from uids), pinned with its network,
+// IPC and UTS namespaces so it owns them (its containers mount sysfs and
+// mqueue of their own), every container and exec in it, the host seeing the
+// mapped ids, nothing left pinned after removal; and the requests the CRI
+// and the kubelet refuse.
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { ContainerState, LinuxContainerConfig, LinuxPodSandboxConfig, NamespaceMode, type UserNamespace } from "../../src/gen/runtime/v1/api.js";
+import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { buildBusyboxRootfs } from "../helpers/rootfs.js";
+import { errorInfo } from "../helpers/api.js";
+import { must } from "../helpers/fixtures.js";
+import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, until, type CriClient } from "../helpers/cri.js";
+import { makeTestNetwork, type TestNetwork } from "../helpers/cni-net.js";
+
+const UIDS = { hostId: 200000, containerId: 0, length: 65536 };
+const GIDS = { hostId: 300000, containerId: 0, length: 65536 };
+const podUserns = (over: Partial<UserNamespace> = {}): UserNamespace => ({ mode: NamespaceMode.POD, uids: [UIDS], gids: [GIDS], ...over });
+const podLinux = (usernsOptions: UserNamespace, network = NamespaceMode.POD): LinuxPodSandboxConfig =>
+  LinuxPodSandboxConfig.fromPartial({ securityContext: { namespaceOptions: { network, usernsOptions } } });
+const ctrLinux = (usernsOptions: UserNamespace): LinuxContainerConfig =>
+  LinuxContainerConfig.fromPartial({ securityContext: { namespaceOptions: { usernsOptions } } });
+
+describe("CRI pod user namespaces", () => {
+  let work = "";
+  let net: TestNetwork | undefined;
+  let d: TestDaemon | undefined;
+  let cri: CriClient | undefined;
+  const c = (): CriClient => must(cri, "CRI client");
+  const pods: string[] = [];
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "hull-cri-userns-"));
+    // Container root (host uid 200000) must be able to walk down to its rootfs under hulld's root.
+    await chmod(work, 0o711);
+    const rootfs = await buildBusyboxRootfs(join(work, "rootfs"));
+    net = await makeTestNetwork(work);
+    d = await startTestDaemon({ root: join(work, "root"), env: { HULL_CNI_CONFIG_DIR: net.configDir, HULL_PAUSE_IMAGE: PAUSE } });
+    await importTestImages(d.socket, work, rootfs);
+    cri = criClient(d.socket);
+  });
+
+  after(async () => {
+    for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+    cri?.close();
+    await d?.cleanup();
+    await net?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const exec = async (id: string, cmd: string): Promise<string> => {
+    const r = await c().execSync({ containerId: id, cmd: ["sh", "-c", cmd], timeout: 10n });
+    assert.equal(r.exitCode, 0, `${cmd}: ${r.stderr.toString()}`);
+    return r.stdout.toString();
+  };
+  const squeeze = (s: string): string[] =>
+    s
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/).join(" "));
+
+  it("Status reports user namespaces for both runtime handlers, and where state lives", async () => {
+    const s = await c().status({ verbose: true });
+    assert.deepEqual(
+      s.runtimeHandlers.map((h) => [h.name, h.features?.userNamespaces]),
+      [
+        ["", true],
+        ["runc", true],
+      ],
+    );
+    const facts = JSON.parse(must(s.info.config, "info.config")) as Record<string, string>;
+    assert.equal(facts.stateDir, must(d, "daemon").root);
+    assert.match(facts.userNamespaces ?? "", /^supported/);
+  });
+
+  it("runs a pod in its own user namespace: containers and execs share it, own its network, and the host sees the mapped ids", async () => {
+    const config = podConfig({
+      hostname: "userns-pod",
+      linux: podLinux(podUserns()),
+    });
+    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
+    pods.push(podSandboxId);
+    const status = await c().podSandboxStatus({ podSandboxId, verbose: false });
+    const ip = must(status.status?.network?.ip, "pod ip");
+    const ctr = containerConfig(BUSYBOX, {
+      command: ["sleep", "300"],
+      linux: ctrLinux(podUserns()),
+    });
+    const { containerId } = await c().createContainer({ podSandboxId, config: ctr, sandboxConfig: config });
+    await c().startContainer({ containerId });
+    // The kubelet repeats the pod's mapping in the container; omitting it means the pod's all the same.
+    const bare = await c().createContainer({ podSandboxId, config: containerConfig(BUSYBOX, { command: ["sleep", "300"] }), sandboxConfig: config });
+    await c().startContainer({ containerId: bare.containerId });
+
+    for (const id of [containerId, bare.containerId]) {
+      assert.deepEqual(squeeze(await exec(id, "cat /proc/self/uid_map /proc/self/gid_map")), ["0 200000 65536", "0 300000 65536"]);
+      assert.equal((await exec(id, "id -u; id -g")).trim(), "0\n0");
+    }
+    // One namespace for the pod: its containers' user, network and IPC namespaces are the same files.
+    const nsOf = (id: string) => exec(id, "for n in user net ipc; do readlink /proc/self/ns/$n; done");
+    assert.equal(await nsOf(containerId), await nsOf(bare.containerId));
+    // The pod's user namespace owns its network and IPC namespaces: sysfs and mqueue are the container's own.
+    const mounts = await exec(containerId, "cat /proc/self/mounts");
+    assert.match(mounts, /^sysfs \/sys sysfs /m);
+    assert.match(mounts, /^mqueue \/dev\/mqueue mqueue /m);
+    assert.match(await exec(containerId, "ip -4 addr show eth0"), new RegExp(`inet ${ip.replace(/\./g, "\\.")}/`));
+    // The pod's hostname is its own.
+    assert.equal((await exec(containerId, "hostname")).trim(), "userns-pod");
+    // From the host, container root is host uid 200000, gid 300000.
+    const pid = JSON.parse(must((await c().containerStatus({ containerId, verbose: true })).info.info, "info")) as { pid: number };
+    const hostStatus = await readFile(`/proc/${pid.pid}/status`, "utf8");
+    assert.match(hostStatus, /^Uid:\s+200000\s/m);
+    assert.match(hostStatus, /^Gid:\s+300000\s/m);
+
+    await c().stopPodSandbox({ podSandboxId });
+    await until("the container to exit with its pod", async () =>
+      (await c().containerStatus({ containerId, verbose: false })).status?.state === ContainerState.CONTAINER_EXITED ? true : undefined,
+    );
+    await c().removePodSandbox({ podSandboxId });
+    const left = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(podSandboxId));
+    assert.deepEqual(left, [], "no namespace of the pod stays pinned");
+  });
+
+  it("refuses what the CRI and the kubelet refuse, naming the field", async () => {
+    const refused = async (usernsOptions: UserNamespace, field: string, hostNetwork = false): Promise<void> => {
+      const config = podConfig({ linux: podLinux(usernsOptions, hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD) });
+      await assert.rejects(c().runPodSandbox({ config, runtimeHandler: "" }), (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.message);
+        assert.equal(errorInfo(err)?.metadata.field, field, err.message);
+        return true;
+      });
+    };
+    const at = "config.linux.security_context.namespace_options";
+    await refused(podUserns({ uids: [UIDS, { hostId: 400000, containerId: 0, length: 10 }] }), `${at}.userns_options.uids`);
+    await refused(podUserns({ gids: [{ ...GIDS, containerId: 1 }] }), `${at}.userns_options.gids[0].container_id`);
+    await refused(podUserns({ uids: [] }), `${at}.userns_options.uids`);
+    await refused(podUserns({ uids: [{ hostId: 0xfffffff0, containerId: 0, length: 65536 }] }), `${at}.userns_options.uids[0].length`);
+    await refused({ mode: NamespaceMode.CONTAINER, uids: [], gids: [] }, `${at}.userns_options.mode`);
+    await refused({ mode: NamespaceMode.TARGET, uids: [], gids: [] }, `${at}.userns_options.mode`);
+    await refused({ mode: NamespaceMode.NODE, uids: [UIDS], gids: [GIDS] }, `${at}.userns_options.uids`);
+    await refused(podUserns(), `${at}.network`, true);
+
+    // A container asking for another mapping than its pod's, or for the host's, is refused: it shares namespaces the pod's owns.
+    const config = podConfig({ linux: podLinux(podUserns()) });
+    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
+    pods.push(podSandboxId);
+    for (const usernsOptions of [podUserns({ uids: [{ ...UIDS, hostId: 500000 }] }), { mode: NamespaceMode.NODE, uids: [], gids: [] }]) {
+      const ctr = containerConfig(BUSYBOX, { linux: ctrLinux(usernsOptions) });
+      await assert.rejects(c().createContainer({ podSandboxId, config: ctr, sandboxConfig: config }), (err: grpc.ServiceError) => {
+        assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.message);
+        assert.match(err.message, /user namespace, its pod/);
+        return true;
+      });
+    }
+    assert.deepEqual((await c().listContainers({ filter: { id: "", podSandboxId, labelSelector: {} } })).containers, []);
+  });
+});
