@@ -5,9 +5,9 @@
 //   - CPU: cumulative core-nanoseconds (v1 cpuacct.usage; v2 cpu.stat
 //     usage_usec × 1000). usageNanoCores needs two samples: cpu-rate.ts.
 //   - Memory: the working set is usage minus inactive file pages, floored at
-//     0 (cAdvisor's and the kubelet's eviction signal); rss, page faults and
-//     major page faults from memory.stat; availableBytes = limit − working
-//     set only when a limit is set.
+//     0 (cAdvisor's and the kubelet's eviction signal); rss, page cache,
+//     mapped files, page faults and major page faults from memory.stat;
+//     availableBytes = limit − working set only when a limit is set.
 // Paths are the OCI spec's cgroupsPath under runc's cgroupfs driver (hull's
 // containers get /hull/<id>): v1 puts it under each controller's hierarchy,
 // v2 under the one unified tree.
@@ -28,6 +28,10 @@ export interface MemoryStats {
   usageBytes: bigint;
   workingSetBytes: bigint;
   rssBytes: bigint;
+  /** Page cache (cAdvisor's container_memory_cache). */
+  cacheBytes: bigint;
+  /** Memory-mapped files (cAdvisor's container_memory_mapped_file). */
+  mappedFileBytes: bigint;
   pageFaults: bigint;
   majorPageFaults: bigint;
   /** limit − working set (floored at 0); absent when the cgroup has no memory limit. */
@@ -100,6 +104,8 @@ export function parseCpuStat(text: string): bigint {
 export interface MemoryStatFields {
   inactiveFile: bigint;
   rss: bigint;
+  cache: bigint;
+  mappedFile: bigint;
   pageFaults: bigint;
   majorPageFaults: bigint;
   /** v1's hierarchical_memory_limit: the tightest limit of the cgroup and its ancestors. */
@@ -110,7 +116,8 @@ export interface MemoryStatFields {
  * The fields of memory.stat that the stats need. v1 reads the total_* keys,
  * which include the cgroup's descendants (a pod's cgroup holds its
  * containers), as cAdvisor does; v2's keys are hierarchical already, and
- * its rss is "anon" (cAdvisor's mapping).
+ * its rss is "anon", its cache "file" and its mapped files "file_mapped"
+ * (cAdvisor's mapping).
  */
 export function parseMemoryStat(text: string, mode: CgroupMode): MemoryStatFields {
   const s = parseFlatKeyed(text);
@@ -119,6 +126,8 @@ export function parseMemoryStat(text: string, mode: CgroupMode): MemoryStatField
     return {
       inactiveFile: need(s, "total_inactive_file", "memory.stat"),
       rss: need(s, "total_rss", "memory.stat"),
+      cache: need(s, "total_cache", "memory.stat"),
+      mappedFile: need(s, "total_mapped_file", "memory.stat"),
       pageFaults: need(s, "total_pgfault", "memory.stat"),
       majorPageFaults: need(s, "total_pgmajfault", "memory.stat"),
       ...(limit !== undefined ? { hierarchicalLimit: limit } : {}),
@@ -127,6 +136,8 @@ export function parseMemoryStat(text: string, mode: CgroupMode): MemoryStatField
   return {
     inactiveFile: need(s, "inactive_file", "memory.stat"),
     rss: need(s, "anon", "memory.stat"),
+    cache: need(s, "file", "memory.stat"),
+    mappedFile: need(s, "file_mapped", "memory.stat"),
     pageFaults: need(s, "pgfault", "memory.stat"),
     majorPageFaults: need(s, "pgmajfault", "memory.stat"),
   };
@@ -157,6 +168,8 @@ export function memoryStats(mode: CgroupMode, usageBytes: bigint, memoryStatText
     usageBytes,
     workingSetBytes: ws,
     rssBytes: f.rss,
+    cacheBytes: f.cache,
+    mappedFileBytes: f.mappedFile,
     pageFaults: f.pageFaults,
     majorPageFaults: f.majorPageFaults,
     ...(available !== undefined ? { availableBytes: available } : {}),
@@ -184,6 +197,8 @@ export function sumCgroupStats(members: readonly CgroupStats[]): CgroupStats | u
       usageBytes: total((s) => s.memory.usageBytes),
       workingSetBytes: total((s) => s.memory.workingSetBytes),
       rssBytes: total((s) => s.memory.rssBytes),
+      cacheBytes: total((s) => s.memory.cacheBytes),
+      mappedFileBytes: total((s) => s.memory.mappedFileBytes),
       pageFaults: total((s) => s.memory.pageFaults),
       majorPageFaults: total((s) => s.memory.majorPageFaults),
     },

@@ -9,9 +9,12 @@ import { imageApi, writeLayout } from "./images.js";
 import {
   ContainerConfig,
   ImageServiceClient,
+  LinuxPodSandboxConfig,
   PodSandboxConfig,
   RuntimeServiceClient,
   type ContainerConfig as ContainerConfigT,
+  type LinuxPodSandboxConfig as LinuxPodSandboxConfigT,
+  type NamespaceOption,
   type PodSandboxConfig as PodSandboxConfigT,
 } from "../../src/gen/runtime/v1/api.js";
 
@@ -50,6 +53,8 @@ export function criClient(socket: string) {
     listContainerStats: unary(rt.listContainerStats.bind(rt)),
     podSandboxStats: unary(rt.podSandboxStats.bind(rt)),
     listPodSandboxStats: unary(rt.listPodSandboxStats.bind(rt)),
+    listMetricDescriptors: unary(rt.listMetricDescriptors.bind(rt)),
+    listPodSandboxMetrics: unary(rt.listPodSandboxMetrics.bind(rt)),
     imageFsInfo: unary(img.imageFsInfo.bind(img)),
     pullImage: unary(img.pullImage.bind(img)),
     imageStatus: unary(img.imageStatus.bind(img)),
@@ -69,6 +74,11 @@ let seq = 0;
 export function podConfig(over: Partial<PodSandboxConfigT> = {}): PodSandboxConfigT {
   const n = `${process.pid}-${++seq}-${Date.now().toString(36)}`;
   return PodSandboxConfig.fromPartial({ metadata: { name: `pod-${n}`, namespace: `ns-${n}`, uid: `uid-${n}`, attempt: 0 }, ...over });
+}
+
+/** A pod's Linux config with these namespace modes (the others the CRI's default, POD) and nothing else set. */
+export function podLinux(namespaces: Partial<NamespaceOption>): LinuxPodSandboxConfigT {
+  return LinuxPodSandboxConfig.fromPartial({ securityContext: { namespaceOptions: namespaces } });
 }
 
 export function containerConfig(image: string, over: Partial<ContainerConfigT> = {}): ContainerConfigT {

@@ -21,24 +21,9 @@ import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
-import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, until, type CriClient } from "../helpers/cri.js";
+import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
 
-const hostNetwork = (over: Partial<PodSandboxConfig> = {}): PodSandboxConfig =>
-  podConfig({
-    linux: {
-      cgroupParent: "",
-      sysctls: {},
-      securityContext: {
-        namespaceOptions: { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD, targetId: "" },
-        readonlyRootfs: false,
-        supplementalGroups: [],
-        supplementalGroupsPolicy: 0,
-        privileged: false,
-        seccompProfilePath: "",
-      },
-    },
-    ...over,
-  });
+const hostNetwork = (over: Partial<PodSandboxConfig> = {}): PodSandboxConfig => podConfig({ linux: podLinux({ network: NamespaceMode.NODE }), ...over });
 
 function statusField(status: string, key: string): string {
   return new RegExp(`^${key}:\\s*(\\S+)`, "m").exec(status)?.[1] ?? "";

@@ -37,6 +37,7 @@ hierarchical_memory_limit 9223372036854771712
 hierarchical_memsw_limit 9223372036854771712
 total_cache 265658368
 total_rss 7409664
+total_mapped_file 55193600
 total_pgfault 77669257
 total_pgmajfault 4051
 total_inactive_anon 3674112
@@ -101,13 +102,22 @@ describe("parsers", () => {
     assert.deepEqual(parseMemoryStat(V1_MEMORY_STAT, "v1"), {
       inactiveFile: 169185280n,
       rss: 7409664n,
+      cache: 265658368n,
+      mappedFile: 55193600n,
       pageFaults: 77669257n,
       majorPageFaults: 4051n,
       hierarchicalLimit: 9223372036854771712n,
     });
   });
   test("v2 memory.stat: rss is anon", () => {
-    assert.deepEqual(parseMemoryStat(V2_MEMORY_STAT, "v2"), { inactiveFile: 4448256n, rss: 1851392n, pageFaults: 2409n, majorPageFaults: 11n });
+    assert.deepEqual(parseMemoryStat(V2_MEMORY_STAT, "v2"), {
+      inactiveFile: 4448256n,
+      rss: 1851392n,
+      cache: 5652480n,
+      mappedFile: 3244032n,
+      pageFaults: 2409n,
+      majorPageFaults: 11n,
+    });
   });
   test("a format read as the other is refused, naming the key", () => {
     assert.throws(() => parseMemoryStat(V2_MEMORY_STAT, "v1"), /memory\.stat has no "total_inactive_file"/);
@@ -136,6 +146,8 @@ describe("memory arithmetic", () => {
       usageBytes: 200_000_000n,
       workingSetBytes: 200_000_000n - 169185280n,
       rssBytes: 7409664n,
+      cacheBytes: 265658368n,
+      mappedFileBytes: 55193600n,
       pageFaults: 77669257n,
       majorPageFaults: 4051n,
     });
@@ -211,7 +223,16 @@ function stats(cpu: bigint, mem: bigint, over: Partial<CgroupStats> = {}): Cgrou
   return {
     timestampNs: 1n,
     cpu: { usageCoreNanoSeconds: cpu },
-    memory: { usageBytes: mem, workingSetBytes: mem / 2n, rssBytes: mem / 4n, pageFaults: 10n, majorPageFaults: 1n, availableBytes: 99n },
+    memory: {
+      usageBytes: mem,
+      workingSetBytes: mem / 2n,
+      rssBytes: mem / 4n,
+      cacheBytes: mem / 8n,
+      mappedFileBytes: mem / 16n,
+      pageFaults: 10n,
+      majorPageFaults: 1n,
+      availableBytes: 99n,
+    },
     ...over,
   };
 }
@@ -225,7 +246,7 @@ describe("aggregation", () => {
     assert.deepEqual(sum, {
       timestampNs: 7n,
       cpu: { usageCoreNanoSeconds: 150n },
-      memory: { usageBytes: 1200n, workingSetBytes: 600n, rssBytes: 300n, pageFaults: 20n, majorPageFaults: 2n },
+      memory: { usageBytes: 1200n, workingSetBytes: 600n, rssBytes: 300n, cacheBytes: 150n, mappedFileBytes: 75n, pageFaults: 20n, majorPageFaults: 2n },
       pids: { current: 5n },
       oomKills: 1n,
     });
@@ -303,6 +324,8 @@ describe("reads from fixture trees", () => {
         usageBytes: 200000000n,
         workingSetBytes: 200000000n - 169185280n,
         rssBytes: 7409664n,
+        cacheBytes: 265658368n,
+        mappedFileBytes: 55193600n,
         pageFaults: 77669257n,
         majorPageFaults: 4051n,
         availableBytes: LIMITED - (200000000n - 169185280n),
@@ -321,7 +344,15 @@ describe("reads from fixture trees", () => {
     assert.deepEqual(s, {
       timestampNs: 42n,
       cpu: { usageCoreNanoSeconds: 7343056000n },
-      memory: { usageBytes: 8000000n, workingSetBytes: 8000000n - 4448256n, rssBytes: 1851392n, pageFaults: 2409n, majorPageFaults: 11n },
+      memory: {
+        usageBytes: 8000000n,
+        workingSetBytes: 8000000n - 4448256n,
+        rssBytes: 1851392n,
+        cacheBytes: 5652480n,
+        mappedFileBytes: 3244032n,
+        pageFaults: 2409n,
+        majorPageFaults: 11n,
+      },
       pids: { current: 1n },
       oomKills: 1n,
     });

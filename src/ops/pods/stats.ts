@@ -41,10 +41,16 @@ async function writableLayer(engine: Engine, rec: ContainerRecord): Promise<Writ
   return { timestampNs, path, usedBytes: u?.usedBytes ?? 0n, inodesUsed: u?.inodesUsed ?? 0n };
 }
 
-export async function containerUsage(engine: Engine, rec: ContainerRecord, rates: CpuSampleCache): Promise<ContainerUsage> {
+/**
+ * A container's usage. With rates, its CPU sample is kept there for the next
+ * call's nanoCores (the CRI stats); without, nothing is kept and nanoCores is
+ * left out (the CRI metrics, which give the cumulative counter alone and must
+ * not shorten the stats' rate interval).
+ */
+export async function containerUsage(engine: Engine, rec: ContainerRecord, rates?: CpuSampleCache): Promise<ContainerUsage> {
   const [cgroup, writable] = await Promise.all([readCgroupStats(cgroupPathOf(rec.id, rec.config)), writableLayer(engine, rec)]);
-  if (cgroup === undefined) rates.forget(rec.id);
-  const nanoCores = cgroup === undefined ? undefined : rates.update(rec.id, cpuSampleOf(cgroup));
+  if (cgroup === undefined) rates?.forget(rec.id);
+  const nanoCores = cgroup === undefined ? undefined : rates?.update(rec.id, cpuSampleOf(cgroup));
   return { rec, ...(cgroup ? { cgroup } : {}), ...(nanoCores !== undefined ? { nanoCores } : {}), ...(writable ? { writable } : {}) };
 }
 

@@ -1,31 +1,35 @@
 // runtime.v1 ContainerStats, ListContainerStats, PodSandboxStats,
 // ListPodSandboxStats; and ListMetricDescriptors / ListPodSandboxMetrics,
-// which hull answers with what it has: no Prometheus-style metrics beyond
-// the stats (an empty list, as containerd 1.7 answers with no metrics
-// configured).
-import type {
-  ContainerStats,
-  ContainerStatsRequest,
-  ContainerStatsResponse,
-  CpuUsage,
-  ListContainerStatsRequest,
-  ListContainerStatsResponse,
-  ListMetricDescriptorsRequest,
-  ListMetricDescriptorsResponse,
-  ListPodSandboxMetricsRequest,
-  ListPodSandboxMetricsResponse,
-  ListPodSandboxStatsRequest,
-  ListPodSandboxStatsResponse,
-  MemoryUsage,
-  PodSandboxStats,
-  PodSandboxStatsRequest,
-  PodSandboxStatsResponse,
-  RuntimeServiceServer,
+// the cAdvisor-named metrics of ops/pods/metric-set.ts encoded as the CRI's
+// Metric messages (the kubelet's PodAndContainerStatsFromCRI reads them).
+import {
+  MetricType,
+  type ContainerStats,
+  type ContainerStatsRequest,
+  type ContainerStatsResponse,
+  type CpuUsage,
+  type ListContainerStatsRequest,
+  type ListContainerStatsResponse,
+  type ListMetricDescriptorsRequest,
+  type ListMetricDescriptorsResponse,
+  type ListPodSandboxMetricsRequest,
+  type ListPodSandboxMetricsResponse,
+  type ListPodSandboxStatsRequest,
+  type ListPodSandboxStatsResponse,
+  type MemoryUsage,
+  type Metric,
+  type PodSandboxMetrics,
+  type PodSandboxStats,
+  type PodSandboxStatsRequest,
+  type PodSandboxStatsResponse,
+  type RuntimeServiceServer,
 } from "../../gen/runtime/v1/api.js";
 import type { Engine } from "../../engine/engine.js";
 import type { CgroupStats } from "../../oci/cgroup-stats.js";
 import { CpuSampleCache } from "../../oci/cpu-rate.js";
 import { containerUsage, podUsage, type ContainerUsage, type PodUsage } from "../../ops/pods/stats.js";
+import { metricDescriptors, type MetricValue, type PodMetricValues } from "../../ops/pods/metric-set.js";
+import { listPodSandboxMetrics } from "../../ops/pods/metrics.js";
 import { listPodContainers } from "../../ops/pods/containers.js";
 import { listPods, resolvePod } from "../../ops/pods/query.js";
 import { inspectContainer } from "../../ops/inspect.js";
@@ -97,6 +101,24 @@ function toPodStats(u: PodUsage): PodSandboxStats {
   };
 }
 
+function toMetric(m: MetricValue): Metric {
+  return {
+    name: m.name,
+    timestamp: m.timestampNs,
+    metricType: m.kind === "counter" ? MetricType.COUNTER : MetricType.GAUGE,
+    labelValues: m.labelValues,
+    value: v(m.value),
+  };
+}
+
+function toPodMetrics(p: PodMetricValues): PodSandboxMetrics {
+  return {
+    podSandboxId: p.podSandboxId,
+    metrics: p.metrics.map(toMetric),
+    containerMetrics: p.containerMetrics.map((c) => ({ containerId: c.containerId, metrics: c.metrics.map(toMetric) })),
+  };
+}
+
 export function criStatsHandlers(engine: Engine, rpc: RpcWrapper): StatsHandlers {
   // The last CPU sample per container and pod, for usage_nano_cores.
   const rates = new CpuSampleCache();
@@ -125,11 +147,11 @@ export function criStatsHandlers(engine: Engine, rpc: RpcWrapper): StatsHandlers
     }),
     listMetricDescriptors: rpc.unary<ListMetricDescriptorsRequest, ListMetricDescriptorsResponse>("ListMetricDescriptors", async (req) => {
       rejectUndecodable(req);
-      return { descriptors: [] };
+      return { descriptors: metricDescriptors() };
     }),
     listPodSandboxMetrics: rpc.unary<ListPodSandboxMetricsRequest, ListPodSandboxMetricsResponse>("ListPodSandboxMetrics", async (req) => {
       rejectUndecodable(req);
-      return { podMetrics: [] };
+      return { podMetrics: (await listPodSandboxMetrics(engine)).map(toPodMetrics) };
     }),
   };
 }
