@@ -5,7 +5,7 @@
 // removes the pods the tests recorded, then the daemon, the bridge and the
 // work dir.
 import { before, after } from "node:test";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestDaemon, type TestDaemon } from "./daemon.js";
@@ -23,7 +23,16 @@ export interface CriEnv {
   pods: string[];
 }
 
-export function criEnvOnNetwork(prefix: string): () => CriEnv {
+export interface CriEnvOptions {
+  /**
+   * hulld's root inside the work dir, made searchable by others (0711):
+   * root in a pod's user namespace is a host id that must walk down to its
+   * rootfs, which mkdtemp's 0700 forbids.
+   */
+  searchableRoot?: boolean;
+}
+
+export function criEnvOnNetwork(prefix: string, opts: CriEnvOptions = {}): () => CriEnv {
   let env: CriEnv | undefined;
   let work = "";
   let net: TestNetwork | undefined;
@@ -33,9 +42,13 @@ export function criEnvOnNetwork(prefix: string): () => CriEnv {
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), prefix));
+    if (opts.searchableRoot) await chmod(work, 0o711);
     const rootfs = await buildBusyboxRootfs(join(work, "rootfs"));
     net = await makeTestNetwork(work);
-    daemon = await startTestDaemon({ env: { HULL_CNI_CONFIG_DIR: net.configDir, HULL_PAUSE_IMAGE: PAUSE } });
+    daemon = await startTestDaemon({
+      ...(opts.searchableRoot ? { root: join(work, "root") } : {}),
+      env: { HULL_CNI_CONFIG_DIR: net.configDir, HULL_PAUSE_IMAGE: PAUSE },
+    });
     await importTestImages(daemon.socket, work, rootfs);
     cri = criClient(daemon.socket);
     env = { work, net, daemon, cri, pods };

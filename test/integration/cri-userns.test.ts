@@ -5,54 +5,26 @@
 // mqueue of their own), every container and exec in it, the host seeing the
 // mapped ids, nothing left pinned after removal; and the requests the CRI
 // and the kubelet refuse.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import * as grpc from "@grpc/grpc-js";
-import { ContainerState, LinuxContainerConfig, LinuxPodSandboxConfig, NamespaceMode, type UserNamespace } from "../../src/gen/runtime/v1/api.js";
-import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { buildBusyboxRootfs } from "../helpers/rootfs.js";
+import { ContainerState, LinuxContainerConfig, NamespaceMode, type LinuxPodSandboxConfig, type UserNamespace } from "../../src/gen/runtime/v1/api.js";
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
-import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, until, type CriClient } from "../helpers/cri.js";
-import { makeTestNetwork, type TestNetwork } from "../helpers/cni-net.js";
+import { BUSYBOX, containerConfig, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
+import { criEnvOnNetwork } from "../helpers/cri-env.js";
 
 const UIDS = { hostId: 200000, containerId: 0, length: 65536 };
 const GIDS = { hostId: 300000, containerId: 0, length: 65536 };
 const podUserns = (over: Partial<UserNamespace> = {}): UserNamespace => ({ mode: NamespaceMode.POD, uids: [UIDS], gids: [GIDS], ...over });
-const podLinux = (usernsOptions: UserNamespace, network = NamespaceMode.POD): LinuxPodSandboxConfig =>
-  LinuxPodSandboxConfig.fromPartial({ securityContext: { namespaceOptions: { network, usernsOptions } } });
+const podUsernsLinux = (usernsOptions: UserNamespace, network = NamespaceMode.POD): LinuxPodSandboxConfig => podLinux({ network, usernsOptions });
 const ctrLinux = (usernsOptions: UserNamespace): LinuxContainerConfig =>
   LinuxContainerConfig.fromPartial({ securityContext: { namespaceOptions: { usernsOptions } } });
 
 describe("CRI pod user namespaces", () => {
-  let work = "";
-  let net: TestNetwork | undefined;
-  let d: TestDaemon | undefined;
-  let cri: CriClient | undefined;
-  const c = (): CriClient => must(cri, "CRI client");
-  const pods: string[] = [];
-
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), "hull-cri-userns-"));
-    // Container root (host uid 200000) must be able to walk down to its rootfs under hulld's root.
-    await chmod(work, 0o711);
-    const rootfs = await buildBusyboxRootfs(join(work, "rootfs"));
-    net = await makeTestNetwork(work);
-    d = await startTestDaemon({ root: join(work, "root"), env: { HULL_CNI_CONFIG_DIR: net.configDir, HULL_PAUSE_IMAGE: PAUSE } });
-    await importTestImages(d.socket, work, rootfs);
-    cri = criClient(d.socket);
-  });
-
-  after(async () => {
-    for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
-    cri?.close();
-    await d?.cleanup();
-    await net?.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  const env = criEnvOnNetwork("hull-cri-userns-", { searchableRoot: true });
+  const c = (): CriClient => env().cri;
 
   const exec = async (id: string, cmd: string): Promise<string> => {
     const r = await c().execSync({ containerId: id, cmd: ["sh", "-c", cmd], timeout: 10n });
@@ -75,17 +47,17 @@ describe("CRI pod user namespaces", () => {
       ],
     );
     const facts = JSON.parse(must(s.info.config, "info.config")) as Record<string, string>;
-    assert.equal(facts.stateDir, must(d, "daemon").root);
+    assert.equal(facts.stateDir, env().daemon.root);
     assert.match(facts.userNamespaces ?? "", /^supported/);
   });
 
   it("runs a pod in its own user namespace: containers and execs share it, own its network, and the host sees the mapped ids", async () => {
     const config = podConfig({
       hostname: "userns-pod",
-      linux: podLinux(podUserns()),
+      linux: podUsernsLinux(podUserns()),
     });
     const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    pods.push(podSandboxId);
+    env().pods.push(podSandboxId);
     const status = await c().podSandboxStatus({ podSandboxId, verbose: false });
     const ip = must(status.status?.network?.ip, "pod ip");
     const ctr = containerConfig(BUSYBOX, {
@@ -129,7 +101,7 @@ describe("CRI pod user namespaces", () => {
 
   it("refuses what the CRI and the kubelet refuse, naming the field", async () => {
     const refused = async (usernsOptions: UserNamespace, field: string, hostNetwork = false): Promise<void> => {
-      const config = podConfig({ linux: podLinux(usernsOptions, hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD) });
+      const config = podConfig({ linux: podUsernsLinux(usernsOptions, hostNetwork ? NamespaceMode.NODE : NamespaceMode.POD) });
       await assert.rejects(c().runPodSandbox({ config, runtimeHandler: "" }), (err: grpc.ServiceError) => {
         assert.equal(err.code, grpc.status.INVALID_ARGUMENT, err.message);
         assert.equal(errorInfo(err)?.metadata.field, field, err.message);
@@ -147,9 +119,9 @@ describe("CRI pod user namespaces", () => {
     await refused(podUserns(), `${at}.network`, true);
 
     // A container asking for another mapping than its pod's, or for the host's, is refused: it shares namespaces the pod's owns.
-    const config = podConfig({ linux: podLinux(podUserns()) });
+    const config = podConfig({ linux: podUsernsLinux(podUserns()) });
     const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    pods.push(podSandboxId);
+    env().pods.push(podSandboxId);
     for (const usernsOptions of [podUserns({ uids: [{ ...UIDS, hostId: 500000 }] }), { mode: NamespaceMode.NODE, uids: [], gids: [] }]) {
       const ctr = containerConfig(BUSYBOX, { linux: ctrLinux(usernsOptions) });
       await assert.rejects(c().createContainer({ podSandboxId, config: ctr, sandboxConfig: config }), (err: grpc.ServiceError) => {
