@@ -1,12 +1,14 @@
 // Overlay root filesystems for image containers: the image's layers (top
 // first) as lower dirs, and an upper and work dir under the container's own
 // directory, so its changes go away with it and the layers stay shared.
-import { mkdir, readFile } from "node:fs/promises";
+import { chown, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
 import type { ContainerRecord } from "../store/record.js";
 import type { ImageStore } from "./image-store.js";
+import { shiftedLower } from "./shifted-layers.js";
+import { userNamespaceMapping } from "../validation/spec-rules.js";
 
 export interface OverlayDirs {
   upper: string;
@@ -53,10 +55,17 @@ export async function mountImageRootfs(store: ImageStore, containerDir: string, 
       container: rec.id,
     });
   const dirs = overlayDirs(containerDir);
-  await mountOverlay(
-    [...img.layers].reverse().map((l) => store.layerDir(l.diffId)),
-    dirs,
-  );
+  const lowers = [...img.layers].reverse().map((l) => store.layerDir(l.diffId));
+  const map = userNamespaceMapping(rec.config.security?.userNamespace);
+  if (map === undefined) {
+    await mountOverlay(lowers, dirs);
+    return dirs.merged;
+  }
+  // Root in a user namespace owns nothing of the image: it gets a shifted copy, and its upper dir's root (the merged root) is its own.
+  const shifted = await shiftedLower(lowers, join(containerDir, "overlay"), map);
+  await mkdir(dirs.upper, { recursive: true, mode: 0o755 });
+  await chown(dirs.upper, map.uid.hostId, map.gid.hostId);
+  await mountOverlay([shifted], dirs);
   return dirs.merged;
 }
 

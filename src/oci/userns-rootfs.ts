@@ -1,63 +1,8 @@
 // What a user-namespaced container's rootfs needs from the host: a path
-// container root may walk, and mount points made ahead of the runtime.
-// runc creates a missing mount point (/proc, /etc/hosts, ...) from inside the
-// container's user namespace, where container root is a host id that owns
-// nothing in the image's layers: the mkdir fails with EACCES (the pause image
-// has no /proc at all). containerd and CRI-O avoid it with idmapped or
-// chowned layers; util-linux 2.38 here cannot make idmapped mounts
-// (X-mount.idmap came with 2.39), so hulld, as host root, creates the missing
-// points in the container's writable layer before the runtime runs.
-import { lstat, mkdir, stat, writeFile } from "node:fs/promises";
-import { dirname, join, posix } from "node:path";
+// that container root, a host id with no rights in hulld's dirs, may walk.
+import { stat } from "node:fs/promises";
+import { dirname } from "node:path";
 import { HullError } from "../errors.js";
-import type { OciMount } from "./spec-types.js";
-
-function isMissing(err: unknown): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === "ENOENT";
-}
-
-async function lstatOrUndefined(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
-}
-
-/** A bind mount of a file needs a file to mount on; everything else a directory. */
-async function needsFile(m: OciMount): Promise<boolean> {
-  const bind = m.type === "bind" || (m.options ?? []).some((o) => o === "bind" || o === "rbind");
-  if (!bind || m.source === undefined) return false;
-  const st = await stat(m.source).catch(() => undefined);
-  return st !== undefined && !st.isDirectory();
-}
-
-/**
- * Creates each mount's missing destination under rootfs. Components are
- * looked at with lstat and never followed: a symlink or a file on the way
- * stops that mount's walk (runc resolves symlinks inside the rootfs itself),
- * so nothing is ever created outside rootfs.
- */
-export async function createMountpoints(rootfs: string, mounts: readonly OciMount[]): Promise<void> {
-  for (const m of mounts) {
-    const parts = posix
-      .normalize(m.destination)
-      .split("/")
-      .filter((p) => p !== "" && p !== "." && p !== "..");
-    let at = rootfs;
-    for (const [i, part] of parts.entries()) {
-      at = join(at, part);
-      const st = await lstatOrUndefined(at);
-      if (st !== undefined) {
-        if (!st.isDirectory()) break;
-        continue;
-      }
-      if (i === parts.length - 1 && (await needsFile(m))) await writeFile(at, "", { flag: "wx", mode: 0o644 });
-      else await mkdir(at, { mode: 0o755 });
-    }
-  }
-}
 
 /**
  * Refuses early, naming the directory, when container root (a host id with

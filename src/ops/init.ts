@@ -13,7 +13,6 @@ import { readHostDevices } from "../oci/host-devices.js";
 import { seccompProfileFor } from "../oci/seccomp.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { writeBundle } from "../oci/bundle.js";
-import { createMountpoints } from "../oci/userns-rootfs.js";
 import { removeExitFile } from "../oci/exits.js";
 import type { CreateRequest, Launched, MonitorProcess } from "../oci/runtime.js";
 import type { Engine } from "../engine/engine.js";
@@ -44,8 +43,6 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
   const hostDevices = rec.config.security?.privileged ? await readHostDevices() : undefined;
   const cgroupsPath = cgroupPathOf(rec.id, rec.config);
   const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices });
-  // Only in hull's own writable layer: a rootfs_path directory is the caller's, left as it is.
-  if (spec.linux.uidMappings !== undefined && rec.imageId !== undefined) await createMountpoints(rec.rootfs, spec.mounts);
   // A log path outside the container's dir (the CRI's log_directory) may not exist yet: conmon creates only the file.
   await mkdir(dirname(rec.logPath), { recursive: true, mode: 0o755 });
   await writeBundle(bundle, spec);

@@ -7,13 +7,15 @@
 // and the kubelet refuse.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { chmod, chown, link, lstat, mkdir, readFile, readlink, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ContainerState, LinuxContainerConfig, NamespaceMode, type LinuxPodSandboxConfig, type UserNamespace } from "../../src/gen/runtime/v1/api.js";
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
 import { BUSYBOX, containerConfig, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
 import { criEnvOnNetwork } from "../helpers/cri-env.js";
+import { shiftTree } from "../../src/images/shifted-layers.js";
 
 const UIDS = { hostId: 200000, containerId: 0, length: 65536 };
 const GIDS = { hostId: 300000, containerId: 0, length: 65536 };
@@ -82,6 +84,9 @@ describe("CRI pod user namespaces", () => {
     assert.match(mounts, /^sysfs \/sys sysfs /m);
     assert.match(mounts, /^mqueue \/dev\/mqueue mqueue /m);
     assert.match(await exec(containerId, "ip -4 addr show eth0"), new RegExp(`inet ${ip.replace(/\./g, "\\.")}/`));
+    // The image is container root's own (a shifted copy): it writes anywhere in its rootfs, and sees its files as root's.
+    await exec(containerId, "touch /made-by-root && echo hi > /etc/motd && mkdir -p /var/lib/app");
+    assert.deepEqual(squeeze(await exec(containerId, "stat -c '%u:%g %n' /bin/sh /etc /made-by-root")), ["0:0 /bin/sh", "0:0 /etc", "0:0 /made-by-root"]);
     // The pod's hostname is its own.
     assert.equal((await exec(containerId, "hostname")).trim(), "userns-pod");
     // From the host, container root is host uid 200000, gid 300000.
@@ -97,6 +102,34 @@ describe("CRI pod user namespaces", () => {
     await c().removePodSandbox({ podSandboxId });
     const left = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.includes(podSandboxId));
     assert.deepEqual(left, [], "no namespace of the pod stays pinned");
+  });
+
+  it("shifts a layer tree's owners by the mapping and keeps set-id bits, symlinks and hard links", async () => {
+    const tree = join(env().work, "shift-tree");
+    await mkdir(join(tree, "etc"), { recursive: true });
+    await writeFile(join(tree, "etc", "passwd"), "root:x:0:0::/root:/bin/sh\n");
+    await writeFile(join(tree, "su"), "#!/bin/sh\n", { mode: 0o755 });
+    await chown(join(tree, "su"), 0, 42);
+    await chmod(join(tree, "su"), 0o4755);
+    await writeFile(join(tree, "mine"), "");
+    await chown(join(tree, "mine"), 1000, 1000);
+    await writeFile(join(tree, "far"), "");
+    await chown(join(tree, "far"), 70000, 70000);
+    await symlink("etc/passwd", join(tree, "link"));
+    await link(join(tree, "mine"), join(tree, "mine-too"));
+    // The kubelet's kind of range: it starts inside itself (host 1000 is also container id 1000).
+    await shiftTree(tree, { uid: { hostId: 1000, size: 100000 }, gid: { hostId: 300000, size: 65536 } });
+    const owner = async (p: string): Promise<string> => {
+      const st = await lstat(join(tree, p));
+      return `${st.uid}:${st.gid}:${(st.mode & 0o7777).toString(8)}`;
+    };
+    assert.equal(await owner("."), "1000:300000:755");
+    assert.equal(await owner("etc/passwd"), "1000:300000:644");
+    assert.equal(await owner("su"), "1000:300042:4755", "chown cleared setuid; it is put back");
+    assert.equal(await owner("mine"), "2000:301000:644", "a hard link is shifted once, not twice");
+    assert.equal(await owner("far"), "71000:70000:644");
+    assert.equal((await lstat(join(tree, "link"))).uid, 1000);
+    assert.equal(await readlink(join(tree, "link")), "etc/passwd");
   });
 
   it("refuses what the CRI and the kubelet refuse, naming the field", async () => {

@@ -1,16 +1,17 @@
 // Pod user namespaces, the decisions: which requests the CRI validator
 // refuses, which user namespace a pod's container gets, and the rootfs
-// preparation (mount points made without following symlinks, a root that
+// preparation (ids shifted into the range, set-id bits kept; a root that
 // container root cannot walk refused by name).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, lstat, mkdir, mkdtemp, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NamespaceMode, NamespaceOption, type UserNamespace } from "../../src/gen/runtime/v1/api.js";
 import { checkUsernsOptions } from "../../src/validation/cri/runtime-requests.js";
 import { criContainerUserns, criIdMappings, podContainerUserNamespace } from "../../src/ops/pods/userns.js";
-import { checkSearchableByOthers, createMountpoints } from "../../src/oci/userns-rootfs.js";
+import { checkSearchableByOthers } from "../../src/oci/userns-rootfs.js";
+import { shiftId } from "../../src/images/shifted-layers.js";
 import { HullError } from "../../src/errors.js";
 import type { PodRecord } from "../../src/store/record.js";
 
@@ -101,33 +102,12 @@ describe("a pod container's user namespace", () => {
 });
 
 describe("a user-namespaced rootfs", () => {
-  test("missing mount points are made (files for file binds), existing ones kept, symlinks never followed", async () => {
-    const work = await mkdtemp(join(tmpdir(), "hull-userns-rootfs-"));
-    try {
-      const rootfs = join(work, "rootfs");
-      const outside = join(work, "outside");
-      await mkdir(join(rootfs, "etc"), { recursive: true });
-      await mkdir(outside);
-      await writeFile(join(work, "hosts"), "127.0.0.1 localhost\n");
-      await writeFile(join(rootfs, "etc", "resolv.conf"), "kept\n");
-      await symlink(outside, join(rootfs, "escape"));
-      await createMountpoints(rootfs, [
-        { destination: "/proc", type: "proc", source: "proc" },
-        { destination: "/dev/pts", type: "devpts", source: "devpts" },
-        { destination: "/etc/hosts", type: "bind", source: join(work, "hosts"), options: ["rbind"] },
-        { destination: "/etc/resolv.conf", type: "bind", source: join(work, "hosts"), options: ["rbind"] },
-        { destination: "/data/../srv/x", type: "bind", source: work, options: ["rbind"] },
-        { destination: "/escape/inside", type: "tmpfs", source: "tmpfs" },
-      ]);
-      assert.ok((await lstat(join(rootfs, "proc"))).isDirectory());
-      assert.ok((await lstat(join(rootfs, "dev", "pts"))).isDirectory());
-      assert.ok((await lstat(join(rootfs, "etc", "hosts"))).isFile());
-      assert.ok((await lstat(join(rootfs, "srv", "x"))).isDirectory());
-      assert.equal(await readlink(join(rootfs, "escape")), outside);
-      assert.deepEqual(await readdir(outside), [], "nothing is made through a symlink");
-    } finally {
-      await rm(work, { recursive: true, force: true });
-    }
+  test("ids inside the range move to the host's, ids past it stay (the kernel shows them as the overflow id)", () => {
+    const r = { hostId: 200000, size: 65536 };
+    assert.equal(shiftId(0, r), 200000);
+    assert.equal(shiftId(65535, r), 265535);
+    assert.equal(shiftId(65536, r), 65536);
+    assert.equal(shiftId(1000, { hostId: 0, size: 4294967295 }), 1000);
   });
 
   test("a directory above the containers that others cannot search is named", async () => {
