@@ -287,10 +287,10 @@ export function generateSpec(input: SpecInput): OciSpec {
   if (mapping) {
     // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
     // and writes the maps, or joins a pod's (namespaces.user) and only reads
-    // them to know the host's id of container root. The rootfs is used as it
-    // is (no chown, no idmapped mount): files owned by host ids outside the
-    // range show as the overflow id (nobody) and container root cannot write
-    // them; world-readable and -executable files (a busybox rootfs) work.
+    // them to know the host's id of container root. An image's rootfs is a
+    // copy with shifted ids (images/shifted-layers.ts); a rootfs_path dir is
+    // used as it is: files owned by host ids outside the range show as the
+    // overflow id (nobody) and container root cannot write them.
     const joined = config.namespaces?.user ?? "";
     namespaces.push(joined !== "" ? { type: "user", path: joined } : { type: "user" });
     linux.uidMappings = [{ containerID: 0, hostID: mapping.uid.hostId, size: mapping.uid.size }];

@@ -65,7 +65,7 @@ export async function runtimeInfo(engine: Engine): Promise<RuntimeInfo> {
     selinux: "not applied: this host has no SELinux (options in requests are ignored)",
     podCidr: engine.pods.podCidr,
     userNamespaces: userns.supported
-      ? "supported: a pod's own (POD mode) is pinned with its other namespaces, mapped by hulld; the rootfs is not idmapped"
+      ? "supported: a pod's own (POD mode) is pinned with its other namespaces and mapped by hulld; images are copied with shifted ids (no idmapped mounts: util-linux 2.38)"
       : `not supported: ${userns.reason}`,
     // Where container state lives (critest reads it, as containerd's, to probe idmapped mounts on that filesystem).
     stateDir: engine.paths.root,
