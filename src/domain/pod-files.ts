@@ -37,3 +37,8 @@ export function podContainerName(container: string, pod: { id: string; name: str
   const full = `k8s_${container}_${pod.name}_${pod.namespace}_${pod.uid}_${attempt}`;
   return full.length <= MAX_NAME ? full : `k8s_${container.slice(0, MAX_NAME - 40)}_${pod.id.slice(0, 16)}_${attempt}`;
 }
+
+/** The pod's shared /dev/shm (a tmpfs mounted there unless the pod uses the host's IPC namespace). */
+export function podShmPath(pod: { dir: string }): string {
+  return `${pod.dir}/shm`;
+}

@@ -130,3 +130,30 @@ export async function releaseNamespaces(dir: string): Promise<void> {
   }
   await rm(dir, { recursive: true, force: true });
 }
+
+/** containerd's and CRI-O's size for a pod's /dev/shm (Docker's default too). */
+const POD_SHM_SIZE = "64m";
+
+/**
+ * The pod's /dev/shm: one tmpfs its containers share, as they share its IPC
+ * namespace (POSIX shared memory lives in /dev/shm, SysV's in the
+ * namespace), mounted as containerd and CRI-O do for pods without host IPC.
+ * Mode 1777 so container root of a user-namespaced pod may use it too.
+ */
+export async function mountPodShm(path: string): Promise<void> {
+  await mkdir(path, { recursive: true, mode: 0o755 });
+  if (await isPinned(path)) return;
+  const r = await execa("mount", ["-t", "tmpfs", "-o", `mode=1777,size=${POD_SHM_SIZE},nosuid,nodev,noexec`, "shm", path], {
+    reject: false,
+    timeout: TIMEOUT_MS,
+  });
+  if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`mounting the pod's /dev/shm at ${path}`, r));
+}
+
+/** Idempotent: a path not mounted (or gone) is fine. */
+export async function unmountPodShm(path: string): Promise<void> {
+  if (!(await isPinned(path))) return;
+  // Lazy for the same reason as the namespace pins: a process racing the teardown keeps its view.
+  const r = await execa("umount", ["--lazy", path], { reject: false, timeout: TIMEOUT_MS });
+  if (r.exitCode !== 0 && (await isPinned(path))) throw new HullError("INTERNAL", failure(`unmounting the pod's /dev/shm at ${path}`, r));
+}

@@ -48,6 +48,10 @@ export interface NamespacePinner {
   release(dir: string): Promise<void>;
   /** Whether a namespace file is still pinned (a reboot or an admin's umount may have taken it). */
   isPinned(file: string): Promise<boolean>;
+  /** Mounts the pod's shared /dev/shm (a tmpfs) at path; idempotent. */
+  mountShm(path: string): Promise<void>;
+  /** Unmounts it; idempotent. */
+  unmountShm(path: string): Promise<void>;
 }
 
 export interface PodEnvironment {

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import type { PodEnvironment } from "./pod-env.js";
 import { CniNetwork } from "./cni.js";
-import { isPinned, pinNamespaces, releaseNamespaces } from "./netns.js";
+import { isPinned, mountPodShm, pinNamespaces, releaseNamespaces, unmountPodShm } from "./netns.js";
 
 export const DEFAULT_CNI_CONFIG_DIR = "/etc/cni/net.d";
 /** Debian's containernetworking-plugins first, then the upstream tarball's place. */
@@ -25,7 +25,7 @@ export function hostPodEnvironment(o: PodEnvironmentOptions): PodEnvironment {
       pluginDirs: o.cniPluginDirs ?? DEFAULT_CNI_PLUGIN_DIRS,
       cacheDir: join(o.root, "cni", "results"),
     }),
-    pinner: { pin: pinNamespaces, release: releaseNamespaces, isPinned },
+    pinner: { pin: pinNamespaces, release: releaseNamespaces, isPinned, mountShm: mountPodShm, unmountShm: unmountPodShm },
     pauseImage: o.pauseImage ?? DEFAULT_PAUSE_IMAGE,
     podCidr: "",
   };

@@ -13,7 +13,7 @@ export function noPodEnvironment(): PodEnvironment {
       setUp: refuse,
       tearDown: refuse,
     },
-    pinner: { pin: refuse, release: refuse, isPinned: async () => false },
+    pinner: { pin: refuse, release: refuse, isPinned: async () => false, mountShm: refuse, unmountShm: refuse },
     pauseImage: "registry.k8s.io/pause:3.10",
     podCidr: "",
   };

@@ -11,7 +11,7 @@ import { PodSandboxConfig } from "../../gen/runtime/v1/api.js";
 import { ContainerState, type ContainerRecord, type PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
 import { HullError } from "../../errors.js";
-import { podContainerName } from "../../domain/pod-files.js";
+import { podContainerName, podShmPath } from "../../domain/pod-files.js";
 import { createContainer } from "../create.js";
 import { resolvePod } from "./query.js";
 import { podContainerUserNamespace, type ContainerUserns } from "./userns.js";
@@ -61,12 +61,26 @@ async function pidNamespace(engine: Engine, pod: PodRecord, req: PodContainerReq
   return pod.infraContainerId === "" ? "" : procNs(await runningPid(engine, pod.infraContainerId, "the pod's infra container"), "pid");
 }
 
-/** The pod's /etc files, unless the container mounts its own there (as the kubelet does for /etc/hosts). */
+/**
+ * The pod's /etc files and its shared /dev/shm (the host's with host IPC, as
+ * containerd does), unless the container mounts its own there (as the
+ * kubelet does for /etc/hosts).
+ */
 function podFileMounts(pod: PodRecord, own: readonly Mount[]): Mount[] {
   const taken = new Set(own.map((m) => normalize(m.destination)));
-  return ["hostname", "hosts", "resolv.conf"]
-    .filter((f) => !taken.has(`/etc/${f}`))
-    .map((f) => ({ type: "bind", source: join(pod.dir, f), destination: `/etc/${f}`, options: ["rw", "rprivate"] }));
+  const files: Mount[] = ["hostname", "hosts", "resolv.conf"].map((f) => ({
+    type: "bind",
+    source: join(pod.dir, f),
+    destination: `/etc/${f}`,
+    options: ["rw", "rprivate"],
+  }));
+  const shm: Mount = {
+    type: "bind",
+    source: pod.namespaces.ipc !== undefined ? podShmPath(pod) : "/dev/shm",
+    destination: "/dev/shm",
+    options: ["rw", "rprivate"],
+  };
+  return [...files, shm].filter((m) => !taken.has(m.destination));
 }
 
 /** containerd creates a bind mount's missing host directory; never inside hulld's own dirs (validation refuses those next). */

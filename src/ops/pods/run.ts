@@ -13,7 +13,7 @@ import { NamespaceMode, PodSandboxConfig } from "../../gen/runtime/v1/api.js";
 import type { PodNamespaceKind, PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
 import { HullError, wrapError } from "../../errors.js";
-import { hostsFile, resolvConf } from "../../domain/pod-files.js";
+import { hostsFile, podShmPath, resolvConf } from "../../domain/pod-files.js";
 import { startInfraContainer } from "./infra.js";
 import { tearDownPod } from "./teardown.js";
 import { networkRequest } from "./network-request.js";
@@ -111,6 +111,7 @@ export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, ru
         await engine.store.writePodRecord(pod);
       }
       await writePodFiles(pod, config, pod.hostname);
+      if (!hostIpc) await engine.pods.pinner.mountShm(podShmPath(pod));
       if (pidMode === "pod") {
         pod = { ...pod, infraContainerId: await startInfraContainer(engine, pod, config) };
       }

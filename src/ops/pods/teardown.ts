@@ -10,6 +10,7 @@ import type { Engine } from "../../engine/engine.js";
 import { stopPodContainer } from "./containers.js";
 import { networkRequest } from "./network-request.js";
 import { podContainers } from "./query.js";
+import { podShmPath } from "../../domain/pod-files.js";
 
 export async function stopPodContainers(engine: Engine, pod: PodRecord): Promise<void> {
   const ids = await podContainers(engine, pod.id);
@@ -26,5 +27,6 @@ export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void>
     const netnsPath = req.netnsPath !== "" && (await engine.pods.pinner.isPinned(req.netnsPath)) ? req.netnsPath : "";
     await engine.pods.network.tearDown({ ...req, netnsPath });
   }
+  await engine.pods.pinner.unmountShm(podShmPath(pod));
   await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id));
 }
