@@ -13,6 +13,8 @@ import { criContainerUserns, criIdMappings, podContainerUserNamespace } from "..
 import { checkSearchableByOthers } from "../../src/oci/userns-rootfs.js";
 import { shiftId } from "../../src/images/shifted-layers.js";
 import { HullError } from "../../src/errors.js";
+import { ContainerConfig, SecurityOptions } from "../../src/gen/hull/v1/container.js";
+import { checkIsolation } from "../../src/validation/isolation-rules.js";
 import type { PodRecord } from "../../src/store/record.js";
 
 const U = { hostId: 1000, containerId: 0, length: 100000 };
@@ -57,6 +59,16 @@ describe("userns_options validation", () => {
       fieldOf(() => checkUsernsOptions("ns", opts({ mode: NamespaceMode.NODE, uids: [], gids: [] }, { network: NamespaceMode.NODE }))),
       undefined,
     );
+  });
+});
+
+describe("hull.v1 namespaces.user", () => {
+  test("joins by absolute path, and only with the mapping runc needs to know container root", () => {
+    const f = (over: Partial<ContainerConfig>) => fieldOf(() => checkIsolation("config", ContainerConfig.fromPartial(over)));
+    const private_ = SecurityOptions.fromPartial({ userNamespace: { mode: "private", hostId: 1000, size: 100000 } });
+    assert.equal(f({ namespaces: { network: "", ipc: "", uts: "", pid: "", user: "/run/p/user" } }), "config.namespaces.user");
+    assert.equal(f({ namespaces: { network: "", ipc: "", uts: "", pid: "", user: "run/p/user" }, security: private_ }), "config.namespaces.user");
+    assert.equal(f({ namespaces: { network: "", ipc: "", uts: "", pid: "", user: "/run/p/user" }, security: private_ }), undefined);
   });
 });
 
