@@ -33,7 +33,7 @@ export type {
   OciSpec,
   OciUser,
 } from "./spec-types.js";
-import type { OciDevice, OciDeviceCgroup, OciLinux, OciMount, OciNamespace, OciProcess, OciResources, OciSpec } from "./spec-types.js";
+import type { OciCapabilities, OciDevice, OciDeviceCgroup, OciLinux, OciMount, OciNamespace, OciProcess, OciResources, OciSpec } from "./spec-types.js";
 
 // ---- Inputs ---------------------------------------------------------------
 
@@ -146,8 +146,24 @@ export function containerCapabilities(security: SecurityOptions | undefined, bou
   const added = add.includes("ALL") ? [...all] : add;
   const out = new Set([...base, ...added]);
   if (!drop.includes("ALL")) for (const c of drop) out.delete(c);
+  // Ambient ones must be permitted and effective too (containerd adds them after the drops).
+  for (const c of norm(security?.capAmbient ?? [])) out.add(c);
   // Sorted, as Podman's: the same request always reads the same in the spec.
   return [...out].filter((c) => all.includes(c)).sort();
+}
+
+/**
+ * The process's capability sets. Ambient capabilities are also inheritable:
+ * the kernel keeps an ambient one only while it is permitted and inheritable
+ * (PR_CAP_AMBIENT_RAISE), and runc raises them after the setuid, so a
+ * non-root user's command keeps them across execve (containerd's
+ * WithAmbientCapabilities). Those hulld itself lacks are left out, as in
+ * containerCapabilities.
+ */
+function capabilitySets(caps: readonly string[], security: SecurityOptions | undefined): OciCapabilities {
+  const ambient = [...new Set((security?.capAmbient ?? []).map((n) => normaliseCapability(n) ?? n))].filter((c) => caps.includes(c)).sort();
+  const sets: OciCapabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
+  return ambient.length > 0 ? { ...sets, inheritable: ambient, ambient: [...ambient] } : sets;
 }
 
 function userMount(m: Mount, index: number): OciMount {
@@ -235,7 +251,7 @@ function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: H
     args: [...config.command],
     env,
     cwd: config.workingDir !== "" ? config.workingDir : "/",
-    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    capabilities: capabilitySets(caps, config.security),
     rlimits: [
       { type: "RLIMIT_NOFILE", hard: nofile, soft: nofile },
       { type: "RLIMIT_NPROC", hard: nproc, soft: nproc },

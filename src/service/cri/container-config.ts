@@ -110,11 +110,11 @@ function pidModeOf(sc: LinuxContainerSecurityContext | undefined, field: string)
 
 function securityOf(sc: LinuxContainerSecurityContext | undefined, field: string): SecurityOptions {
   if (sc === undefined) return SecurityOptions.fromPartial({ allowNewPrivileges: true, seccompProfile: "unconfined" });
-  if (sc.capabilities && sc.capabilities.addAmbientCapabilities.length > 0)
-    throw invalidArgument(`${field}.capabilities.add_ambient_capabilities`, "ambient capabilities are not supported");
   return SecurityOptions.fromPartial({
     capAdd: sc.capabilities?.addCapabilities ?? [],
     capDrop: sc.capabilities?.dropCapabilities ?? [],
+    // containerd 2.0: raised in the ambient and inheritable sets and added to the others (see cap_ambient).
+    capAmbient: sc.capabilities?.addAmbientCapabilities ?? [],
     allowNewPrivileges: !sc.noNewPrivs,
     seccompProfile: sc.privileged ? "unconfined" : seccompOf(sc.seccomp, sc.seccompProfilePath, field),
     privileged: sc.privileged,
