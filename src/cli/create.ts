@@ -6,6 +6,7 @@ import {
   UsageError,
   collect,
   parseBytes,
+  parseDevice,
   parseEnv,
   parseInteger,
   parseKeyValues,
@@ -32,6 +33,7 @@ export interface CreateOptions {
   label: string[];
   annotation: string[];
   volume: string[];
+  device: string[];
   memory?: string;
   pidsLimit?: string;
   network?: string;
@@ -64,6 +66,12 @@ export function defineCreate(cmd: Command): Command {
     .option("-l, --label <KEY=VALUE>", "label (repeatable)", collect, [])
     .option("--annotation <KEY=VALUE>", "annotation (repeatable)", collect, [])
     .option("-v, --volume <SRC:DST[:OPTS]>", "bind mount a host path (repeatable; OPTS e.g. ro)", collect, [])
+    .option(
+      "--device <HOST[:CONTAINER][:PERMS]>",
+      "give the container a host device node, or every node under a directory (repeatable; PERMS r, w, m, default rwm)",
+      collect,
+      [],
+    )
     .option("-m, --memory <bytes>", "memory limit, e.g. 64m, 1g")
     .option("--pids-limit <n>", "maximum number of processes (default 2048; 0 or -1: no limit)")
     .option("--cap-add <cap>", "add a capability, e.g. NET_RAW or ALL (repeatable, or comma-separated)", collect, [])
@@ -112,6 +120,7 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
     labels: parseKeyValues("--label", opts.label, true),
     annotations: parseKeyValues("--annotation", opts.annotation, false),
     mounts: opts.volume.map((v) => parseVolume(v)),
+    devices: opts.device.map(parseDevice),
     resources: hasResources ? resources : undefined,
     logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),
     networkMode: opts.network === undefined ? "" : parseNetwork(opts.network),

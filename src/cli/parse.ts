@@ -2,7 +2,7 @@
 // here is pure and throws UsageError, so a typo exits 125 before any call is
 // made; deeper validation (paths exist, names legal) stays in the daemon.
 import { resolve } from "node:path";
-import { ContainerState, type Mount, type RestartPolicy } from "../gen/hull/v1/container.js";
+import { ContainerState, type Device, type Mount, type RestartPolicy } from "../gen/hull/v1/container.js";
 
 /** A bad command line: reported like commander's own errors, exit 125. */
 export class UsageError extends Error {
@@ -89,6 +89,23 @@ export function parseVolume(spec: string, cwd = process.cwd()): Mount {
   }
   const options = opts ? opts.split(",").filter((o) => o !== "" && o !== "rw") : [];
   return { type: "bind", source: resolve(cwd, src), destination, options };
+}
+
+/**
+ * --device HOST[:CONTAINER][:PERMS], as podman's ParseDevice reads it: with
+ * two parts the second is PERMS when it is made of r, w and m, else the
+ * container path (which must then be absolute). An empty container path or
+ * PERMS is the daemon's default (the host path, "rwm"); the daemon checks
+ * the paths and the letters.
+ */
+export function parseDevice(spec: string): Device {
+  const parts = spec.split(":");
+  const [hostPath = "", second, third] = parts;
+  if (parts.length > 3 || hostPath === "") throw new UsageError(`--device: "${spec}" is not HOST[:CONTAINER[:PERMS]]`);
+  if (parts.length === 2 && second !== undefined && /^[rwm]+$/.test(second)) return { hostPath, containerPath: "", permissions: second };
+  if (second !== undefined && second !== "" && !second.startsWith("/"))
+    throw new UsageError(`--device: "${second}" in "${spec}" is neither an absolute container path nor permissions (r, w, m)`);
+  return { hostPath, containerPath: second ?? "", permissions: third ?? "" };
 }
 
 export function parseNetwork(value: string): string {

@@ -158,3 +158,29 @@ export const TMPFS_VALUE_OPTIONS: Readonly<Record<string, RegExp>> = {
 
 /** A user mount may go under these but never replace them: the container would lose its kernel interfaces. */
 export const RESERVED_DESTINATIONS: ReadonlySet<string> = new Set(["/", "/proc", "/sys", "/dev"]);
+
+/** A device (or, without a minor, a major's every device) runc 1.1 always allows. */
+export interface AlwaysAllowedDevice {
+  name: string;
+  type: "c";
+  major: number;
+  minor?: number;
+}
+
+/**
+ * The devices runc 1.1 allows every container rwm (specconv's
+ * AllowedDevices, appended after the spec's own rules, so no spec can narrow
+ * them): /dev/null, zero, full, random, urandom, tty, the ptmx pair, tun.
+ * hull's default cgroup rules name them too, so the spec says what holds.
+ */
+export const ALWAYS_ALLOWED_DEVICES: readonly AlwaysAllowedDevice[] = [
+  { name: "/dev/null", type: "c", major: 1, minor: 3 },
+  { name: "/dev/zero", type: "c", major: 1, minor: 5 },
+  { name: "/dev/full", type: "c", major: 1, minor: 7 },
+  { name: "/dev/random", type: "c", major: 1, minor: 8 },
+  { name: "/dev/urandom", type: "c", major: 1, minor: 9 },
+  { name: "/dev/tty", type: "c", major: 5, minor: 0 },
+  { name: "/dev/ptmx", type: "c", major: 5, minor: 2 },
+  { name: "/dev/pts/*", type: "c", major: 136 },
+  { name: "/dev/net/tun", type: "c", major: 10, minor: 200 },
+];

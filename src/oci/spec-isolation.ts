@@ -1,9 +1,9 @@
 // The parts of the OCI spec that place a container in its pod and on the
 // host: the namespaces it joins (a pod's pinned files, the infra process's
-// PID namespace, or the host's), privileged mode, sysctls, cpusets,
+// PID namespace, or the host's), host devices, privileged mode, sysctls, cpusets,
 // hugepages, swap and oom_score_adj. Pure, like spec.ts, which applies it.
 import type { ContainerConfig, Mount, NamespaceOptions } from "../gen/hull/v1/container.js";
-import type { OciDevice, OciNamespace, OciResources, OciSpec } from "./spec-types.js";
+import type { GrantedDevice, OciDevice, OciDeviceCgroup, OciNamespace, OciResources, OciSpec } from "./spec-types.js";
 
 type Kind = "network" | "ipc" | "uts" | "pid";
 
@@ -80,11 +80,30 @@ export function oomScoreAdjFor(config: ContainerConfig, hostFloor: number | unde
   return hostFloor !== undefined && asked < hostFloor ? hostFloor : asked;
 }
 
+/** devices, a later one replacing an earlier one at the same path: runc would mknod both and fail on the second. */
+function byPath(devices: readonly OciDevice[]): OciDevice[] {
+  return [...new Map(devices.map((d) => [d.path, d])).values()];
+}
+
+/**
+ * The devices a config asked for, resolved on the host by the caller, as
+ * containerd's WithDevices and CRI-O add them: each node in linux.devices
+ * and a cgroup rule allowing exactly its major:minor with its permissions,
+ * after the default rules (the device cgroup takes the union).
+ */
+export function applyDevices(spec: OciSpec, devices: readonly GrantedDevice[]): void {
+  if (devices.length === 0) return;
+  spec.linux.devices = byPath([...(spec.linux.devices ?? []), ...devices.map((d) => d.device)]);
+  const rules: OciDeviceCgroup[] = devices.map(({ device, access }) => ({ allow: true, type: device.type, major: device.major, minor: device.minor, access }));
+  if (spec.linux.resources) spec.linux.resources.devices = [...(spec.linux.resources.devices ?? []), ...rules];
+}
+
 /**
  * Privileged, as Podman and containerd do it: every capability (the caller
  * computes them), no seccomp filter, no masked or read-only paths, /sys
  * writable, every device allowed by the cgroup and the host's devices
- * present in /dev.
+ * present in /dev, besides those the config asked for (applyDevices: at a
+ * path both have, the config's).
  */
 export function applyPrivileged(spec: OciSpec, hostDevices: readonly OciDevice[]): void {
   spec.linux.maskedPaths = [];
@@ -92,7 +111,7 @@ export function applyPrivileged(spec: OciSpec, hostDevices: readonly OciDevice[]
   delete spec.linux.seccomp;
   spec.process.noNewPrivileges = false;
   if (spec.linux.resources) spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
-  spec.linux.devices = [...hostDevices];
+  spec.linux.devices = byPath([...hostDevices, ...(spec.linux.devices ?? [])]);
   spec.mounts = spec.mounts.map((m) => (m.destination === "/sys" && m.type === "sysfs" ? { ...m, options: (m.options ?? []).filter((o) => o !== "ro") } : m));
 }
 

@@ -100,6 +100,15 @@ export interface OciDevice {
   gid?: number;
 }
 
+/**
+ * A device a config asked for, as the host had it when it was stat'ed: its
+ * node at the container's path, and the cgroup access it is allowed.
+ */
+export interface GrantedDevice {
+  device: OciDevice & { type: "c" | "b" };
+  access: string;
+}
+
 export interface OciSpec {
   ociVersion: string;
   process: OciProcess;

@@ -6,6 +6,7 @@ import { HullError } from "../errors.js";
 import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "../validation/spec-rules.js";
 import {
   ALL_CAPABILITIES,
+  ALWAYS_ALLOWED_DEVICES,
   DEFAULT_CAPABILITIES,
   DEFAULT_NOFILE,
   DEFAULT_NPROC,
@@ -15,7 +16,16 @@ import {
   READONLY_PATHS,
   RELABEL_OPTIONS,
 } from "../domain/spec-defaults.js";
-import { applyPrivileged, containerNamespaces, extraResources, sysfsMountable, oomScoreAdjFor, rootfsPropagationFor, usesHostUts } from "./spec-isolation.js";
+import {
+  applyDevices,
+  applyPrivileged,
+  containerNamespaces,
+  extraResources,
+  oomScoreAdjFor,
+  rootfsPropagationFor,
+  sysfsMountable,
+  usesHostUts,
+} from "./spec-isolation.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
 
 export type {
@@ -33,7 +43,18 @@ export type {
   OciSpec,
   OciUser,
 } from "./spec-types.js";
-import type { OciDevice, OciDeviceCgroup, OciLinux, OciMount, OciNamespace, OciProcess, OciResources, OciSpec } from "./spec-types.js";
+import type {
+  GrantedDevice,
+  OciCapabilities,
+  OciDevice,
+  OciDeviceCgroup,
+  OciLinux,
+  OciMount,
+  OciNamespace,
+  OciProcess,
+  OciResources,
+  OciSpec,
+} from "./spec-types.js";
 
 // ---- Inputs ---------------------------------------------------------------
 
@@ -65,8 +86,10 @@ export interface SpecInput {
    * (loadSeccompProfile): this module does no I/O. Required when a path is set.
    */
   seccompProfile?: SeccompProfile | undefined;
-  /** The host's devices, for a privileged container (read by the caller: hostDevices in hostinfo.ts). */
+  /** The host's devices, for a privileged container (read by the caller: readHostDevices in host-devices.ts). */
   hostDevices?: readonly OciDevice[];
+  /** config.devices as the host has them (read by the caller: resolveDevices in host-devices.ts). */
+  devices?: readonly GrantedDevice[];
 }
 
 // ---- Defaults ---------------------------------------------------------------
@@ -98,19 +121,18 @@ function standardMounts(): OciMount[] {
 }
 
 // runc creates /dev/null, zero, full, random, urandom, tty (and the pts/ptmx
-// pair) itself; the cgroup must let the container use exactly those.
+// pair) itself and allows them whatever the spec says; the cgroup rules say
+// so too, after a deny-all for everything else.
 function defaultDeviceRules(): OciDeviceCgroup[] {
-  const allowChar = (major: number, minor: number): OciDeviceCgroup => ({ allow: true, type: "c", major, minor, access: "rwm" });
   return [
     { allow: false, access: "rwm" },
-    allowChar(1, 3), // null
-    allowChar(1, 5), // zero
-    allowChar(1, 7), // full
-    allowChar(1, 8), // random
-    allowChar(1, 9), // urandom
-    allowChar(5, 0), // tty
-    allowChar(5, 2), // ptmx
-    { allow: true, type: "c", major: 136, access: "rwm" }, // /dev/pts/*
+    ...ALWAYS_ALLOWED_DEVICES.map(({ type, major, minor }): OciDeviceCgroup => ({
+      allow: true,
+      type,
+      major,
+      ...(minor !== undefined ? { minor } : {}),
+      access: "rwm",
+    })),
   ];
 }
 
@@ -146,8 +168,24 @@ export function containerCapabilities(security: SecurityOptions | undefined, bou
   const added = add.includes("ALL") ? [...all] : add;
   const out = new Set([...base, ...added]);
   if (!drop.includes("ALL")) for (const c of drop) out.delete(c);
+  // Ambient ones must be permitted and effective too (containerd adds them after the drops).
+  for (const c of norm(security?.capAmbient ?? [])) out.add(c);
   // Sorted, as Podman's: the same request always reads the same in the spec.
   return [...out].filter((c) => all.includes(c)).sort();
+}
+
+/**
+ * The process's capability sets. Ambient capabilities are also inheritable:
+ * the kernel keeps an ambient one only while it is permitted and inheritable
+ * (PR_CAP_AMBIENT_RAISE), and runc raises them after the setuid, so a
+ * non-root user's command keeps them across execve (containerd's
+ * WithAmbientCapabilities). Those hulld itself lacks are left out, as in
+ * containerCapabilities.
+ */
+function capabilitySets(caps: readonly string[], security: SecurityOptions | undefined): OciCapabilities {
+  const ambient = [...new Set((security?.capAmbient ?? []).map((n) => normaliseCapability(n) ?? n))].filter((c) => caps.includes(c)).sort();
+  const sets: OciCapabilities = { bounding: [...caps], effective: [...caps], permitted: [...caps] };
+  return ambient.length > 0 ? { ...sets, inheritable: ambient, ambient: [...ambient] } : sets;
 }
 
 function userMount(m: Mount, index: number): OciMount {
@@ -235,7 +273,7 @@ function buildProcess(config: ContainerConfig, user: ResolvedUser, hostLimits: H
     args: [...config.command],
     env,
     cwd: config.workingDir !== "" ? config.workingDir : "/",
-    capabilities: { bounding: [...caps], effective: [...caps], permitted: [...caps] },
+    capabilities: capabilitySets(caps, config.security),
     rlimits: [
       { type: "RLIMIT_NOFILE", hard: nofile, soft: nofile },
       { type: "RLIMIT_NPROC", hard: nproc, soft: nproc },
@@ -312,6 +350,7 @@ export function generateSpec(input: SpecInput): OciSpec {
     linux,
     annotations: { ...config.annotations },
   };
+  applyDevices(spec, input.devices ?? []);
   if (security?.privileged) applyPrivileged(spec, input.hostDevices ?? []);
   return spec;
 }

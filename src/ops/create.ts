@@ -11,6 +11,7 @@ import { userNamespaceMapping } from "../validation/spec-rules.js";
 import { checkSearchableByOthers } from "../oci/userns-rootfs.js";
 import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
+import { resolveDevices } from "../oci/host-devices.js";
 
 const ADJECTIVES = [
   "brave",
@@ -91,6 +92,8 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
     "config",
     overrides.grantedMountSources,
   );
+  // A device path that is missing or no device is refused now, as containerd and CRI-O refuse it at CreateContainer (they build the spec there).
+  await resolveDevices(config.devices);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);

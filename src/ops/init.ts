@@ -9,7 +9,7 @@ import { HullError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
 import { generateSpec, groupsOf } from "../oci/spec.js";
 import { cgroupPathOf } from "../oci/spec-isolation.js";
-import { readHostDevices } from "../oci/host-devices.js";
+import { readHostDevices, resolveDevices } from "../oci/host-devices.js";
 import { seccompProfileFor } from "../oci/seccomp.js";
 import { resolveUser } from "../oci/hostinfo.js";
 import { writeBundle } from "../oci/bundle.js";
@@ -41,8 +41,10 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
   const user = await resolveUser(rec.rootfs, rec.config.user);
   const seccompProfile = await seccompProfileFor(rec.config.security);
   const hostDevices = rec.config.security?.privileged ? await readHostDevices() : undefined;
+  // Stat'ed again at each init, not taken from create: a node's numbers are the host's now (a replugged device, a reboot).
+  const devices = await resolveDevices(rec.config.devices);
   const cgroupsPath = cgroupPathOf(rec.id, rec.config);
-  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices });
+  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices, devices });
   // A log path outside the container's dir (the CRI's log_directory) may not exist yet: conmon creates only the file.
   await mkdir(dirname(rec.logPath), { recursive: true, mode: 0o755 });
   await writeBundle(bundle, spec);

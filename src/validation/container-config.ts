@@ -72,10 +72,14 @@ function checkResources(field: string, r: Resources): void {
 /** Bounds first (spec-rules.ts quotes values); then its rules: known capabilities, namespace ranges. */
 function checkSecurityFields(prefix: string, s: SecurityOptions): void {
   const field = `${prefix}.security`;
-  checkCount(`${field}.cap_add`, s.capAdd, MAX_CAPABILITIES);
-  checkCount(`${field}.cap_drop`, s.capDrop, MAX_CAPABILITIES);
-  s.capAdd.forEach((c, i) => checkText(`${field}.cap_add[${i}]`, c, 64));
-  s.capDrop.forEach((c, i) => checkText(`${field}.cap_drop[${i}]`, c, 64));
+  for (const [name, list] of [
+    ["cap_add", s.capAdd],
+    ["cap_drop", s.capDrop],
+    ["cap_ambient", s.capAmbient],
+  ] as const) {
+    checkCount(`${field}.${name}`, list, MAX_CAPABILITIES);
+    list.forEach((c, i) => checkText(`${field}.${name}[${i}]`, c, 64));
+  }
   checkText(`${field}.seccomp_profile`, s.seccompProfile, MAX_PATH_BYTES);
   if (s.userNamespace) checkText(`${field}.user_namespace.mode`, s.userNamespace.mode, 16);
   validateSecurityShape(s, prefix);

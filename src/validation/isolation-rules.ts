@@ -1,15 +1,20 @@
 // The rules for what places a container in a pod and on the host: the
 // namespaces it joins, sysctls, cpusets, hugepages, oom_score_adj, groups,
-// masked paths, its log path and cgroup parent. Shared by hull.v1's
-// CreateContainer and the CRI's, which fill these fields from pod and
-// container configs.
-import type { ContainerConfig, NamespaceOptions, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
-import { invalidArgument } from "../errors.js";
+// masked paths, host devices, its log path and cgroup parent. Shared by
+// hull.v1's CreateContainer and the CRI's, which fill these fields from pod
+// and container configs.
+import { posix } from "node:path";
+import type { ContainerConfig, Device, NamespaceOptions, Resources, SecurityOptions } from "../gen/hull/v1/container.js";
+import { type HullError, invalidArgument } from "../errors.js";
+import { ALWAYS_ALLOWED_DEVICES, RESERVED_DESTINATIONS } from "../domain/spec-defaults.js";
 import { checkAbsolutePath, checkArgv, checkCount, checkText, shown } from "./rules.js";
 
 const MAX_SYSCTLS = 128;
 const MAX_PATHS = 256;
 const MAX_GROUPS = 256;
+const MAX_DEVICES = 256;
+/** r, w and m, each at most once, in any order: the device cgroup's access letters. */
+const DEVICE_ACCESS = /^(?!.*(.).*\1)[rwm]{1,3}$/;
 const CPUSET = /^(?:\d{1,4}(?:-\d{1,4})?)(?:,\d{1,4}(?:-\d{1,4})?)*$/;
 const HUGEPAGE_SIZE = /^\d+(?:KB|MB|GB)$/;
 const SYSCTL_NAME = /^[a-z0-9_]+(?:[./][a-z0-9_-]+)+$/;
@@ -78,6 +83,69 @@ export function checkIsolatedSecurity(field: string, s: SecurityOptions): void {
   }
 }
 
+/**
+ * A device's cgroup access in runc's letter order; "" is "rwm", the default
+ * of containerd and CRI-O (and podman's --device).
+ */
+export function deviceAccess(permissions: string): string {
+  if (permissions === "") return "rwm";
+  return ["r", "w", "m"].filter((c) => permissions.includes(c)).join("");
+}
+
+/** Where a device (or a directory's nodes) appears in the container: container_path, else host_path as containerd does. */
+export function deviceContainerPath(d: Device): string {
+  return d.containerPath !== "" ? d.containerPath : d.hostPath;
+}
+
+/**
+ * The shape of `devices`: absolute paths without "..", permissions a subset
+ * of "rwm", and each container path once and none of the container's own
+ * mount points ("/", "/dev", ...), where runc could not create a node. That
+ * the host path is a device node is the host check's (hostDeviceRefusal).
+ */
+export function checkDevices(field: string, devices: readonly Device[]): void {
+  checkCount(field, devices, MAX_DEVICES);
+  const taken = new Map<string, number>();
+  devices.forEach((d, i) => {
+    const at = `${field}[${i}]`;
+    checkAbsolutePath(`${at}.host_path`, d.hostPath);
+    if (d.containerPath !== "") checkAbsolutePath(`${at}.container_path`, d.containerPath);
+    if (d.permissions !== "" && !DEVICE_ACCESS.test(d.permissions))
+      throw invalidArgument(`${at}.permissions`, `${shown(d.permissions)} is not a subset of "rwm" (r read, w write, m mknod)`);
+    const target = posix.normalize(deviceContainerPath(d)).replace(/(.)\/+$/, "$1");
+    if (RESERVED_DESTINATIONS.has(target))
+      throw invalidArgument(`${at}.container_path`, `${shown(target)} is the container's own ${target}, not a place for a device node`);
+    const first = taken.get(target);
+    if (first !== undefined) throw invalidArgument(`${at}.container_path`, `${shown(target)} is already ${field}[${first}]'s path in the container`);
+    taken.set(target, i);
+  });
+}
+
+/**
+ * The refusal of a device whose host path the caller's stat found missing or
+ * neither a device node nor a directory (containerd: "not a device node").
+ */
+export function hostDeviceRefusal(field: string, path: string, found: "missing" | "not a device"): HullError {
+  return found === "missing"
+    ? invalidArgument(field, `${shown(path)} does not exist on the host`)
+    : invalidArgument(field, `${shown(path)} is not a character or block device node, nor a directory of them`);
+}
+
+/**
+ * A resolved device's access must be what the container gets. runc 1.1
+ * allows its default devices rwm after the spec's rules, so a narrower
+ * access to one of them (/dev/null given as "r") would be ignored without a
+ * word, as it is under containerd and CRI-O; it is refused instead. Only r
+ * and w count: runc lets every device be mknod'ed ("m") anyway.
+ */
+export function checkGrantedAccess(field: string, device: { type: string; major: number; minor: number }, access: string): void {
+  if (access.includes("r") && access.includes("w")) return;
+  const always = ALWAYS_ALLOWED_DEVICES.find((a) => a.type === device.type && a.major === device.major && (a.minor === undefined || a.minor === device.minor));
+  if (always === undefined) return;
+  const node = `${device.type} ${device.major}:${device.minor}`;
+  throw invalidArgument(field, `${shown(access)} cannot narrow ${node}: runc always allows ${node} (its ${always.name}) rwm; give "rwm" or no permissions`);
+}
+
 /** The fields of a config that place it in a pod and on the host. */
 export function checkIsolation(prefix: string, config: ContainerConfig): void {
   if (config.namespaces) checkNamespaceOptions(prefix, config.namespaces, config.networkMode);
@@ -87,6 +155,7 @@ export function checkIsolation(prefix: string, config: ContainerConfig): void {
   checkSysctls(`${prefix}.sysctls`, config.sysctls, config.namespaces);
   if (config.resources) checkIsolatedResources(`${prefix}.resources`, config.resources);
   if (config.security) checkIsolatedSecurity(`${prefix}.security`, config.security);
+  checkDevices(`${prefix}.devices`, config.devices);
   if (config.logPath !== "") checkAbsolutePath(`${prefix}.log_path`, config.logPath);
   if (config.cgroupParent !== "") {
     checkAbsolutePath(`${prefix}.cgroup_parent`, config.cgroupParent);

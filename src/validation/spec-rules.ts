@@ -128,6 +128,20 @@ function checkCapList(field: string, names: readonly string[]): string[] {
   });
 }
 
+/**
+ * cap_ambient: named capabilities only (the kernel raises ambient ones one by
+ * one, and containerd skips "ALL" there), none that cap_drop names: as with
+ * cap_add, both at once is a contradiction. cap_drop ALL is not one: the
+ * ambient ones are what is kept (containerd adds them after the drops).
+ */
+function checkAmbient(field: string, names: readonly string[], drop: readonly string[]): void {
+  const ambient = checkCapList(field, names);
+  const all = ambient.indexOf("ALL");
+  if (all >= 0) throw invalidArgument(`${field}[${all}]`, "ALL cannot be ambient: name each capability");
+  const dropped = ambient.find((c) => drop.includes(c));
+  if (dropped !== undefined) throw invalidArgument(field, `${dropped} is both ambient and dropped`);
+}
+
 /** The user namespace's mappings, or undefined for hulld's own namespace. */
 export function userNamespaceMapping(ns: UserNamespace | undefined): IdMappings | undefined {
   if (!ns || ns.mode === "" || ns.mode === "host") return undefined;
@@ -168,6 +182,7 @@ export function validateSecurityShape(sec: SecurityOptions | undefined, prefix =
   const both = add.find((c) => c !== "ALL" && drop.includes(c));
   if (both !== undefined) throw invalidArgument(`${at}.cap_add`, `${both} is both added and dropped`);
   if (add.includes("ALL") && drop.includes("ALL")) throw invalidArgument(`${at}.cap_add`, "ALL is both added and dropped");
+  checkAmbient(`${at}.cap_ambient`, sec.capAmbient, drop);
   const profile = sec.seccompProfile;
   if (profile !== "" && profile !== "unconfined") checkPath(`${at}.seccomp_profile`, profile);
   checkUserNamespace(`${at}.user_namespace`, sec.userNamespace);

@@ -10,6 +10,7 @@ import {
   ContainerConfig,
   ImageServiceClient,
   LinuxPodSandboxConfig,
+  NamespaceMode,
   PodSandboxConfig,
   RuntimeServiceClient,
   type ContainerConfig as ContainerConfigT,
@@ -68,6 +69,9 @@ export function criClient(socket: string) {
 
 export type CriClient = ReturnType<typeof criClient>;
 
+export const BUSYBOX = "localhost/hull-test/busybox:1";
+export const PAUSE = "localhost/hull-test/pause:1";
+
 let seq = 0;
 
 /** A pod config the way critest builds one: unique name, namespace and uid. */
@@ -81,13 +85,27 @@ export function podLinux(namespaces: Partial<NamespaceOption>): LinuxPodSandboxC
   return LinuxPodSandboxConfig.fromPartial({ securityContext: { namespaceOptions: namespaces } });
 }
 
+/** A pod on the host's network (it runs without any CNI config), its containers sharing one PID namespace. */
+export function hostNetworkPod(over: Partial<PodSandboxConfigT> = {}): PodSandboxConfigT {
+  return podConfig({ linux: podLinux({ network: NamespaceMode.NODE }), ...over });
+}
+
 export function containerConfig(image: string, over: Partial<ContainerConfigT> = {}): ContainerConfigT {
   return ContainerConfig.fromPartial({ metadata: { name: `c${++seq}`, attempt: 0 }, image: { image }, ...over });
 }
 
+/** Creates and starts a BUSYBOX container (sleep 1000 unless `over` says otherwise) in the pod; its id. */
+export async function startInPod(cri: CriClient, pod: { id: string; config: PodSandboxConfigT }, over: Partial<ContainerConfigT> = {}): Promise<string> {
+  const { containerId } = await cri.createContainer({
+    podSandboxId: pod.id,
+    config: containerConfig(BUSYBOX, { command: ["sleep", "1000"], ...over }),
+    sandboxConfig: pod.config,
+  });
+  await cri.startContainer({ containerId });
+  return containerId;
+}
+
 const run = promisify(execFile);
-export const BUSYBOX = "localhost/hull-test/busybox:1";
-export const PAUSE = "localhost/hull-test/pause:1";
 
 /** Imports the busybox rootfs as BUSYBOX (cmd sh) and as a pause stand-in that waits for TERM. */
 export async function importTestImages(socket: string, work: string, rootfs: string): Promise<void> {

@@ -4,82 +4,35 @@
 // root, no_new_privs, seccomp, masked paths, sysctls, oom_score_adj), stats
 // from the cgroups, UpdateContainerResources on the live cgroup,
 // ReopenContainerLog after a rotation, and GetContainerEvents.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { access, mkdtemp, readFile, rename, rm, readdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { access, readFile, rename, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import {
-  ContainerEventType,
-  NamespaceMode,
-  SecurityProfile_ProfileType,
-  type ContainerEventResponse,
-  type PodSandboxConfig,
-} from "../../src/gen/runtime/v1/api.js";
-import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { buildBusyboxRootfs } from "../helpers/rootfs.js";
+import { ContainerEventType, SecurityProfile_ProfileType, type ContainerEventResponse, type PodSandboxConfig } from "../../src/gen/runtime/v1/api.js";
 import { errorInfo } from "../helpers/api.js";
-import { must } from "../helpers/fixtures.js";
-import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
-
-const hostNetwork = (over: Partial<PodSandboxConfig> = {}): PodSandboxConfig => podConfig({ linux: podLinux({ network: NamespaceMode.NODE }), ...over });
-
-function statusField(status: string, key: string): string {
-  return new RegExp(`^${key}:\\s*(\\S+)`, "m").exec(status)?.[1] ?? "";
-}
+import { statusField } from "../helpers/caps.js";
+import { type containerConfig, hostNetworkPod, podConfig, startInPod, until, type CriClient } from "../helpers/cri.js";
+import { criSuite, type CriPod } from "../helpers/cri-suite.js";
 
 describe("CRI containers from inside, stats, updates, logs and events", () => {
-  let work = "";
-  let emptyNetDir = "";
-  let d: TestDaemon | undefined;
-  let cri: CriClient | undefined;
-  const c = (): CriClient => must(cri, "CRI client");
-  const pods: string[] = [];
-
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), "hull-cri-ctr-"));
-    emptyNetDir = join(work, "no-net.d");
-    const rootfs = await buildBusyboxRootfs(join(work, "rootfs"));
-    d = await startTestDaemon({ env: { HULL_CNI_CONFIG_DIR: emptyNetDir, HULL_PAUSE_IMAGE: PAUSE } });
-    await importTestImages(d.socket, work, rootfs);
-    cri = criClient(d.socket);
-  });
-
-  after(async () => {
-    for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
-    cri?.close();
-    await d?.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  const suite = criSuite("hull-cri-ctr-");
+  const c = (): CriClient => suite.cri;
+  const pod = (config?: PodSandboxConfig): Promise<CriPod> => suite.pod(config);
 
   const exec = async (id: string, cmd: string[]): Promise<string> => {
     const r = await c().execSync({ containerId: id, cmd, timeout: 10n });
     return r.stdout.toString() + r.stderr.toString();
   };
 
-  async function pod(config = hostNetwork()): Promise<{ id: string; config: PodSandboxConfig }> {
-    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    pods.push(podSandboxId);
-    return { id: podSandboxId, config };
-  }
-
-  async function start(p: { id: string; config: PodSandboxConfig }, over: Parameters<typeof containerConfig>[1] = {}): Promise<string> {
-    const { containerId } = await c().createContainer({
-      podSandboxId: p.id,
-      config: containerConfig(BUSYBOX, { command: ["sleep", "1000"], ...over }),
-      sandboxConfig: p.config,
-    });
-    await c().startContainer({ containerId });
-    return containerId;
-  }
+  const start = (p: CriPod, over: Parameters<typeof containerConfig>[1] = {}): Promise<string> => startInPod(c(), p, over);
 
   it("without a CNI network: NetworkReady is false with the reason, host-network pods run, others are refused", async () => {
     const st = await c().status({ verbose: false });
     const network = st.status?.conditions.find((x) => x.type === "NetworkReady");
     assert.equal(network?.status, false);
     assert.equal(network?.reason, "NetworkPluginNotReady");
-    assert.match(network?.message ?? "", new RegExp(emptyNetDir));
+    assert.match(network?.message ?? "", new RegExp(suite.cniConfigDir));
     await assert.rejects(c().runPodSandbox({ config: podConfig(), runtimeHandler: "" }), (e: unknown) => {
       const info = errorInfo(e);
       assert.equal(info.code, grpc.status.UNAVAILABLE, info.message);
@@ -89,11 +42,11 @@ describe("CRI containers from inside, stats, updates, logs and events", () => {
     const p = await pod();
     const ctr = await start(p);
     assert.match(await exec(ctr, ["cat", "/proc/net/dev"]), /lo:/);
-    await assert.rejects(readdir(emptyNetDir), "hulld writes no network config of its own");
+    await assert.rejects(readdir(suite.cniConfigDir), "hulld writes no network config of its own");
   });
 
   it("applies users, groups, capabilities, read-only root, no_new_privs, seccomp and masked paths", async () => {
-    const p = await pod(hostNetwork({ linux: { ...hostNetwork().linux!, sysctls: { "kernel.shm_rmid_forced": "1" } } }));
+    const p = await pod(hostNetworkPod({ linux: { ...hostNetworkPod().linux!, sysctls: { "kernel.shm_rmid_forced": "1" } } }));
     const sc = (over: object): Parameters<typeof containerConfig>[1] => ({
       linux: {
         resources: undefined,
@@ -183,8 +136,8 @@ describe("CRI containers from inside, stats, updates, logs and events", () => {
   });
 
   it("reports stats from the cgroups, updates resources on the live cgroup, and reopens a rotated log", async () => {
-    const logDir = join(work, "logs");
-    const p = await pod(hostNetwork({ logDirectory: logDir }));
+    const logDir = join(suite.work, "logs");
+    const p = await pod(hostNetworkPod({ logDirectory: logDir }));
     const ctr = await start(p, {
       command: ["sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=2; i=0; while :; do i=$((i+1)); echo line $i; sleep 0.2; done"],
       logPath: "busy.log",

@@ -10,13 +10,14 @@ import assert from "node:assert/strict";
 import { MetricType, NamespaceMode, type Metric, type PodSandboxMetrics } from "../../src/gen/runtime/v1/api.js";
 import { must } from "../helpers/fixtures.js";
 import { BUSYBOX, PAUSE, containerConfig, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
-import { criEnvOnNetwork } from "../helpers/cri-env.js";
+import { criSuite } from "../helpers/cri-suite.js";
+import { makeTestNetwork } from "../helpers/cni-net.js";
 
 const NS_PER_MS = 1_000_000n;
 
 describe("CRI metrics", () => {
-  const e = criEnvOnNetwork("hull-cri-metrics-");
-  const c = (): CriClient => e().cri;
+  const suite = criSuite("hull-cri-metrics-", { network: makeTestNetwork });
+  const c = (): CriClient => suite.cri;
   /** Label keys by metric name, from ListMetricDescriptors. */
   let keys = new Map<string, string[]>();
 
@@ -51,8 +52,7 @@ describe("CRI metrics", () => {
   it("gives a running pod's network at the pod level and each running container's cgroup, described and labelled; stopped ones are left out", async () => {
     const started = BigInt(Date.now()) * NS_PER_MS;
     const config = podConfig({ linux: podLinux({ pid: NamespaceMode.POD }) });
-    const { podSandboxId: podId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    e().pods.push(podId);
+    const { id: podId } = await suite.pod(config);
     const run = async (name: string, command: string[]): Promise<string> => {
       const cfg = containerConfig(BUSYBOX, { metadata: { name, attempt: 0 }, command });
       const { containerId } = await c().createContainer({ podSandboxId: podId, config: cfg, sandboxConfig: config });
@@ -61,7 +61,7 @@ describe("CRI metrics", () => {
     };
     // Memory and a file in the writable layer, a few packets out of eth0 (to
     // the bridge's host end, where nothing listens), then a busy loop.
-    const gateway = e().net.gateway;
+    const gateway = suite.net.gateway;
     const busy = await run("busy", ["sh", "-c", `dd if=/dev/zero of=/tmp/fill bs=1M count=8; nc -w 1 ${gateway} 9 </dev/null; while :; do :; done`]);
     const idle = await run("idle", ["sleep", "1000"]);
 

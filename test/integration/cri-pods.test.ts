@@ -16,12 +16,12 @@ import { CgroupDriver, ContainerState, NamespaceMode, PodSandboxState } from "..
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
 import { BUSYBOX, PAUSE, containerConfig, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
-import { natRulesFor } from "../helpers/cni-net.js";
-import { criEnvOnNetwork } from "../helpers/cri-env.js";
+import { criSuite, type CriPod } from "../helpers/cri-suite.js";
+import { makeTestNetwork, natRulesFor } from "../helpers/cni-net.js";
 
 describe("CRI pods and containers", () => {
-  const e = criEnvOnNetwork("hull-cri-pods-");
-  const c = (): CriClient => e().cri;
+  const suite = criSuite("hull-cri-pods-", { network: makeTestNetwork });
+  const c = (): CriClient => suite.cri;
 
   const exec = async (id: string, cmd: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
     const r = await c().execSync({ containerId: id, cmd, timeout: 10n });
@@ -32,12 +32,7 @@ describe("CRI pods and containers", () => {
   const httpGet = (id: string, host: string, port: number): Promise<{ exitCode: number; stdout: string; stderr: string }> =>
     exec(id, ["sh", "-c", `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port}`]);
 
-  async function runPod(over: Parameters<typeof podConfig>[0] = {}): Promise<{ id: string; config: ReturnType<typeof podConfig> }> {
-    const config = podConfig(over);
-    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    e().pods.push(podSandboxId);
-    return { id: podSandboxId, config };
-  }
+  const runPod = (over: Parameters<typeof podConfig>[0] = {}): Promise<CriPod> => suite.pod(podConfig(over));
 
   async function runContainer(podId: string, pod: ReturnType<typeof podConfig>, over: Parameters<typeof containerConfig>[1] = {}): Promise<string> {
     const { containerId } = await c().createContainer({ podSandboxId: podId, config: containerConfig(BUSYBOX, over), sandboxConfig: pod });
@@ -62,7 +57,7 @@ describe("CRI pods and containers", () => {
   });
 
   it("runs a pod with its own IP, hostname and DNS; its container logs where the kubelet reads; stop and remove are idempotent", async () => {
-    const logDir = join(e().work, "logs", "p1");
+    const logDir = join(suite.work, "logs", "p1");
     const { id, config } = await runPod({
       hostname: "web-1",
       logDirectory: logDir,
@@ -75,7 +70,7 @@ describe("CRI pods and containers", () => {
     assert.deepEqual(st.labels, { app: "web" });
     assert.deepEqual(st.annotations, { "a/b": "c d" });
     const ip = st.network?.ip ?? "";
-    assert.ok(ip.startsWith(e().net.subnet.split(".").slice(0, 3).join(".")), ip);
+    assert.ok(ip.startsWith(suite.net.subnet.split(".").slice(0, 3).join(".")), ip);
     const ctr = await runContainer(id, config, { command: ["sh", "-c", "echo out; echo err >&2; exec sleep 1000"], logPath: "c1.log", labels: { tier: "x" } });
     assert.equal((await exec(ctr, ["hostname"])).stdout.trim(), "web-1");
     const resolv = (await exec(ctr, ["cat", "/etc/resolv.conf"])).stdout;
@@ -121,7 +116,7 @@ describe("CRI pods and containers", () => {
       await assert.rejects(c().podSandboxStatus({ podSandboxId: unknown, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
       await assert.rejects(c().containerStatus({ containerId: unknown, verbose: false }), (e: unknown) => errorInfo(e).code === grpc.status.NOT_FOUND);
     }
-    assert.deepEqual(await e().net.reservedIps(), []);
+    assert.deepEqual(await suite.net.reservedIps(), []);
   });
 
   it("a pod reaches another pod's httpd by pod IP and through a hostPort on the bridge", async () => {
@@ -139,7 +134,7 @@ describe("CRI pods and containers", () => {
     });
     assert.match(fetched, /\r\n\r\nit-works\n$/);
     // portmap DNATs the host's addresses: the bridge's host end is one the pods may reach.
-    const viaHostPort = await httpGet(client, e().net.gateway, hostPort);
+    const viaHostPort = await httpGet(client, suite.net.gateway, hostPort);
     assert.match(viaHostPort.stdout, /\r\n\r\nit-works\n$/, viaHostPort.stderr);
     assert.ok((await natRulesFor([a.id])).length > 0, "portmap rules for pod A");
     for (const p of [a.id, b.id]) await c().removePodSandbox({ podSandboxId: p });
@@ -155,7 +150,7 @@ describe("CRI pods and containers", () => {
     assert.equal((await exec(b, ["cat", "/dev/shm/seg"])).stdout, "shared\n");
     const df = await exec(b, ["sh", "-c", "grep ' /dev/shm ' /proc/self/mounts"]);
     assert.match(df.stdout, /^shm \/dev\/shm tmpfs .*size=65536k/m);
-    const shm = join(e().daemon.root, "pods", id, "shm");
+    const shm = join(suite.d.root, "pods", id, "shm");
     assert.ok((await readFile("/proc/self/mountinfo", "utf8")).includes(` ${shm} `));
     await c().stopPodSandbox({ podSandboxId: id });
     assert.ok(!(await readFile("/proc/self/mountinfo", "utf8")).includes(` ${shm} `), "stopping the pod unmounts its /dev/shm");
@@ -178,18 +173,18 @@ describe("CRI pods and containers", () => {
   it("shows CRI containers in hull.v1 with their pod's name and namespace", async () => {
     const p = await runPod();
     const ctr = await runContainer(p.id, p.config, { command: ["sh", "-c", "echo from-cri; exec sleep 1000"] });
-    const listed = (await e().daemon.api.listContainers({})).containers.find((x) => x.id === ctr);
+    const listed = (await suite.d.api.listContainers({})).containers.find((x) => x.id === ctr);
     assert.equal(listed?.config?.pod?.name, p.config.metadata?.name);
     assert.equal(listed?.config?.pod?.namespace, p.config.metadata?.namespace);
-    const infra = (await e().daemon.api.listContainers({})).containers.find((x) => x.config?.pod?.id === p.id && x.config.pod.infra);
-    const ps = await runHull(e().daemon.socket, ["ps"]);
+    const infra = (await suite.d.api.listContainers({})).containers.find((x) => x.config?.pod?.id === p.id && x.config.pod.infra);
+    const ps = await runHull(suite.d.socket, ["ps"]);
     assert.equal(ps.code, 0, ps.stderr);
     assert.match(ps.stdout.split("\n")[0] ?? "", /RESTARTS\s+POD\s+NAMESPACE$/);
     const row = ps.stdout.split("\n").find((l) => l.startsWith(ctr.slice(0, 12))) ?? "";
     assert.ok(row.includes(must(p.config.metadata, "metadata").name) && row.includes(must(p.config.metadata, "metadata").namespace), row);
-    const logs = await runHull(e().daemon.socket, ["logs", ctr]);
+    const logs = await runHull(suite.d.socket, ["logs", ctr]);
     assert.equal(logs.stdout, "from-cri\n", logs.stderr);
-    const inspect = await runHull(e().daemon.socket, ["inspect", ctr]);
+    const inspect = await runHull(suite.d.socket, ["inspect", ctr]);
     assert.match(inspect.stdout, /"podSandboxId"|"pod":/);
     assert.ok(infra, "the pod's infra container (a shared PID namespace)");
     const pause = (await c().imageStatus({ image: { image: PAUSE, annotations: {}, userSpecifiedImage: "", runtimeHandler: "" }, verbose: false })).image;
@@ -205,7 +200,7 @@ describe("CRI pods and containers", () => {
     const ctr = await runContainer(kept.id, kept.config, { command: ["sleep", "1000"] });
     const lost = await runPod();
     const lostIp = must((await c().podSandboxStatus({ podSandboxId: lost.id, verbose: false })).status?.network?.ip, "ip");
-    const daemon = e().daemon;
+    const daemon = suite.d;
     await daemon.stop();
     // What a reboot does to the run root: the pins are gone.
     for (const kind of ["net", "ipc", "uts"]) await execa("umount", ["--lazy", join(daemon.runRoot, "pods", lost.id, kind)]);
@@ -214,33 +209,44 @@ describe("CRI pods and containers", () => {
     assert.equal(keptStatus?.state, PodSandboxState.SANDBOX_READY);
     assert.equal((await exec(ctr, ["echo", "alive"])).stdout.trim(), "alive");
     assert.equal((await c().podSandboxStatus({ podSandboxId: lost.id, verbose: false })).status?.state, PodSandboxState.SANDBOX_NOTREADY);
-    assert.equal((await e().net.reservedIps()).includes(lostIp), false, "its address was freed");
+    assert.equal((await suite.net.reservedIps()).includes(lostIp), false, "its address was freed");
     for (const p of [kept.id, lost.id]) await c().removePodSandbox({ podSandboxId: p });
   });
 
   it("runs 50 pods and leaves no address, veth, nat rule or namespace behind", async () => {
     const ids: string[] = [];
-    const before = (await e().net.reservedIps()).length;
+    const before = (await suite.net.reservedIps()).length;
     for (let i = 0; i < 50; i++) {
       // Half with an infra container (shared PID namespace), half without (CRI-O's drop-infra).
       const pid = i % 2 === 0 ? NamespaceMode.POD : NamespaceMode.CONTAINER;
       const p = await runPod({
         portMappings: i % 5 === 0 ? [{ protocol: 0, containerPort: 80, hostPort: 41000 + i, hostIp: "" }] : [],
-        linux: podLinux({ pid }),
+        linux: {
+          cgroupParent: "",
+          sysctls: {},
+          securityContext: {
+            namespaceOptions: { network: NamespaceMode.POD, pid, ipc: NamespaceMode.POD, targetId: "" },
+            readonlyRootfs: false,
+            supplementalGroups: [],
+            supplementalGroupsPolicy: 0,
+            privileged: false,
+            seccompProfilePath: "",
+          },
+        },
       });
       ids.push(p.id);
       if (i % 10 === 0) await runContainer(p.id, p.config, { command: ["sleep", "1000"] });
     }
-    assert.equal((await e().net.reservedIps()).length, before + 50);
+    assert.equal((await suite.net.reservedIps()).length, before + 50);
     for (const id of ids) {
       await c().stopPodSandbox({ podSandboxId: id });
       await c().removePodSandbox({ podSandboxId: id });
     }
-    const n = e().net;
+    const n = suite.net;
     assert.equal((await n.reservedIps()).length, before);
     if (before === 0) assert.deepEqual(await n.veths(), []);
     assert.deepEqual(await natRulesFor(ids), []);
-    const nsDir = join(e().daemon.runRoot, "pods");
+    const nsDir = join(suite.d.runRoot, "pods");
     for (const id of ids) await assert.rejects(stat(join(nsDir, id)), "namespace dir removed");
     const mounts = await readFile("/proc/self/mountinfo", "utf8");
     assert.equal(mounts.includes(nsDir), false, "no pinned namespace left mounted");

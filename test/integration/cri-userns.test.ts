@@ -14,7 +14,8 @@ import { ContainerState, LinuxContainerConfig, NamespaceMode, type LinuxPodSandb
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
 import { BUSYBOX, containerConfig, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
-import { criEnvOnNetwork } from "../helpers/cri-env.js";
+import { criSuite } from "../helpers/cri-suite.js";
+import { makeTestNetwork } from "../helpers/cni-net.js";
 import { shiftTree } from "../../src/images/shifted-layers.js";
 
 const UIDS = { hostId: 200000, containerId: 0, length: 65536 };
@@ -25,8 +26,8 @@ const ctrLinux = (usernsOptions: UserNamespace): LinuxContainerConfig =>
   LinuxContainerConfig.fromPartial({ securityContext: { namespaceOptions: { usernsOptions } } });
 
 describe("CRI pod user namespaces", () => {
-  const env = criEnvOnNetwork("hull-cri-userns-", { searchableRoot: true });
-  const c = (): CriClient => env().cri;
+  const suite = criSuite("hull-cri-userns-", { network: makeTestNetwork, searchableRoot: true });
+  const c = (): CriClient => suite.cri;
 
   const exec = async (id: string, cmd: string): Promise<string> => {
     const r = await c().execSync({ containerId: id, cmd: ["sh", "-c", cmd], timeout: 10n });
@@ -49,7 +50,7 @@ describe("CRI pod user namespaces", () => {
       ],
     );
     const facts = JSON.parse(must(s.info.config, "info.config")) as Record<string, string>;
-    assert.equal(facts.stateDir, env().daemon.root);
+    assert.equal(facts.stateDir, suite.d.root);
     assert.match(facts.userNamespaces ?? "", /^supported/);
   });
 
@@ -58,8 +59,7 @@ describe("CRI pod user namespaces", () => {
       hostname: "userns-pod",
       linux: podUsernsLinux(podUserns()),
     });
-    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    env().pods.push(podSandboxId);
+    const { id: podSandboxId } = await suite.pod(config);
     const status = await c().podSandboxStatus({ podSandboxId, verbose: false });
     const ip = must(status.status?.network?.ip, "pod ip");
     const ctr = containerConfig(BUSYBOX, {
@@ -105,7 +105,7 @@ describe("CRI pod user namespaces", () => {
   });
 
   it("shifts a layer tree's owners by the mapping and keeps set-id bits, symlinks and hard links", async () => {
-    const tree = join(env().work, "shift-tree");
+    const tree = join(suite.work, "shift-tree");
     await mkdir(join(tree, "etc"), { recursive: true });
     await writeFile(join(tree, "etc", "passwd"), "root:x:0:0::/root:/bin/sh\n");
     await writeFile(join(tree, "su"), "#!/bin/sh\n", { mode: 0o755 });
@@ -153,8 +153,7 @@ describe("CRI pod user namespaces", () => {
 
     // A container asking for another mapping than its pod's, or for the host's, is refused: it shares namespaces the pod's owns.
     const config = podConfig({ linux: podUsernsLinux(podUserns()) });
-    const { podSandboxId } = await c().runPodSandbox({ config, runtimeHandler: "" });
-    env().pods.push(podSandboxId);
+    const { id: podSandboxId } = await suite.pod(config);
     for (const usernsOptions of [podUserns({ uids: [{ ...UIDS, hostId: 500000 }] }), { mode: NamespaceMode.NODE, uids: [], gids: [] }]) {
       const ctr = containerConfig(BUSYBOX, { linux: ctrLinux(usernsOptions) });
       await assert.rejects(c().createContainer({ podSandboxId, config: ctr, sandboxConfig: config }), (err: grpc.ServiceError) => {

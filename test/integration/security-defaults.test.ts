@@ -13,20 +13,10 @@ import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from "../../src/domain/spec-de
 import { daemonSuite } from "../helpers/suite.js";
 import { assertGrpcError, type Api } from "../helpers/api.js";
 import { SLEEP, config, createStarted, must } from "../helpers/fixtures.js";
+import { decodeCaps, statusField } from "../helpers/caps.js";
 
 const INVALID = grpc.status.INVALID_ARGUMENT;
 const CLONE_NEWUSER_REFUSED = /Operation not permitted/;
-
-/** Capability names from a /proc/PID/status hex mask (bit i = ALL_CAPABILITIES[i]). */
-function decodeCaps(hex: string): string[] {
-  const mask = BigInt(`0x${hex}`);
-  return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
-}
-
-function statusField(status: string, name: string): string {
-  const m = new RegExp(`^${name}:\\s*(\\S+)`, "m").exec(status);
-  return must(m?.[1], `${name} in /proc/PID/status`);
-}
 
 describe("security defaults", () => {
   const s = daemonSuite();

@@ -1,5 +1,5 @@
 // A CRI ContainerConfig as hull's ContainerConfig: the container's own part
-// (command and args, env, mounts, security context, resources). What comes
+// (command and args, env, mounts, devices, security context, resources). What comes
 // from its pod (namespaces, sysctls, hosts files, cgroup parent, log
 // directory) is filled in by the pod-container operation, which has the pod.
 // Follows containerd's and CRI-O's readings where the CRI leaves room: no
@@ -113,11 +113,11 @@ function pidModeOf(sc: LinuxContainerSecurityContext | undefined, field: string)
 
 function securityOf(sc: LinuxContainerSecurityContext | undefined, field: string): SecurityOptions {
   if (sc === undefined) return SecurityOptions.fromPartial({ allowNewPrivileges: true, seccompProfile: "unconfined" });
-  if (sc.capabilities && sc.capabilities.addAmbientCapabilities.length > 0)
-    throw invalidArgument(`${field}.capabilities.add_ambient_capabilities`, "ambient capabilities are not supported");
   return SecurityOptions.fromPartial({
     capAdd: sc.capabilities?.addCapabilities ?? [],
     capDrop: sc.capabilities?.dropCapabilities ?? [],
+    // containerd 2.0: raised in the ambient and inheritable sets and added to the others (see cap_ambient).
+    capAmbient: sc.capabilities?.addAmbientCapabilities ?? [],
     allowNewPrivileges: !sc.noNewPrivs,
     seccompProfile: sc.privileged ? "unconfined" : seccompOf(sc.seccomp, sc.seccompProfilePath, field),
     privileged: sc.privileged,
@@ -135,7 +135,6 @@ function securityOf(sc: LinuxContainerSecurityContext | undefined, field: string
  */
 export function criToHullConfig(c: CriContainerConfig): CriContainerRequest {
   const field = "config.linux.security_context";
-  if (c.devices.length > 0) throw invalidArgument("config.devices", "device passthrough is not supported by hull yet");
   if (c.CDIDevices.length > 0) throw invalidArgument("config.CDI_devices", "CDI devices are not supported");
   const sc = c.linux?.securityContext;
   const config = ContainerConfig.fromPartial({
@@ -150,6 +149,8 @@ export function criToHullConfig(c: CriContainerConfig): CriContainerRequest {
     labels: { ...c.labels },
     annotations: { ...c.annotations },
     mounts: c.mounts.map(toMount),
+    // The CRI's Device is hull.v1's, field for field; an empty permissions is "rwm" there too (containerd, CRI-O).
+    devices: c.devices.map((d) => ({ hostPath: d.hostPath, containerPath: d.containerPath, permissions: d.permissions })),
     resources: toResources(c.linux?.resources),
     readOnlyRootfs: sc?.readonlyRootfs ?? false,
     security: securityOf(sc, field),

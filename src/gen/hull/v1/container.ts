@@ -328,7 +328,17 @@ export interface SecurityOptions {
   strictSupplementalGroups: boolean;
   /** Replace the default masked / read-only paths when set. */
   maskedPaths?: PathList | undefined;
-  readonlyPaths?: PathList | undefined;
+  readonlyPaths?:
+    | PathList
+    | undefined;
+  /**
+   * Raised in the process's ambient (and inheritable) set, so that they
+   * survive the execve of a non-root user's command ("NET_BIND_SERVICE" or
+   * "CAP_NET_BIND_SERVICE"; not "ALL"). They join the bounding, permitted and
+   * effective sets too, whatever cap_drop says, as the kernel requires
+   * (containerd 2.0's reading of the CRI's add_ambient_capabilities).
+   */
+  capAmbient: string[];
 }
 
 export interface PathList {
@@ -396,6 +406,32 @@ export interface UserNamespace {
   gidSize: number;
 }
 
+/**
+ * A host device given to the container (podman --device, the CRI's Device):
+ * its node is created in the container and the device cgroup allows it.
+ */
+export interface Device {
+  /**
+   * Absolute host path of a character or block device node (a symbolic link
+   * is followed, as CRI-O does), or of a directory: then every device node
+   * under it, as containerd and CRI-O read it (e.g. /dev/snd).
+   */
+  hostPath: string;
+  /**
+   * Absolute path inside the container; "" = host_path. For a directory, the
+   * directory its nodes appear under.
+   */
+  containerPath: string;
+  /**
+   * What the device cgroup allows: a subset of "rwm" (read, write, mknod);
+   * "" = "rwm". runc 1.1 allows mknod ("m") of any device, and its own
+   * /dev/null, zero, full, random, urandom, tty, ptmx, pts and tun rwm,
+   * whatever this says: narrowing r or w on one of those is refused. A
+   * privileged container may use every device.
+   */
+  permissions: string;
+}
+
 export interface ContainerConfig {
   name: string;
   /** A reference in the image store. */
@@ -455,6 +491,12 @@ export interface ContainerConfig {
   cgroupParent: string;
   /** Namespaced sysctls (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*). */
   sysctls: { [key: string]: string };
+  /**
+   * Host devices the container gets besides runc's own /dev/null, zero, full,
+   * random, urandom, tty and ptmx (a privileged container has every host
+   * device already; these are added to them).
+   */
+  devices: Device[];
 }
 
 export interface ContainerConfig_LabelsEntry {
@@ -1572,6 +1614,7 @@ function createBaseSecurityOptions(): SecurityOptions {
     strictSupplementalGroups: false,
     maskedPaths: undefined,
     readonlyPaths: undefined,
+    capAmbient: [],
   };
 }
 
@@ -1610,6 +1653,9 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     }
     if (message.readonlyPaths !== undefined) {
       PathList.encode(message.readonlyPaths, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.capAmbient) {
+      writer.uint32(90).string(v!);
     }
     return writer;
   },
@@ -1717,6 +1763,14 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
             message.readonlyPaths = PathList.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.capAmbient.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1777,6 +1831,11 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
         : isSet(object.readonly_paths)
         ? PathList.fromJSON(object.readonly_paths)
         : undefined,
+      capAmbient: globalThis.Array.isArray(object?.capAmbient)
+        ? object.capAmbient.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.cap_ambient)
+        ? object.cap_ambient.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1812,6 +1871,9 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     if (message.readonlyPaths !== undefined) {
       obj.readonlyPaths = PathList.toJSON(message.readonlyPaths);
     }
+    if (message.capAmbient?.length) {
+      obj.capAmbient = message.capAmbient;
+    }
     return obj;
   },
 
@@ -1836,6 +1898,7 @@ export const SecurityOptions: MessageFns<SecurityOptions> = {
     message.readonlyPaths = (object.readonlyPaths !== undefined && object.readonlyPaths !== null)
       ? PathList.fromPartial(object.readonlyPaths)
       : undefined;
+    message.capAmbient = object.capAmbient?.map((e) => e) || [];
     return message;
   },
 };
@@ -2437,6 +2500,115 @@ export const UserNamespace: MessageFns<UserNamespace> = {
   },
 };
 
+function createBaseDevice(): Device {
+  return { hostPath: "", containerPath: "", permissions: "" };
+}
+
+export const Device: MessageFns<Device> = {
+  encode(message: Device, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostPath !== "") {
+      writer.uint32(10).string(message.hostPath);
+    }
+    if (message.containerPath !== "") {
+      writer.uint32(18).string(message.containerPath);
+    }
+    if (message.permissions !== "") {
+      writer.uint32(26).string(message.permissions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Device {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDevice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hostPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.containerPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.permissions = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Device {
+    return {
+      hostPath: isSet(object.hostPath)
+        ? globalThis.String(object.hostPath)
+        : isSet(object.host_path)
+        ? globalThis.String(object.host_path)
+        : "",
+      containerPath: isSet(object.containerPath)
+        ? globalThis.String(object.containerPath)
+        : isSet(object.container_path)
+        ? globalThis.String(object.container_path)
+        : "",
+      permissions: isSet(object.permissions) ? globalThis.String(object.permissions) : "",
+    };
+  },
+
+  toJSON(message: Device): unknown {
+    const obj: any = {};
+    if (message.hostPath !== "") {
+      obj.hostPath = message.hostPath;
+    }
+    if (message.containerPath !== "") {
+      obj.containerPath = message.containerPath;
+    }
+    if (message.permissions !== "") {
+      obj.permissions = message.permissions;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Device>, I>>(base?: I): Device {
+    return Device.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Device>, I>>(object: I): Device {
+    const message = createBaseDevice();
+    message.hostPath = object.hostPath ?? "";
+    message.containerPath = object.containerPath ?? "";
+    message.permissions = object.permissions ?? "";
+    return message;
+  },
+};
+
 function createBaseContainerConfig(): ContainerConfig {
   return {
     name: "",
@@ -2467,6 +2639,7 @@ function createBaseContainerConfig(): ContainerConfig {
     logPath: "",
     cgroupParent: "",
     sysctls: {},
+    devices: [],
   };
 }
 
@@ -2556,6 +2729,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     globalThis.Object.entries(message.sysctls).forEach(([key, value]: [string, string]) => {
       ContainerConfig_SysctlsEntry.encode({ key: key as any, value }, writer.uint32(226).fork()).join();
     });
+    for (const v of message.devices) {
+      Device.encode(v!, writer.uint32(234).fork()).join();
+    }
     return writer;
   },
 
@@ -2805,6 +2981,14 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
             }
             continue;
           }
+          case 29: {
+            if (tag !== 234) {
+              break;
+            }
+
+            message.devices.push(Device.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2932,6 +3116,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
           {},
         )
         : {},
+      devices: globalThis.Array.isArray(object?.devices)
+        ? object.devices.map((e: any) => Device.fromJSON(e))
+        : [],
     };
   },
 
@@ -3039,6 +3226,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
         });
       }
     }
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => Device.toJSON(e));
+    }
     return obj;
   },
 
@@ -3109,6 +3299,7 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
       },
       {},
     );
+    message.devices = object.devices?.map((e) => Device.fromPartial(e)) || [];
     return message;
   },
 };
