@@ -3,6 +3,7 @@
 // stream (the rest is dropped, so a chatty command cannot exhaust hulld),
 // its timeout conmon's --timeout (exit code -1 and "command timed out" on
 // stderr, as CRI-O answers). A caller that gives up takes the command down.
+import { access } from "node:fs/promises";
 import type { Engine } from "../engine/engine.js";
 import { TIMED_OUT_MESSAGE } from "../oci/exec.js";
 import { ExecCommandError } from "../oci/exec-failure.js";
@@ -38,6 +39,30 @@ export interface ExecSyncResult {
 
 /** How long a new ExecSync waits for the commands of abandoned ones to be killed. */
 const ABANDONED_WAIT_MS = 5000;
+/** How long a killed command's process may take to be reaped before the answer goes out anyway. */
+const REAP_WAIT_MS = 2000;
+const REAP_POLL_MS = 10;
+
+/**
+ * Resolves once the host pid is gone from /proc, or after REAP_WAIT_MS.
+ * conmon reports a timeout as soon as it has sent SIGKILL; the command (in
+ * the container's PID namespace, reparented to its init once runc is
+ * killed) is a zombie until that init reaps it, and pgrep still lists a
+ * zombie: the caller that looks right after the timeout, as critest and
+ * the kubelet's probes do, must not find it.
+ */
+async function untilReaped(pid: number): Promise<void> {
+  if (pid <= 0) return;
+  const deadline = Date.now() + REAP_WAIT_MS;
+  while (Date.now() < deadline) {
+    const alive = await access(`/proc/${pid}`).then(
+      () => true,
+      () => false,
+    );
+    if (!alive) return;
+    await new Promise((resolve) => setTimeout(resolve, REAP_POLL_MS));
+  }
+}
 
 /**
  * Commands whose caller gave up (deadline, cancel) but that are still being
@@ -79,7 +104,11 @@ export async function execSyncContainer(engine: Engine, ref: string, request: Ex
   const onEarlyAbort = (): void =>
     abandon(
       containerId,
-      starting.then((s) => (s.process.kill(), s.finished)),
+      starting.then(async (s) => {
+        s.process.kill();
+        await s.finished;
+        await untilReaped(s.process.pid);
+      }),
     );
   signal.addEventListener("abort", onEarlyAbort, { once: true });
   try {
@@ -93,13 +122,17 @@ export async function execSyncContainer(engine: Engine, ref: string, request: Ex
   }
   const onAbort = (): void => {
     session.process.kill();
-    abandon(containerId, session.finished);
+    abandon(
+      containerId,
+      session.finished.then(() => untilReaped(session.process.pid)),
+    );
   };
   signal.addEventListener("abort", onAbort);
   if (signal.aborted) onAbort();
   try {
     const exit = await session.finished;
     if (exit.timedOut) {
+      await untilReaped(session.process.pid);
       const soFar = err.bytes();
       const sep = soFar.length > 0 && soFar[soFar.length - 1] !== 0x0a ? "\n" : "";
       return { exitCode: -1, stdout: out.bytes(), stderr: Buffer.concat([soFar, Buffer.from(`${sep}${TIMED_OUT_MESSAGE}`)]), sessionId: session.id };
