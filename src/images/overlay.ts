@@ -1,7 +1,8 @@
 // Overlay root filesystems for image containers: the image's layers (top
 // first) as lower dirs, and an upper and work dir under the container's own
 // directory, so its changes go away with it and the layers stay shared.
-import { chown, mkdir, readFile } from "node:fs/promises";
+import { chown, mkdir } from "node:fs/promises";
+import { isMounted } from "./mountinfo.js";
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
@@ -21,12 +22,7 @@ export function overlayDirs(containerDir: string): OverlayDirs {
   return { upper: join(base, "upper"), work: join(base, "work"), merged: join(base, "merged") };
 }
 
-/** Whether path is a mount point, from /proc/self/mountinfo (field 5). */
-export async function isMounted(path: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  // mountinfo escapes spaces and the like as octal; hull's paths have none to escape.
-  return info.split("\n").some((line) => line.split(" ")[4] === path);
-}
+export { isMounted } from "./mountinfo.js";
 
 export async function mountOverlay(lowers: string[], dirs: OverlayDirs): Promise<void> {
   if (lowers.length === 0) throw new HullError("INTERNAL", "an overlay needs at least one lower dir");

@@ -13,6 +13,7 @@ import { lchown, lstat, mkdir, readdir, rm, chmod, writeFile, access } from "nod
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
+import { isMounted } from "./mountinfo.js";
 import type { IdMappings, IdRange } from "../domain/spec-defaults.js";
 
 const SETID_BITS = 0o6000;
@@ -62,6 +63,9 @@ export async function shiftedLower(lowers: readonly string[], base: string, map:
   const tree = join(base, "shifted");
   const done = join(base, "shifted.done");
   if (await exists(done)) return tree;
+  // A copy cut short by a crash: its flattening mount may still be up.
+  const flat = join(base, "flatten");
+  if (await isMounted(flat)) await run(`unmounting ${flat}`, "umount", [flat]);
   await rm(tree, { recursive: true, force: true });
   await mkdir(tree, { recursive: true, mode: 0o755 });
   const [only] = lowers;
@@ -69,7 +73,6 @@ export async function shiftedLower(lowers: readonly string[], base: string, map:
     await run(`copying layer ${only} for a user namespace`, "cp", ["-a", `${only}/.`, tree]);
   } else {
     // The layers as the container sees them (whiteouts applied), read-only.
-    const flat = join(base, "flatten");
     await mkdir(flat, { recursive: true, mode: 0o700 });
     await run(`flattening the image's layers at ${flat}`, "mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lowers.join(":")}`, flat]);
     try {

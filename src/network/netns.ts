@@ -14,10 +14,11 @@
 // root in the parent namespace, and needs no newuidmap), bind-mounts the
 // holder's namespaces on the files, names the UTS namespace and brings `lo`
 // up with nsenter from the host's user namespace, then lets the holder go.
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { HullError } from "../errors.js";
+import { isMounted } from "../images/mountinfo.js";
 import type { IdMappings } from "../domain/spec-defaults.js";
 import type { PodNamespaceKind } from "../store/record.js";
 import { checkHostname } from "../validation/rules.js";
@@ -29,11 +30,8 @@ const TIMEOUT_MS = 30_000;
 const PATH_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
 const READY = "pinned\n";
 
-/** Whether path is a mount point (a pinned namespace is one), from /proc/self/mountinfo. */
-export async function isPinned(path: string): Promise<boolean> {
-  const info = await readFile("/proc/self/mountinfo", "utf8");
-  return info.split("\n").some((line) => line.split(" ")[4] === path);
-}
+/** Whether path is a mount point (a pinned namespace is one). */
+export const isPinned = isMounted;
 
 function failure(what: string, r: { stderr?: unknown; stdout?: unknown; exitCode?: number }): string {
   const text = `${typeof r.stderr === "string" ? r.stderr : ""}${typeof r.stdout === "string" ? r.stdout : ""}`.trim();
