@@ -6,7 +6,6 @@
 // 0.4.0 (the version CHECK came with: older plugins do not know the
 // command), otherwise every plugin in list order with the ADD result as
 // prevResult. Plus the words for a failure hull knows to be false.
-import type { NetworkList } from "./cni.js";
 
 /** The spec version that introduced CHECK. */
 export const CHECK_MIN_VERSION = "0.4.0";
@@ -24,7 +23,8 @@ export function versionAtLeast(a: string, b: string): boolean {
   return true;
 }
 
-export function checkDecision(list: Pick<NetworkList, "name" | "cniVersion" | "disableCheck">): CheckDecision {
+/** list: the parts of cni.ts's NetworkList that decide (not imported: cni.ts imports this file). */
+export function checkDecision(list: { name: string; cniVersion: string; disableCheck?: boolean }): CheckDecision {
   if (list.disableCheck) return { kind: "skip", reason: `network ${list.name} sets disableCheck` };
   if (!versionAtLeast(list.cniVersion, CHECK_MIN_VERSION))
     return { kind: "unsupported", reason: `network ${list.name} is CNI ${list.cniVersion}: CHECK came with CNI ${CHECK_MIN_VERSION}` };
