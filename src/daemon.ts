@@ -15,6 +15,7 @@ import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./engine/engine.js";
 import { handleExit } from "./ops/exit.js";
 import { recoverAll } from "./recovery/recovery.js";
+import { checkRecoveredPods } from "./recovery/pods.js";
 import { startServer } from "./service/server.js";
 import { startHttpAttach } from "./service/http-attach.js";
 import { prepareSocketDir, resolveSocketGroup, setSocketOwnership } from "./service/socket-access.js";
@@ -94,7 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       pendingExits.add(handling);
     });
     await exits.start({ emitExisting: false });
-    await recoverAll(engine);
+    const recovered = await recoverAll(engine);
     const running = await startServer(engine, { socket: opts.socket, socketGroup, tcp, limits: opts.limits, log });
     const { server, health } = running;
     let http: Awaited<ReturnType<typeof startHttpAttach>> | undefined;
@@ -106,6 +107,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       await running.shutdown(0);
       throw err;
     }
+    // The kept pods' CNI CHECKs run once serving: each runs plugins, and the
+    // kubelet should not wait on advisory checks to reach the socket.
+    let closing = false;
+    const podChecks = checkRecoveredPods(engine, recovered.podsToCheck, () => closing).catch((err: unknown) =>
+      log.error({ err }, "checking the networks of the pods kept across the restart"),
+    );
     log.info(
       {
         socket: opts.socket,
@@ -124,13 +131,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       tcpAddress: running.tcpAddress,
       async close() {
         health.setStatus("", "NOT_SERVING");
+        closing = true;
         await running.shutdown(SHUTDOWN_GRACE_MS);
         if (http) {
           http.closeAllConnections();
           await new Promise<void>((resolve) => http.close(() => resolve()));
         }
         exits.stop();
-        await Promise.allSettled([...pendingExits]);
+        await Promise.allSettled([...pendingExits, podChecks]);
         await store.close();
       },
     };

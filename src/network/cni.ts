@@ -7,13 +7,15 @@
 // after a restart of hulld frees exactly what ADD took), with the CNI_*
 // environment, runtimeConfig for the capabilities a plugin declares
 // (portMappings for portmap), and a plugin's error JSON turned into an
-// error that names the plugin, the network and the pod.
+// error that names the plugin, the network and the pod. CHECK runs the
+// cached list in order with the cached result (cni-check.ts decides when).
 import { access, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
-import type { PodNetwork, PodNetworkRequest, PodNetworkResult } from "./pod-env.js";
+import type { PodNetwork, PodNetworkCheck, PodNetworkRequest, PodNetworkResult } from "./pod-env.js";
+import { checkDecision, knownFalseFailure } from "./cni-check.js";
 
 type Json = Record<string, unknown>;
 
@@ -22,6 +24,8 @@ export interface NetworkList {
   name: string;
   cniVersion: string;
   plugins: Json[];
+  /** The list's disableCheck: runtimes must not CHECK it (absent in results cached before hull read it). */
+  disableCheck?: boolean;
 }
 
 const PLUGIN_TIMEOUT_MS = 60_000;
@@ -44,11 +48,13 @@ export function parseNetworkConfig(file: string, text: string): NetworkList | st
     if (!Array.isArray(doc.plugins) || doc.plugins.length === 0) return "no plugins";
     const plugins = doc.plugins.filter(isJson);
     if (plugins.length !== doc.plugins.length || plugins.some((p) => typeof p.type !== "string" || p.type === "")) return "a plugin without a type";
-    return { file, name, cniVersion, plugins };
+    // libcni reads disableCheck as a boolean; the 0.4.0 spec text calls it a string: both spellings mean it.
+    const disableCheck = doc.disableCheck === true || doc.disableCheck === "true";
+    return { file, name, cniVersion, plugins, disableCheck };
   }
-  // A single-plugin .conf is a one-plugin list (libcni's ConfListFromConf).
+  // A single-plugin .conf is a one-plugin list (libcni's ConfListFromConf, which carries no disableCheck).
   if (typeof doc.type !== "string" || doc.type === "") return "no type";
-  return { file, name, cniVersion, plugins: [doc] };
+  return { file, name, cniVersion, plugins: [doc], disableCheck: false };
 }
 
 export async function loadNetworks(dir: string): Promise<{ networks: NetworkList[]; skipped: { file: string; reason: string }[] }> {
@@ -81,6 +87,11 @@ export async function findPlugin(type: string, dirs: readonly string[]): Promise
       return path;
   }
   throw new HullError("UNAVAILABLE", `CNI plugin "${type}" not found in ${dirs.join(", ")}`, { plugin: type });
+}
+
+/** How errors name the pod: namespace/name and the short id. */
+function podLabel(req: PodNetworkRequest): string {
+  return `${req.podNamespace}/${req.podName} (${req.podId.slice(0, 12)})`;
 }
 
 /** K8S_POD_* as the kubelet's runtimes pass them; IgnoreUnknown lets plugins that know none of them run. */
@@ -167,7 +178,7 @@ export class CniNetwork implements PodNetwork {
       PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     };
     const r = await execa(binary, [], { input: JSON.stringify(input), env, extendEnv: false, reject: false, timeout: PLUGIN_TIMEOUT_MS });
-    const pod = `${req.podNamespace}/${req.podName} (${req.podId.slice(0, 12)})`;
+    const pod = podLabel(req);
     if (r.exitCode !== 0 || r.timedOut) {
       let msg = (r.stderr || r.stdout || `exit status ${String(r.exitCode)}`).trim();
       try {
@@ -177,9 +188,12 @@ export class CniNetwork implements PodNetwork {
         // Not the spec's error JSON: the raw output says it.
       }
       if (r.timedOut) msg = `timed out after ${PLUGIN_TIMEOUT_MS / 1000}s`;
+      const known = command === "CHECK" ? knownFalseFailure(type, msg) : "";
+      if (known !== "") msg = `${msg} [${known}]`;
       throw new HullError("UNAVAILABLE", `CNI ${command} of pod ${pod} on network ${list.name}: plugin ${type} failed: ${msg}`, {
         plugin: type,
         network: list.name,
+        pod: req.podId,
       });
     }
     if (command !== "ADD") return undefined;
@@ -209,6 +223,32 @@ export class CniNetwork implements PodNetwork {
       for (const plugin of [...list.plugins].reverse()) await this.exec("DEL", list, plugin, pluginInput(list, plugin, result, req), req);
       await rm(path, { force: true });
     }
+  }
+
+  /**
+   * CNI CHECK of what ADD left: the cached list, each plugin in order with
+   * the cached ADD result as prevResult (the spec's CHECK; libcni's
+   * CheckNetworkList). The cached list, not today's config: CHECK asks
+   * about the attachment ADD made. A plugin's failure throws, naming it.
+   */
+  async check(req: PodNetworkRequest): Promise<PodNetworkCheck> {
+    const cached = await this.cachedAdds(req.podId);
+    if (cached.length === 0 || cached.some((c) => c.result === undefined)) {
+      const why = cached.length === 0 ? "it was never attached or has been detached" : "its ADD did not finish";
+      throw new HullError("UNAVAILABLE", `CNI CHECK of pod ${podLabel(req)}: no cached ADD result in ${this.o.cacheDir} (${why})`, { pod: req.podId });
+    }
+    const current = (await loadNetworks(this.o.configDir)).networks;
+    const skipped: string[] = [];
+    for (const { list, result } of cached) {
+      // disableCheck is honoured from today's config too: it is how an administrator silences a false failure after pods were attached.
+      const disableCheck = list.disableCheck === true || current.some((n) => n.name === list.name && n.disableCheck === true);
+      const decision = checkDecision({ ...list, disableCheck });
+      if (decision.kind === "unsupported")
+        throw new HullError("NOT_IMPLEMENTED", `CNI CHECK of pod ${podLabel(req)}: ${decision.reason}`, { pod: req.podId, network: list.name });
+      if (decision.kind === "skip") skipped.push(decision.reason);
+      else for (const plugin of list.plugins) await this.exec("CHECK", list, plugin, pluginInput(list, plugin, result, req), req);
+    }
+    return skipped.length === cached.length ? { outcome: "skipped", reason: skipped.join("; ") } : { outcome: "ok" };
   }
 
   /** Every cached ADD of the pod, whatever network it was (the config dir may have changed since). */

@@ -29,12 +29,21 @@ export interface PodNetworkResult {
   interface: string;
 }
 
+/** A CNI CHECK that did not fail (a failure throws, naming the plugin). */
+export type PodNetworkCheck = { outcome: "ok" } | { outcome: "skipped"; reason: string };
+
 export interface PodNetwork {
   /** Whether a network is configured, and why not (the CRI's NetworkReady). */
   status(): Promise<{ ready: boolean; reason: string; message: string }>;
   setUp(req: PodNetworkRequest): Promise<PodNetworkResult>;
   /** Idempotent: a pod never set up, or already torn down, is fine. */
   tearDown(req: PodNetworkRequest): Promise<void>;
+  /**
+   * Whether the attachment is still as setUp left it (CNI CHECK); runs
+   * plugins, so never on a hot path. Throws NOT_IMPLEMENTED when the
+   * network's CNI version has no CHECK, and any failure with its reason.
+   */
+  check(req: PodNetworkRequest): Promise<PodNetworkCheck>;
 }
 
 export interface NamespacePinner {

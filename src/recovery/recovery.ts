@@ -46,6 +46,8 @@ export interface RecoveryReport {
   repaired: string[];
   /** Ids with leftovers (runtime container, conmon, mount, files) and no record. */
   orphans: string[];
+  /** Ready pods on a CNI network kept as they were: the daemon CHECKs them once serving (recovery/pods.ts). */
+  podsToCheck: string[];
 }
 
 /** Reconciles every record and sweeps orphans; never throws for one container (it logs and goes on). */
@@ -75,11 +77,12 @@ export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
       orphans: orphans.length,
       podsRemoved: pods.removed.length,
       podsStopped: pods.stopped.length,
+      podsToCheck: pods.toCheck.length,
       durationMs: Date.now() - began,
     },
     "reconciled the store with the runtime",
   );
-  return { containers: records.length, repaired, orphans };
+  return { containers: records.length, repaired, orphans, podsToCheck: pods.toCheck };
 }
 
 /** Carries out planRecovery's plan for one record; returns whether something had to be repaired. */

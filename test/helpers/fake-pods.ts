@@ -12,6 +12,7 @@ export function noPodEnvironment(): PodEnvironment {
       status: async () => ({ ready: false, reason: "NetworkPluginNotReady", message: "no network in this test engine" }),
       setUp: refuse,
       tearDown: refuse,
+      check: refuse,
     },
     pinner: { pin: refuse, release: refuse, isPinned: async () => false, mountShm: refuse, unmountShm: refuse },
     pauseImage: "registry.k8s.io/pause:3.10",

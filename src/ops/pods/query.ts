@@ -1,8 +1,9 @@
 // Pod lookups: by full id or unique id prefix (as crictl lets users type
-// them), and the list with the CRI's filters.
+// them), the list with the CRI's filters, and a pod's verbose status info.
 import type { PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
 import { HullError } from "../../errors.js";
+import { checkPodNetwork, networkCheckText } from "./network-check.js";
 
 export function podNotFound(ref: string): HullError {
   return new HullError("POD_NOT_FOUND", `no pod sandbox with id "${ref}" found`, { pod: ref });
@@ -47,4 +48,14 @@ export async function listPods(engine: Engine, filter: PodFilter, labelsOf: (p: 
 /** The containers of a pod (its infra container included), from the store. */
 export async function podContainers(engine: Engine, podId: string): Promise<string[]> {
   return (await engine.store.listContainers()).filter((c) => c.config.pod?.id === podId).map((c) => c.id);
+}
+
+/**
+ * PodSandboxStatus' verbose info (what `crictl inspectp` prints): the
+ * record, its containers, and a CNI CHECK's outcome. Verbose only: CHECK
+ * runs plugins, and the kubelet polls the plain status.
+ */
+export async function podVerboseInfo(engine: Engine, pod: PodRecord): Promise<Record<string, string>> {
+  const networkCheck = networkCheckText(await checkPodNetwork(engine, pod.id));
+  return { info: JSON.stringify({ ...pod, config: undefined, containers: await podContainers(engine, pod.id), networkCheck }) };
 }

@@ -16,7 +16,7 @@ import { PodSandboxConfig, PodSandboxState } from "../../gen/runtime/v1/api.js";
 import type { Engine } from "../../engine/engine.js";
 import { runPodSandbox } from "../../ops/pods/run.js";
 import { removePodSandbox, stopPodSandbox } from "../../ops/pods/stop-remove.js";
-import { listPods, podContainers, resolvePod } from "../../ops/pods/query.js";
+import { listPods, podVerboseInfo, resolvePod } from "../../ops/pods/query.js";
 import { validateListPodSandbox, validatePodId, validateRunPodSandbox } from "../../validation/cri/runtime-requests.js";
 import type { RpcWrapper } from "../rpc.js";
 import { toCriPod, toCriPodStatus } from "./convert.js";
@@ -43,9 +43,7 @@ export function criPodHandlers(engine: Engine, rpc: RpcWrapper): PodHandlers {
     podSandboxStatus: rpc.unary<PodSandboxStatusRequest, PodSandboxStatusResponse>("PodSandboxStatus", async (req) => {
       validatePodId(req);
       const pod = await resolvePod(engine, req.podSandboxId);
-      const info: Record<string, string> = req.verbose
-        ? { info: JSON.stringify({ ...pod, config: undefined, containers: await podContainers(engine, pod.id) }) }
-        : {};
+      const info = req.verbose ? await podVerboseInfo(engine, pod) : {};
       return { status: toCriPodStatus(pod), info, containersStatuses: [], timestamp: 0n };
     }),
     listPodSandbox: rpc.unary<ListPodSandboxRequest, ListPodSandboxResponse>("ListPodSandbox", async (req) => {
