@@ -11,6 +11,7 @@ import {
   parseKeyValues,
   parseNetwork,
   parseRestart,
+  parseMount,
   parseVolume,
   splitCreateOperands,
 } from "./parse.js";
@@ -32,6 +33,7 @@ export interface CreateOptions {
   label: string[];
   annotation: string[];
   volume: string[];
+  mount: string[];
   memory?: string;
   pidsLimit?: string;
   network?: string;
@@ -64,6 +66,7 @@ export function defineCreate(cmd: Command): Command {
     .option("-l, --label <KEY=VALUE>", "label (repeatable)", collect, [])
     .option("--annotation <KEY=VALUE>", "annotation (repeatable)", collect, [])
     .option("-v, --volume <SRC:DST[:OPTS]>", "bind mount a host path (repeatable; OPTS e.g. ro)", collect, [])
+    .option("--mount <type=image,source=IMG,destination=DST>", "mount an image's filesystem read-only (an image volume, as Podman's; repeatable)", collect, [])
     .option("-m, --memory <bytes>", "memory limit, e.g. 64m, 1g")
     .option("--pids-limit <n>", "maximum number of processes (default 2048; 0 or -1: no limit)")
     .option("--cap-add <cap>", "add a capability, e.g. NET_RAW or ALL (repeatable, or comma-separated)", collect, [])
@@ -111,7 +114,7 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
     dependsOn: opts.requires.flatMap((r) => r.split(",")).filter((r) => r !== ""),
     labels: parseKeyValues("--label", opts.label, true),
     annotations: parseKeyValues("--annotation", opts.annotation, false),
-    mounts: opts.volume.map((v) => parseVolume(v)),
+    mounts: [...opts.volume.map((v) => parseVolume(v)), ...opts.mount.map(parseMount)],
     resources: hasResources ? resources : undefined,
     logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),
     networkMode: opts.network === undefined ? "" : parseNetwork(opts.network),
