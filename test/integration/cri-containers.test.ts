@@ -6,7 +6,7 @@
 // ReopenContainerLog after a rotation, and GetContainerEvents.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { access, mkdtemp, readFile, rename, rm, readdir } from "node:fs/promises";
+import { access, mkdtemp, readFile, rename, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -21,7 +21,7 @@ import { startTestDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { buildBusyboxRootfs } from "../helpers/rootfs.js";
 import { errorInfo } from "../helpers/api.js";
 import { must } from "../helpers/fixtures.js";
-import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, podLinux, until, type CriClient } from "../helpers/cri.js";
+import { BUSYBOX, PAUSE, containerConfig, criClient, importTestImages, podConfig, podLinux, tearDownCri, until, type CriClient } from "../helpers/cri.js";
 
 const hostNetwork = (over: Partial<PodSandboxConfig> = {}): PodSandboxConfig => podConfig({ linux: podLinux({ network: NamespaceMode.NODE }), ...over });
 
@@ -46,12 +46,7 @@ describe("CRI containers from inside, stats, updates, logs and events", () => {
     cri = criClient(d.socket);
   });
 
-  after(async () => {
-    for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
-    cri?.close();
-    await d?.cleanup();
-    await rm(work, { recursive: true, force: true });
-  });
+  after(() => tearDownCri(pods, cri, d, work));
 
   const exec = async (id: string, cmd: string[]): Promise<string> => {
     const r = await c().execSync({ containerId: id, cmd, timeout: 10n });
