@@ -12,6 +12,7 @@ import {
   parseKeyValues,
   parseNetwork,
   parseRestart,
+  parseMount,
   parseVolume,
   splitCreateOperands,
 } from "./parse.js";
@@ -34,6 +35,7 @@ export interface CreateOptions {
   annotation: string[];
   volume: string[];
   device: string[];
+  mount: string[];
   memory?: string;
   pidsLimit?: string;
   network?: string;
@@ -72,6 +74,7 @@ export function defineCreate(cmd: Command): Command {
       collect,
       [],
     )
+    .option("--mount <type=image,source=IMG,destination=DST>", "mount an image's filesystem read-only (an image volume, as Podman's; repeatable)", collect, [])
     .option("-m, --memory <bytes>", "memory limit, e.g. 64m, 1g")
     .option("--pids-limit <n>", "maximum number of processes (default 2048; 0 or -1: no limit)")
     .option("--cap-add <cap>", "add a capability, e.g. NET_RAW or ALL (repeatable, or comma-separated)", collect, [])
@@ -119,7 +122,7 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
     dependsOn: opts.requires.flatMap((r) => r.split(",")).filter((r) => r !== ""),
     labels: parseKeyValues("--label", opts.label, true),
     annotations: parseKeyValues("--annotation", opts.annotation, false),
-    mounts: opts.volume.map((v) => parseVolume(v)),
+    mounts: [...opts.volume.map((v) => parseVolume(v)), ...opts.mount.map(parseMount)],
     devices: opts.device.map(parseDevice),
     resources: hasResources ? resources : undefined,
     logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),

@@ -108,6 +108,32 @@ export function parseDevice(spec: string): Device {
   return { hostPath, containerPath: second ?? "", permissions: third ?? "" };
 }
 
+/**
+ * Podman's --mount type=image,source=IMG,destination=/x (src, dst and
+ * target too): an image volume. Read-only whatever is asked: Podman's
+ * rw=true is refused, as the daemon refuses "rw" (containerd refuses a
+ * writable image volume). Host paths go through --volume.
+ */
+export function parseMount(spec: string): Mount {
+  const fields = new Map<string, string>();
+  for (const part of spec.split(",")) {
+    const eq = part.indexOf("=");
+    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? "true" : part.slice(eq + 1));
+  }
+  const type = fields.get("type") ?? "";
+  if (type !== "image") throw new UsageError(`--mount: type "${type}" is not supported (only type=image; bind mounts use --volume)`);
+  const source = fields.get("source") ?? fields.get("src") ?? "";
+  const destination = fields.get("destination") ?? fields.get("dst") ?? fields.get("target") ?? "";
+  if (source === "" || destination === "") throw new UsageError(`--mount: "${spec}" needs source=IMAGE and destination=PATH`);
+  const rw = fields.get("rw");
+  if (rw === "true" || fields.get("readonly") === "false" || fields.get("ro") === "false")
+    throw new UsageError(`--mount: the image volume of ${source} at ${destination} is always read-only`);
+  const known = new Set(["type", "source", "src", "destination", "dst", "target", "rw", "ro", "readonly"]);
+  const unknown = [...fields.keys()].find((k) => !known.has(k));
+  if (unknown !== undefined) throw new UsageError(`--mount: "${unknown}" is not a type=image option (source, destination, ro)`);
+  return { type: "image", source, destination, options: ["ro"] };
+}
+
 export function parseNetwork(value: string): string {
   if (value !== "host" && value !== "none") throw new UsageError(`--network: "${value}" is not host or none`);
   return value;

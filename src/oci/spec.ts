@@ -199,6 +199,9 @@ function userMount(m: Mount, index: number): OciMount {
     if (!opts.some((o) => /^r?(shared|slave|private|unbindable)$/.test(o))) opts.push("rprivate");
     return { destination: m.destination, type: "bind", source: m.source, options: ["rbind", ...opts] };
   }
+  // Init turns each into a bind of its mounted dir (withImageVolumeSources); one left here would have no source.
+  if (type === "image")
+    throw new HullError("INTERNAL", `mounts[${index}] is an image volume (${m.source}) not yet resolved to its mounted dir`, { image: m.source });
   if (type === "tmpfs") {
     return { destination: m.destination, type: "tmpfs", source: "tmpfs", options: given.length > 0 ? given : ["nosuid", "nodev", "mode=1777"] };
   }

@@ -33,8 +33,8 @@ async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<Con
   // The stop intent (if any) ends here: the process is gone and recorded.
   const saved = await engine.saveWithIntent({ ...rec, state: S.CONTAINER_STATE_EXITED, pid: 0, finishedAt: rec.finishedAt || new Date().toISOString() }, null);
   await engine.event("cleanup", saved);
-  // The runtime no longer holds the overlay; MountContainer's users may.
-  if (saved.imageId !== undefined) await unmountRootfs(engine, saved);
+  // The runtime no longer holds the overlay or the image volumes; MountContainer's users may.
+  await unmountRootfs(engine, saved);
   return saved;
 }
 

@@ -12,6 +12,7 @@ import { checkSearchableByOthers } from "../oci/userns-rootfs.js";
 import { applyImageDefaults } from "../images/defaults.js";
 import { overlayDirs } from "../images/overlay.js";
 import { resolveDevices } from "../oci/host-devices.js";
+import { resolveImageVolumes } from "../images/image-volumes.js";
 
 const ADJECTIVES = [
   "brave",
@@ -94,6 +95,8 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
   );
   // A device path that is missing or no device is refused now, as containerd and CRI-O refuse it at CreateContainer (they build the spec there).
   await resolveDevices(config.devices);
+  // After the shape checks: an image volume's image must be in the store now, and is kept by id.
+  const imageVolumes = resolveImageVolumes(engine.images, config.mounts);
   const dependencyIds: string[] = [];
   for (const dep of config.dependsOn) {
     const depId = await engine.resolve(dep);
@@ -126,6 +129,7 @@ export async function createContainer(engine: Engine, requested: ContainerConfig
     execSessions: [],
     revision: 0,
     ...(image ? { imageId: image.id } : {}),
+    ...(imageVolumes.length > 0 ? { imageVolumes } : {}),
   };
   // A user-namespaced container's root must be able to walk to its rootfs (see hulld's root dir).
   const userns = userNamespaceMapping(config.security?.userNamespace) !== undefined;

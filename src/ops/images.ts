@@ -5,6 +5,7 @@
 import { rm } from "node:fs/promises";
 import { HullError } from "../errors.js";
 import type { ImageRecord } from "../images/image-store.js";
+import type { ContainerRecord } from "../store/record.js";
 import { importImage as importIntoStore, spoolPath } from "../images/oci-import.js";
 import { pullImage as pullIntoStore, type PullProgressUpdate } from "../images/registry.js";
 import { normalizeReference } from "../domain/reference.js";
@@ -126,7 +127,9 @@ export async function removeImage(engine: Engine, ref: string, force: boolean): 
     await engine.settleImageEvents();
     return { id: img.id, removedLayers: [] };
   }
-  const users = async (): Promise<string[]> => (await engine.store.listContainers()).filter((c) => c.imageId === img.id).map((c) => c.id);
+  // Its rootfs, or an image volume (which binds the image's layers as long as the container exists).
+  const uses = (c: ContainerRecord): boolean => c.imageId === img.id || (c.imageVolumes ?? []).some((v) => v.imageId === img.id);
+  const users = async (): Promise<string[]> => (await engine.store.listContainers()).filter(uses).map((c) => c.id);
   const using = await users();
   if (using.length > 0 && !force) {
     throw new HullError(

@@ -18,6 +18,7 @@ import type { CreateRequest, Launched, MonitorProcess } from "../oci/runtime.js"
 import type { Engine } from "../engine/engine.js";
 import { initIntent } from "../engine/intents.js";
 import { mountRootfs, unmountRootfs } from "./rootfs.js";
+import { withImageVolumeSources } from "../images/image-volumes.js";
 
 const S = ContainerState;
 
@@ -36,15 +37,16 @@ export interface LaunchedContainer {
 export async function launchMonitor(engine: Engine, rec: ContainerRecord, restore?: CreateRequest["restore"]): Promise<LaunchedContainer> {
   const { paths, hostLimits } = engine;
   const bundle = engine.bundlePath(rec.id);
-  // An image container's overlay goes up before anything reads its files.
-  if (rec.imageId !== undefined) await mountRootfs(engine, rec);
+  // An image container's overlay goes up before anything reads its files; any container's image volumes before the runtime binds them.
+  await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
   const seccompProfile = await seccompProfileFor(rec.config.security);
   const hostDevices = rec.config.security?.privileged ? await readHostDevices() : undefined;
   // Stat'ed again at each init, not taken from create: a node's numbers are the host's now (a replugged device, a reboot).
   const devices = await resolveDevices(rec.config.devices);
   const cgroupsPath = cgroupPathOf(rec.id, rec.config);
-  const spec = generateSpec({ id: rec.id, config: rec.config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices, devices });
+  const config = { ...rec.config, mounts: withImageVolumeSources(engine.containerDir(rec.id), rec) };
+  const spec = generateSpec({ id: rec.id, config, rootfs: rec.rootfs, user, hostLimits, cgroupsPath, seccompProfile, hostDevices, devices });
   // A log path outside the container's dir (the CRI's log_directory) may not exist yet: conmon creates only the file.
   await mkdir(dirname(rec.logPath), { recursive: true, mode: 0o755 });
   await writeBundle(bundle, spec);

@@ -9,6 +9,7 @@ import { HullError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
 import { removeExitFile } from "../oci/exits.js";
 import { unmountImageRootfs } from "../images/overlay.js";
+import { unmountImageVolumes } from "../images/image-volumes.js";
 import type { Engine } from "../engine/engine.js";
 import { removeIntent } from "../engine/intents.js";
 import { exportsReading } from "./rootfs.js";
@@ -111,7 +112,8 @@ export async function removeLocked(engine: Engine, rec: ContainerRecord): Promis
   for (const s of rec.execSessions) await engine.runtime.removeExecFiles(s.id, sessionDir(engine, id, s.id));
   await rm(engine.bundlePath(id), { recursive: true, force: true });
   await rm(join(paths.persistDir, id), { recursive: true, force: true });
-  // Unmounted whatever its mount count: rm must not descend into the image's files.
+  // Unmounted whatever its mount count: rm must not descend into the image's files (nor an image volume's).
+  await unmountImageVolumes(engine.containerDir(id), rec);
   if (rec.imageId !== undefined) await unmountImageRootfs(engine.containerDir(id), rec);
   await rm(engine.containerDir(id), { recursive: true, force: true });
   await removeExitFile(paths.exitDir, id);

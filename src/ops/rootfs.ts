@@ -13,7 +13,8 @@ import { HullError, wrapError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { hasRuntimeContainer } from "../statemachine/states.js";
 import type { ContainerRecord } from "../store/record.js";
-import { mountImageRootfs, unmountImageRootfs } from "../images/overlay.js";
+import { isMounted, mountImageRootfs, overlayDirs, unmountImageRootfs } from "../images/overlay.js";
+import { imageVolumesMounted, mountImageVolumes, unmountImageVolumes } from "../images/image-volumes.js";
 
 /** Exports (withRootfs calls) reading the container's rootfs right now; a removal should wait or refuse while > 0. */
 export function exportsReading(engine: Engine, id: string): number {
@@ -27,6 +28,8 @@ export function rootfsInUse(engine: Engine, rec: ContainerRecord): boolean {
 
 /** Makes the container's root filesystem available on the host; returns its path. */
 export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
+  // Its image volumes go up with it, whatever the rootfs is: the runtime binds them at init.
+  await mountImageVolumes(engine.images, engine.containerDir(rec.id), rec);
   if (rec.config.rootfsPath !== "") return rec.config.rootfsPath;
   // An image container: its overlay (image layers + upper dir), mounted once.
   return mountImageRootfs(engine.images, engine.containerDir(rec.id), rec);
@@ -34,11 +37,19 @@ export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise
 
 /** Releases the container's root filesystem if nothing holds it any more. */
 export async function unmountRootfs(engine: Engine, rec: ContainerRecord): Promise<void> {
+  if (rootfsInUse(engine, rec)) return;
+  await unmountImageVolumes(engine.containerDir(rec.id), rec);
   // A host directory is the user's: never unmounted or removed by hull.
   if (rec.config.rootfsPath !== "") return;
-  if (rootfsInUse(engine, rec)) return;
   // The upper dir stays: it is the container's changes.
   await unmountImageRootfs(engine.containerDir(rec.id), rec);
+}
+
+/** Whether hull has something of the container's mounted on the host: its rootfs overlay or an image volume. */
+export async function rootfsMounted(engine: Engine, rec: ContainerRecord): Promise<boolean> {
+  const dir = engine.containerDir(rec.id);
+  if (await imageVolumesMounted(dir, rec)) return true;
+  return rec.imageId !== undefined && (await isMounted(overlayDirs(dir).merged));
 }
 
 /**

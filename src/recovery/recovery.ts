@@ -24,10 +24,9 @@ import { recoverPods } from "./pods.js";
 import { ContainerState, type ContainerRecord, type OperationIntent } from "../store/record.js";
 import type { RuntimeState } from "../oci/runtime.js";
 import { parseSignal } from "../domain/signals.js";
-import { isMounted, overlayDirs } from "../images/overlay.js";
 import type { Engine } from "../engine/engine.js";
 import { stopRemainingMs } from "../engine/intents.js";
-import { rootfsInUse, unmountRootfs } from "../ops/rootfs.js";
+import { rootfsInUse, rootfsMounted, unmountRootfs } from "../ops/rootfs.js";
 import { handleExit } from "../ops/exit.js";
 import { recoverExecSessions } from "../ops/exec.js";
 import { applyRuntimeState, vanished } from "../ops/sync.js";
@@ -144,8 +143,9 @@ async function recoverContainer(engine: Engine, rec: ContainerRecord, intent: Op
     }
     if (current.state === S.CONTAINER_STATE_CONFIGURED || current.state === S.CONTAINER_STATE_EXITED) {
       // Asked again, not from the survey: undoInit may have just unmounted it.
-      if (current.imageId !== undefined && !rootfsInUse(engine, current) && (await isMounted(overlayDirs(engine.containerDir(id)).merged))) {
-        log.warn({ container: id }, "unmounting the overlay of a container nothing holds");
+      // Its image volumes too: they are mounted and released with the rootfs.
+      if (!rootfsInUse(engine, current) && (await rootfsMounted(engine, current))) {
+        log.warn({ container: id }, "unmounting the overlay (or image volumes) of a container nothing holds");
         await unmountRootfs(engine, current);
         repaired = true;
       }

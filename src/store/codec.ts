@@ -2,7 +2,7 @@
 // decoded field by field with defaults, so a record written by an older hulld
 // (missing a field added since) still loads instead of breaking the daemon.
 import { ContainerConfig, ContainerState, Event } from "../gen/hull/v1/container.js";
-import type { ContainerRecord, ExecSessionRecord } from "./record.js";
+import type { ContainerRecord, ExecSessionRecord, ImageVolumeRecord } from "./record.js";
 
 export const SCHEMA_VERSION = 1;
 export const SCHEMA_KEY = "meta/schema";
@@ -85,8 +85,14 @@ export function decodeRecord(v: unknown): ContainerRecord {
     execSessions: Array.isArray(v.execSessions) ? v.execSessions.map(decodeExec) : [],
     revision: num(v.revision),
     ...(typeof v.imageId === "string" && v.imageId !== "" ? { imageId: v.imageId } : {}),
+    ...(Array.isArray(v.imageVolumes) && v.imageVolumes.length > 0 ? { imageVolumes: v.imageVolumes.map(decodeImageVolume) } : {}),
     ...(isJson(v.processUser) ? { processUser: decodeProcessUser(v.processUser) } : {}),
   };
+}
+
+function decodeImageVolume(v: unknown): ImageVolumeRecord {
+  if (!isJson(v) || typeof v.imageId !== "string") throw new Error("stored image volume is not { mount, imageId }");
+  return { mount: num(v.mount), imageId: v.imageId };
 }
 
 function decodeProcessUser(v: Json): NonNullable<ContainerRecord["processUser"]> {

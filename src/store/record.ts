@@ -13,6 +13,12 @@ export interface ExecSessionRecord {
   pid: number;
 }
 
+/** An image volume: config.mounts[mount] names the image by reference; imageId is the image it resolved to at create. */
+export interface ImageVolumeRecord {
+  mount: number;
+  imageId: string;
+}
+
 /**
  * A container as kept in the state store: its config (as created) and its
  * lifecycle state. Times are ISO-8601 strings; "" means never.
@@ -44,6 +50,8 @@ export interface ContainerRecord {
   processUser?: { uid: number; gid: number; groups: number[] };
   /** The image ("sha256:...") the root filesystem is built from; absent for rootfs_path containers. */
   imageId?: string;
+  /** Its image volumes (config.mounts of type "image"), each resolved to its image's id at create; absent = none. */
+  imageVolumes?: ImageVolumeRecord[];
   /** Bumped on every save; lets readers notice a concurrent change. */
   revision: number;
 }

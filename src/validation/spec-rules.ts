@@ -20,8 +20,9 @@ import {
   TMPFS_VALUE_OPTIONS,
 } from "../domain/spec-defaults.js";
 import { loadSeccompProfile } from "./seccomp-profile.js";
+import { checkImageRef } from "./rules.js";
 
-const MOUNT_TYPES = new Set(["", "bind", "tmpfs", "proc"]);
+const MOUNT_TYPES = new Set(["", "bind", "tmpfs", "proc", "image"]);
 const KNOWN_CAPS = new Set(ALL_CAPABILITIES);
 const MAX_CAPS = 64;
 /** The highest id a mapping may reach: (uid_t)-1 is the kernel's "no id". */
@@ -57,7 +58,7 @@ function checkMountOption(field: string, type: string, option: string): void {
 /** Pure shape check of mounts[index]. */
 export function validateMountShape(m: Mount, index: number, prefix = ""): void {
   const at = fieldName(prefix, `mounts[${index}]`);
-  if (!MOUNT_TYPES.has(m.type)) throw invalidArgument(`${at}.type`, `"${m.type.slice(0, 40)}" is not bind, tmpfs or proc`);
+  if (!MOUNT_TYPES.has(m.type)) throw invalidArgument(`${at}.type`, `"${m.type.slice(0, 40)}" is not bind, tmpfs, proc or image`);
   const type = m.type === "" ? "bind" : m.type;
   checkPath(`${at}.destination`, m.destination);
   if (RESERVED_DESTINATIONS.has(posix.normalize(m.destination).replace(/(.)\/+$/, "$1"))) {
@@ -67,8 +68,26 @@ export function validateMountShape(m: Mount, index: number, prefix = ""): void {
     );
   }
   if (type === "bind") checkPath(`${at}.source`, m.source);
+  if (type === "image") checkImageVolumeShape(at, m);
   if (m.options.length > 64) throw invalidArgument(`${at}.options`, "more than 64 options");
   m.options.forEach((o, j) => checkMountOption(`${at}.options[${j}]`, type, o));
+}
+
+/**
+ * An image volume names an image, not a host path, and is read-only: the
+ * CRI says image volumes are always read-only, and containerd refuses one
+ * asked for writable ("readonly must be true") rather than quietly making
+ * it read-only, so hull refuses "rw" too. Which image it is, and whether it
+ * is in the store, is create's business (it needs the store).
+ */
+function checkImageVolumeShape(at: string, m: Mount): void {
+  checkImageRef(`${at}.source`, m.source);
+  const rw = m.options.indexOf("rw");
+  if (rw >= 0)
+    throw invalidArgument(
+      `${at}.options[${rw}]`,
+      `image volume ${m.source.slice(0, 80)} at ${m.destination.slice(0, 80)} is always read-only: "rw" is refused`,
+    );
 }
 
 /** Same as validateMountShape: the name the daemon code uses. */

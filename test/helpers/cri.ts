@@ -3,7 +3,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { imageApi, writeLayout } from "./images.js";
 import {
@@ -59,6 +59,7 @@ export function criClient(socket: string) {
     imageFsInfo: unary(img.imageFsInfo.bind(img)),
     pullImage: unary(img.pullImage.bind(img)),
     imageStatus: unary(img.imageStatus.bind(img)),
+    removeImage: unary(img.removeImage.bind(img)),
     runtime: rt,
     close(): void {
       rt.close();
@@ -125,6 +126,22 @@ export async function importTestImages(socket: string, work: string, rootfs: str
   } finally {
     images.close();
   }
+}
+
+/**
+ * A CRI suite's after(): its pods (best effort: a test may have removed
+ * them, or left the daemon dead), the client, the daemon and the work dir.
+ */
+export async function tearDownCri(
+  pods: readonly string[],
+  cri: CriClient | undefined,
+  d: { cleanup(): Promise<void> } | undefined,
+  work: string,
+): Promise<void> {
+  for (const id of pods) await cri?.removePodSandbox({ podSandboxId: id }).catch(() => undefined);
+  cri?.close();
+  await d?.cleanup();
+  await rm(work, { recursive: true, force: true });
 }
 
 /** Polls fn until it returns a value (not undefined), for at most ms. */

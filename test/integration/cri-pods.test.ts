@@ -220,7 +220,7 @@ describe("CRI pods and containers", () => {
     return (JSON.parse(info) as { networkCheck?: string }).networkCheck ?? "(none)";
   };
   /** What a host's admin (or a stray agent) does to a pod: its eth0 loses the address CNI ADD gave it. */
-  const flushPodAddress = (id: string) => execa("nsenter", [`--net=${join(e().daemon.runRoot, "pods", id, "net")}`, "ip", "addr", "flush", "dev", "eth0"]);
+  const flushPodAddress = (id: string) => execa("nsenter", [`--net=${join(suite.d.runRoot, "pods", id, "net")}`, "ip", "addr", "flush", "dev", "eth0"]);
 
   it("says in the verbose status whether CNI CHECK passes: ok, the failing plugin once the attachment is broken, skipped on the host network", async () => {
     const p = await runPod();
@@ -259,7 +259,7 @@ describe("CRI pods and containers", () => {
   it("CHECKs the kept pods' networks after a hulld restart and warns about a broken one, leaving it ready", async () => {
     const broken = await runPod();
     const fine = await runPod();
-    const daemon = e().daemon;
+    const daemon = suite.d;
     await daemon.stop();
     await flushPodAddress(broken.id);
     await daemon.restart();

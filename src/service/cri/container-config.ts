@@ -34,8 +34,25 @@ function propagationOption(p: MountPropagation): string {
   return "rprivate";
 }
 
+/**
+ * An image volume (Mount.image) as hull.v1's type "image" mount; whether
+ * the image is in the store is create's to answer. containerd's rules: no
+ * host_path beside it, and readonly must be set (the CRI says image volumes
+ * are always read-only; containerd refuses a writable one rather than force
+ * it read-only, and so does hull: the kubelet always sets it).
+ */
+function toImageMount(m: CriMount, image: string, i: number): Mount {
+  const at = `config.mounts[${i}]`;
+  if (m.hostPath !== "") throw invalidArgument(`${at}.host_path`, `must be empty for the image volume of ${image} at ${m.containerPath}`);
+  if (!m.readonly) throw invalidArgument(`${at}.readonly`, `the image volume of ${image} at ${m.containerPath} is always read-only: readonly must be true`);
+  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`${at}.uid_mappings`, "idmapped mounts are not supported");
+  const options = ["ro", propagationOption(m.propagation)];
+  if (m.recursiveReadOnly) options.push("rro");
+  return { type: "image", source: image, destination: m.containerPath, options };
+}
+
 function toMount(m: CriMount, i: number): Mount {
-  if (m.image !== undefined && m.image.image !== "") throw invalidArgument(`config.mounts[${i}].image`, "image volume mounts are not supported");
+  if (m.image !== undefined && m.image.image !== "") return toImageMount(m, m.image.image, i);
   if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`config.mounts[${i}].uid_mappings`, "idmapped mounts are not supported");
   if (m.recursiveReadOnly && !m.readonly) throw invalidArgument(`config.mounts[${i}].recursive_read_only`, "needs readonly as well (the CRI's rule)");
   if (m.recursiveReadOnly && m.propagation !== MountPropagation.PROPAGATION_PRIVATE)

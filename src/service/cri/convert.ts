@@ -55,16 +55,18 @@ function fromMount(m: Mount): CriMount {
     : opts.has("rslave")
       ? MountPropagation.PROPAGATION_HOST_TO_CONTAINER
       : MountPropagation.PROPAGATION_PRIVATE;
+  // An image volume reports its image as the kubelet gave it, and no host path.
+  const image = m.type === "image";
   return {
     containerPath: m.destination,
-    hostPath: m.source,
+    hostPath: image ? "" : m.source,
     readonly: opts.has("ro"),
     selinuxRelabel: false,
     propagation,
     uidMappings: [],
     gidMappings: [],
     recursiveReadOnly: opts.has("rro"),
-    image: undefined,
+    image: image ? { image: m.source, annotations: {}, userSpecifiedImage: m.source, runtimeHandler: "" } : undefined,
   };
 }
 

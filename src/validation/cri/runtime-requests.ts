@@ -25,6 +25,7 @@ import {
   checkCount,
   checkEnv,
   checkHostname,
+  checkImageRef,
   checkIdPrefix,
   checkPathComponents,
   checkRange,
@@ -180,7 +181,9 @@ function checkContainerConfig(c: ContainerConfig | undefined): void {
   checkCount("config.mounts", c.mounts, MAX_MOUNTS);
   c.mounts.forEach((m, i) => {
     checkAbsolutePath(`config.mounts[${i}].container_path`, m.containerPath);
-    checkAbsolutePath(`config.mounts[${i}].host_path`, m.hostPath);
+    // An image volume names an image instead of a host path (container-config.ts checks both).
+    if (m.image === undefined || m.image.image === "") checkAbsolutePath(`config.mounts[${i}].host_path`, m.hostPath);
+    else checkImageRef(`config.mounts[${i}].image.image`, m.image.image);
   });
   checkStringMap("config.labels", c.labels);
   checkStringMap("config.annotations", c.annotations);

@@ -251,13 +251,25 @@ export interface RestartPolicy {
 }
 
 export interface Mount {
-  /** "bind" (the default), "tmpfs" or "proc". */
+  /** "bind" (the default), "tmpfs", "proc" or "image". */
   type: string;
-  /** Absolute host path for bind mounts. */
+  /**
+   * Absolute host path for bind mounts. For "image" (an image volume,
+   * Podman's --mount type=image and the CRI's Mount.image): an image in
+   * hull's store (name, tag, id or id prefix) whose root filesystem the
+   * container sees at destination. It is never pulled here: an image not in
+   * the store is refused (IMAGE_NOT_FOUND). It is resolved to its id at
+   * create, so a later retag does not change the volume, and the image
+   * cannot be removed while the container exists.
+   */
   source: string;
   /** Absolute path inside the container. */
   destination: string;
-  /** Mount options, e.g. "ro", "nosuid", "size=64m". */
+  /**
+   * Mount options, e.g. "ro", "nosuid", "size=64m". An image volume is
+   * always read-only ("ro" is implied, "rw" refused, as containerd refuses a
+   * writable one); propagation and nosuid/nodev/noexec may be given.
+   */
   options: string[];
 }
 
