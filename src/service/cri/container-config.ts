@@ -41,11 +41,14 @@ function propagationOption(p: MountPropagation): string {
  * are always read-only; containerd refuses a writable one rather than force
  * it read-only, and so does hull: the kubelet always sets it).
  */
+/** Why uid/gid mappings on a mount cannot be honoured on this host. */
+const NO_IDMAP = "idmapped mounts cannot be made here: runc 1.1.5 has no idmap mount option and util-linux 2.38 cannot make one (X-mount.idmap came with 2.39)";
+
 function toImageMount(m: CriMount, image: string, i: number): Mount {
   const at = `config.mounts[${i}]`;
   if (m.hostPath !== "") throw invalidArgument(`${at}.host_path`, `must be empty for the image volume of ${image} at ${m.containerPath}`);
   if (!m.readonly) throw invalidArgument(`${at}.readonly`, `the image volume of ${image} at ${m.containerPath} is always read-only: readonly must be true`);
-  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`${at}.uid_mappings`, "idmapped mounts are not supported");
+  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`${at}.uid_mappings`, NO_IDMAP);
   const options = ["ro", propagationOption(m.propagation)];
   if (m.recursiveReadOnly) options.push("rro");
   return { type: "image", source: image, destination: m.containerPath, options };
@@ -53,7 +56,7 @@ function toImageMount(m: CriMount, image: string, i: number): Mount {
 
 function toMount(m: CriMount, i: number): Mount {
   if (m.image !== undefined && m.image.image !== "") return toImageMount(m, m.image.image, i);
-  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`config.mounts[${i}].uid_mappings`, "idmapped mounts are not supported");
+  if (m.uidMappings.length > 0 || m.gidMappings.length > 0) throw invalidArgument(`config.mounts[${i}].uid_mappings`, NO_IDMAP);
   if (m.recursiveReadOnly && !m.readonly) throw invalidArgument(`config.mounts[${i}].recursive_read_only`, "needs readonly as well (the CRI's rule)");
   if (m.recursiveReadOnly && m.propagation !== MountPropagation.PROPAGATION_PRIVATE)
     throw invalidArgument(`config.mounts[${i}].recursive_read_only`, "needs private propagation (the CRI's rule)");
@@ -152,7 +155,11 @@ function securityOf(sc: LinuxContainerSecurityContext | undefined, field: string
  */
 export function criToHullConfig(c: CriContainerConfig): CriContainerRequest {
   const field = "config.linux.security_context";
-  if (c.CDIDevices.length > 0) throw invalidArgument("config.CDI_devices", "CDI devices are not supported");
+  if (c.CDIDevices.length > 0)
+    throw invalidArgument(
+      "config.CDI_devices",
+      "CDI devices are not supported: hull reads no CDI specs (/etc/cdi, /var/run/cdi); give the device nodes as config.devices",
+    );
   const sc = c.linux?.securityContext;
   const config = ContainerConfig.fromPartial({
     image: c.image?.image ?? "",
