@@ -1,9 +1,10 @@
 // The parts of the OCI spec that place a container in its pod and on the
 // host: the namespaces it joins (a pod's pinned files, the infra process's
-// PID namespace, or the host's), host devices, privileged mode, sysctls, cpusets,
+// PID namespace, or the host's), its user namespace, host devices, privileged mode, sysctls, cpusets,
 // hugepages, swap and oom_score_adj. Pure, like spec.ts, which applies it.
 import type { ContainerConfig, Mount, NamespaceOptions } from "../gen/hull/v1/container.js";
 import type { GrantedDevice, OciDevice, OciDeviceCgroup, OciNamespace, OciResources, OciSpec } from "./spec-types.js";
+import { userNamespaceMapping } from "../validation/spec-rules.js";
 
 type Kind = "network" | "ipc" | "uts" | "pid";
 
@@ -46,6 +47,31 @@ export function sysfsMountable(config: ContainerConfig): boolean {
   const net = containerNamespaces(config).find((n) => n.type === "network");
   if (net === undefined) return false;
   return net.path === undefined || (config.namespaces?.user ?? "") !== "";
+}
+
+/**
+ * A user namespace, when security.user_namespace asks for one: container
+ * ids 0..size-1 are host ids hostId..; runc creates the namespace and writes
+ * the maps, or joins a pod's (namespaces.user) and only reads them to know
+ * the host's id of container root. An image's rootfs is a copy with shifted
+ * ids (images/shifted-layers.ts); a rootfs_path dir is used as it is. Where
+ * the kernel refuses a sysfs of its own (sysfsMountable), the container gets
+ * the host's /sys read-only instead, as Podman does (runc 1.1.5 has no
+ * fallback).
+ */
+export function applyUserNamespace(spec: OciSpec, config: ContainerConfig): void {
+  const mapping = userNamespaceMapping(config.security?.userNamespace);
+  if (!mapping) return;
+  const joined = config.namespaces?.user ?? "";
+  spec.linux.namespaces.push(joined !== "" ? { type: "user", path: joined } : { type: "user" });
+  spec.linux.uidMappings = [{ containerID: 0, hostID: mapping.uid.hostId, size: mapping.uid.size }];
+  spec.linux.gidMappings = [{ containerID: 0, hostID: mapping.gid.hostId, size: mapping.gid.size }];
+  if (sysfsMountable(config)) return;
+  spec.mounts = spec.mounts.map((m) =>
+    m.destination === "/sys" && m.type === "sysfs"
+      ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
+      : m,
+  );
 }
 
 export function usesHostUts(config: ContainerConfig): boolean {

@@ -3,7 +3,7 @@
 // Defaults follow Podman's (containers/common) so containers behave alike.
 import type { ContainerConfig, Mount, SecurityOptions } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
-import { normaliseCapability, userNamespaceMapping, validateMountShape, validateSecurityShape } from "../validation/spec-rules.js";
+import { normaliseCapability, validateMountShape, validateSecurityShape } from "../validation/spec-rules.js";
 import {
   ALL_CAPABILITIES,
   ALWAYS_ALLOWED_DEVICES,
@@ -19,11 +19,11 @@ import {
 import {
   applyDevices,
   applyPrivileged,
+  applyUserNamespace,
   containerNamespaces,
   extraResources,
   oomScoreAdjFor,
   rootfsPropagationFor,
-  sysfsMountable,
   usesHostUts,
 } from "./spec-isolation.js";
 import { defaultSeccompProfile, resolveSeccomp, type OciSeccomp, type SeccompProfile } from "./seccomp.js";
@@ -214,20 +214,6 @@ function withUserMounts(standard: OciMount[], user: OciMount[]): OciMount[] {
   return [...standard.filter((m) => !taken.has(m.destination)), ...user];
 }
 
-/**
- * Where the kernel refuses the container a sysfs of its own (see
- * sysfsMountable), it gets the host's /sys read-only instead, as Podman does
- * (runc 1.1.5 has no fallback).
- */
-function sysfsForUserNamespace(mounts: OciMount[], mountable: boolean): OciMount[] {
-  if (mountable) return mounts;
-  return mounts.map((m) =>
-    m.destination === "/sys" && m.type === "sysfs"
-      ? { destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
-      : m,
-  );
-}
-
 function resources(config: ContainerConfig): OciResources {
   const out: OciResources = { devices: defaultDeviceRules() };
   const r = config.resources;
@@ -324,19 +310,6 @@ export function generateSpec(input: SpecInput): OciSpec {
   if (Object.keys(config.sysctls).length > 0) linux.sysctl = { ...config.sysctls };
   const propagation = rootfsPropagationFor(config.mounts);
   if (propagation) linux.rootfsPropagation = propagation;
-  const mapping = userNamespaceMapping(config.security?.userNamespace);
-  if (mapping) {
-    // Container ids 0..size-1 are host ids hostId..; runc creates the namespace
-    // and writes the maps, or joins a pod's (namespaces.user) and only reads
-    // them to know the host's id of container root. An image's rootfs is a
-    // copy with shifted ids (images/shifted-layers.ts); a rootfs_path dir is
-    // used as it is: files owned by host ids outside the range show as the
-    // overflow id (nobody) and container root cannot write them.
-    const joined = config.namespaces?.user ?? "";
-    namespaces.push(joined !== "" ? { type: "user", path: joined } : { type: "user" });
-    linux.uidMappings = [{ containerID: 0, hostID: mapping.uid.hostId, size: mapping.uid.size }];
-    linux.gidMappings = [{ containerID: 0, hostID: mapping.gid.hostId, size: mapping.gid.size }];
-  }
   const filter = seccomp(input, caps);
   if (filter) linux.seccomp = filter;
 
@@ -349,10 +322,11 @@ export function generateSpec(input: SpecInput): OciSpec {
     root: { path: input.rootfs, readonly: config.readOnlyRootfs },
     // The host's UTS namespace is not runc's to rename.
     ...(usesHostUts(config) ? {} : { hostname }),
-    mounts: withUserMounts(mapping ? sysfsForUserNamespace(standardMounts(), sysfsMountable(config)) : standardMounts(), config.mounts.map(userMount)),
+    mounts: withUserMounts(standardMounts(), config.mounts.map(userMount)),
     linux,
     annotations: { ...config.annotations },
   };
+  applyUserNamespace(spec, config);
   applyDevices(spec, input.devices ?? []);
   if (security?.privileged) applyPrivileged(spec, input.hostDevices ?? []);
   return spec;
