@@ -20,12 +20,12 @@
 // read-only volume: world-readable files still read.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
 import type { Mount } from "../gen/hull/v1/container.js";
 import { HullError } from "../errors.js";
 import type { ContainerRecord, ImageVolumeRecord } from "../store/record.js";
 import type { ImageStore } from "./image-store.js";
-import { isMounted, unmountOverlay } from "./overlay.js";
+import { unmountOverlay } from "./overlay.js";
+import { isMounted, mountLayersReadOnly } from "./mounts.js";
 
 /** Where image volume config.mounts[mount] is mounted on the host. */
 export function imageVolumeDir(containerDir: string, mount: number): string {
@@ -57,14 +57,6 @@ export function resolveImageVolumes(store: ImageStore, mounts: readonly Mount[],
   return volumes;
 }
 
-async function mountReadOnly(lowers: string[], target: string): Promise<void> {
-  // Two or more layers: a read-only overlay, top layer first; one: its layer dir bound read-only.
-  const args =
-    lowers.length >= 2 ? ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lowers.join(":")}`, target] : ["--bind", "-o", "ro", lowers[0] ?? target, target];
-  const r = await execa("mount", args, { reject: false });
-  if (r.exitCode !== 0) throw new HullError("INTERNAL", `mounting the image volume at ${target} failed: ${r.stderr || r.stdout}`);
-}
-
 /** Mounts every image volume of rec under containerDir that is not mounted yet. */
 export async function mountImageVolumes(store: ImageStore, containerDir: string, rec: ContainerRecord): Promise<void> {
   for (const v of rec.imageVolumes ?? []) {
@@ -82,9 +74,10 @@ export async function mountImageVolumes(store: ImageStore, containerDir: string,
       );
     }
     // An image with no layers at all has an empty root: the empty dir itself, bound read-only.
-    await mountReadOnly(
+    await mountLayersReadOnly(
       [...img.layers].reverse().map((l) => store.layerDir(l.diffId)),
       dir,
+      "the image volume",
     );
   }
 }

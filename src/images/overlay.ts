@@ -2,7 +2,7 @@
 // first) as lower dirs, and an upper and work dir under the container's own
 // directory, so its changes go away with it and the layers stay shared.
 import { chown, mkdir } from "node:fs/promises";
-import { isMounted } from "./mountinfo.js";
+import { isMounted } from "./mounts.js";
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
@@ -22,7 +22,7 @@ export function overlayDirs(containerDir: string): OverlayDirs {
   return { upper: join(base, "upper"), work: join(base, "work"), merged: join(base, "merged") };
 }
 
-export { isMounted } from "./mountinfo.js";
+export { isMounted } from "./mounts.js";
 
 export async function mountOverlay(lowers: string[], dirs: OverlayDirs): Promise<void> {
   if (lowers.length === 0) throw new HullError("INTERNAL", "an overlay needs at least one lower dir");

@@ -13,7 +13,7 @@ import { lchown, lstat, mkdir, readdir, rm, chmod, writeFile, access } from "nod
 import { join } from "node:path";
 import { execa } from "execa";
 import { HullError } from "../errors.js";
-import { isMounted } from "./mountinfo.js";
+import { isMounted, mountLayersReadOnly } from "./mounts.js";
 import type { IdMappings, IdRange } from "../domain/spec-defaults.js";
 
 const SETID_BITS = 0o6000;
@@ -68,20 +68,15 @@ export async function shiftedLower(lowers: readonly string[], base: string, map:
   if (await isMounted(flat)) await run(`unmounting ${flat}`, "umount", [flat]);
   await rm(tree, { recursive: true, force: true });
   await mkdir(tree, { recursive: true, mode: 0o755 });
-  const [only] = lowers;
-  if (lowers.length === 1 && only !== undefined) {
-    await run(`copying layer ${only} for a user namespace`, "cp", ["-a", `${only}/.`, tree]);
-  } else {
-    // The layers as the container sees them (whiteouts applied), read-only.
-    await mkdir(flat, { recursive: true, mode: 0o700 });
-    await run(`flattening the image's layers at ${flat}`, "mount", ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lowers.join(":")}`, flat]);
-    try {
-      await run(`copying the image's layers for a user namespace`, "cp", ["-a", `${flat}/.`, tree]);
-    } finally {
-      await run(`unmounting ${flat}`, "umount", [flat]);
-    }
-    await rm(flat, { recursive: true, force: true });
+  // The layers as the container sees them (whiteouts applied), read-only.
+  await mkdir(flat, { recursive: true, mode: 0o700 });
+  await mountLayersReadOnly(lowers, flat, "the image's layers for a user namespace");
+  try {
+    await run(`copying the image's layers for a user namespace`, "cp", ["-a", `${flat}/.`, tree]);
+  } finally {
+    await run(`unmounting ${flat}`, "umount", [flat]);
   }
+  await rm(flat, { recursive: true, force: true });
   await shiftTree(tree, map);
   await writeFile(done, "");
   return tree;

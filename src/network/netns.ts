@@ -18,7 +18,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { HullError } from "../errors.js";
-import { isMounted } from "../images/mountinfo.js";
+import { isMounted } from "../images/mounts.js";
 import type { IdMappings } from "../domain/spec-defaults.js";
 import type { PodNamespaceKind } from "../store/record.js";
 import { checkHostname } from "../validation/rules.js";
@@ -50,23 +50,22 @@ export async function pinNamespaces(
   userns?: IdMappings,
 ): Promise<Partial<Record<PodNamespaceKind, string>>> {
   if (kinds.includes("uts")) checkHostname("hostname", hostname);
-  const all = userns !== undefined && !kinds.includes("user") ? [...kinds, "user" as const] : [...kinds];
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const out: Partial<Record<PodNamespaceKind, string>> = {};
-  if (all.length === 0) return out;
-  for (const kind of all) {
+  if (kinds.length === 0) return out;
+  for (const kind of kinds) {
     const file = join(dir, kind);
     await writeFile(file, "", { mode: 0o600 });
     out[kind] = file;
   }
   try {
-    if (all.includes("user")) {
+    if (kinds.includes("user")) {
       if (userns === undefined) throw new HullError("INTERNAL", `pinning a user namespace in ${dir} needs its id mappings`);
-      await pinWithUserNamespace(dir, all, hostname, userns);
+      await pinWithUserNamespace(dir, kinds, hostname, userns);
     } else {
-      const args = [...all.map((k) => `${FLAG[k]}=${join(dir, k)}`), "--", "/bin/sh", "-c", setupScript(all, hostname)];
+      const args = [...kinds.map((k) => `${FLAG[k]}=${join(dir, k)}`), "--", "/bin/sh", "-c", setupScript(kinds, hostname)];
       const r = await execa("unshare", args, { reject: false, timeout: TIMEOUT_MS, env: PATH_ENV });
-      if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${all.join(", ")} namespaces in ${dir}`, r));
+      if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${kinds.join(", ")} namespaces in ${dir}`, r));
     }
   } catch (err) {
     await releaseNamespaces(dir).catch(() => undefined);
