@@ -11,9 +11,9 @@ import net from "node:net";
 import { type Readable, type Writable } from "node:stream";
 import fc from "fast-check";
 import { SPDY3_DICTIONARY } from "../../src/streaming/spdy/dictionary.js";
-import { encodeFrame, type Frame, FrameParser, GoAwayStatus, RstStatus, SpdyProtocolError } from "../../src/streaming/spdy/frames.js";
+import { encodeFrame, type Frame, FrameParser, GoAwayStatus, RstStatus, SpdyProtocolError, SpdyStreamResetError } from "../../src/streaming/spdy/frames.js";
 import { decodeHeaderBlock, encodeHeaderBlock, HeaderCompressor, HeaderDecompressor } from "../../src/streaming/spdy/header-block.js";
-import { SpdySession, type SpdySessionOptions, type SpdyStream, SpdyStreamResetError } from "../../src/streaming/spdy/session.js";
+import { SpdySession, type SpdySessionOptions, type SpdyStream } from "../../src/streaming/spdy/session.js";
 
 /** sha256 of the 1423 bytes of headerDictionary in moby/spdystream spdy/dictionary.go. */
 const SPDYSTREAM_DICTIONARY_SHA256 = "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02";
@@ -168,6 +168,8 @@ describe("spdy header blocks", () => {
 interface Pair {
   client: SpdySession;
   server: SpdySession;
+  clientSocket: net.Socket;
+  serverSocket: net.Socket;
   close(): Promise<void>;
 }
 
@@ -187,6 +189,8 @@ async function sockets(): Promise<[net.Socket, net.Socket]> {
 async function pair(server: Partial<SpdySessionOptions> = {}, client: Partial<SpdySessionOptions> = {}): Promise<Pair> {
   const [cs, ss] = await sockets();
   const p: Pair = {
+    clientSocket: cs,
+    serverSocket: ss,
     client: new SpdySession(cs, { ...client, role: "client" }),
     server: new SpdySession(ss, { ...server, role: "server" }),
     async close() {
@@ -329,17 +333,79 @@ describe("spdy sessions", { timeout: 5000 }, () => {
   });
 });
 
+describe("spdy backpressure and loss", { timeout: 5000 }, () => {
+  it("stops reading the socket while a stream's buffer is full, and resumes as it is read", async () => {
+    const hwm = 64 * 1024;
+    const p = await pair({ streamHighWaterMark: hwm });
+    const inbound = new Promise<SpdyStream>((resolve) => p.server.on("stream", (s) => (s.reply(), resolve(s))));
+    const s = await p.client.openStream({});
+    const data = randomBytes(4 << 20);
+    s.end(data);
+    const unread = await inbound;
+    // Not a timer: turn the event loop until the unread stream has filled its buffer.
+    while (unread.readableLength < hwm) await new Promise((r) => setImmediate(r));
+    assert.ok(p.serverSocket.isPaused());
+    assert.ok(unread.readableLength < data.length / 2, `buffered ${unread.readableLength}`);
+    const got = collect(unread);
+    assert.equal(sha(await got), sha(data));
+    assert.ok(!p.serverSocket.isPaused());
+    unread.end();
+    await collect(s);
+    await p.close();
+  });
+
+  it("destroys open streams with an error naming them when the connection drops", async () => {
+    const p = await pair();
+    const inbound = new Promise<SpdyStream>((resolve) => p.server.on("stream", (s) => (s.reply(), resolve(s))));
+    const s = await p.client.openStream({});
+    s.on("error", () => undefined);
+    const serverStream = await inbound;
+    const err = once(serverStream, "error");
+    const events: string[] = [];
+    p.server.on("error", () => events.push("error"));
+    const closed = once(p.server, "close");
+    p.clientSocket.destroy();
+    const [e] = (await err) as [Error];
+    assert.match(e.message, /stream 1: /);
+    await closed;
+    assert.deepEqual(events, []);
+    assert.equal(p.server.openStreams, 0);
+  });
+
+  it("accepts SETTINGS, ignores unknown control frames, and echoes the peer's PING", async () => {
+    const [raw, ss] = await sockets();
+    const session = new SpdySession(ss, { role: "server" });
+    const settings = once(session, "settings");
+    const echoed = new Promise<Frame[]>((resolve) => {
+      const parser = new FrameParser();
+      raw.on("data", (c: Buffer) => {
+        const frames = parser.push(c);
+        if (frames.length > 0) resolve(frames);
+      });
+    });
+    raw.write(encodeFrame({ type: "settings", flags: 0, settings: [{ id: 7, flags: 0, value: 1 << 20 }] }));
+    raw.write(Buffer.from([0x80, 3, 0, 0x0a, 0, 0, 0, 1, 0xaa]));
+    raw.write(encodeFrame({ type: "ping", id: 7 }));
+    assert.deepEqual(await settings, [[{ id: 7, flags: 0, value: 1 << 20 }]]);
+    assert.deepEqual(await echoed, [{ type: "ping", id: 7 }]);
+    const closed = once(session, "close");
+    raw.end();
+    await closed;
+  });
+});
+
 describe("spdy malformed input", { timeout: 5000 }, () => {
   async function attack(
     bytes: (c: HeaderCompressor) => Promise<Buffer[]>,
     options: Partial<SpdySessionOptions> = {},
-  ): Promise<{ frames: Frame[]; error: Error; session: SpdySession }> {
+  ): Promise<{ frames: Frame[]; error: Error; streamErrors: string[] }> {
     const [raw, ss] = await sockets();
     const session = new SpdySession(ss, { ...options, role: "server" });
     const events: string[] = [];
     const error = new Promise<Error>((resolve) => session.on("error", (e) => (events.push("error"), resolve(e))));
     session.on("close", () => events.push("close"));
-    session.on("stream", (s) => s.on("error", () => undefined));
+    const streamErrors: string[] = [];
+    session.on("stream", (s) => s.on("error", (e: Error) => streamErrors.push(e.message)));
     const received = collect(raw);
     const c = new HeaderCompressor();
     for (const b of await bytes(c)) raw.write(b);
@@ -348,12 +414,13 @@ describe("spdy malformed input", { timeout: 5000 }, () => {
     assert.deepEqual(events, ["error", "close"]);
     assert.equal(session.openStreams, 0);
     c.close();
-    return { frames, error: err, session };
+    return { frames, error: err, streamErrors };
   }
 
   const syn = async (c: HeaderCompressor, id: number): Promise<Buffer> =>
     encodeFrame({ type: "syn_stream", streamId: id, associatedId: 0, priority: 0, slot: 0, flags: 0, headerBlock: await c.compress({ a: "b" }) });
 
+  // Each case but the version 2 frame first opens stream 1, which must then fail with the session, by its id.
   const cases: [string, (c: HeaderCompressor) => Promise<Buffer[]>, Partial<SpdySessionOptions>?][] = [
     ["garbage", async (c) => [await syn(c, 1), Buffer.from("\xde\xad\xbe\xefgarbage", "latin1")]],
     ["a version 2 frame", async () => [Buffer.from([0x80, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1])]],
@@ -370,8 +437,10 @@ describe("spdy malformed input", { timeout: 5000 }, () => {
   ];
   for (const [name, bytes, options] of cases) {
     it(`answers ${name} with GOAWAY PROTOCOL_ERROR and closes`, async () => {
-      const { frames, error } = await attack(bytes, options);
+      const { frames, error, streamErrors } = await attack(bytes, options);
       assert.ok(error instanceof SpdyProtocolError, String(error));
+      assert.equal(streamErrors.length, name === "a version 2 frame" ? 0 : 1);
+      for (const m of streamErrors) assert.match(m, /^spdy: stream 1: session failed: /);
       const last = frames.at(-1);
       assert.deepEqual(last, { type: "goaway", lastGoodStreamId: last?.type === "goaway" ? last.lastGoodStreamId : -1, status: GoAwayStatus.PROTOCOL_ERROR });
     });

@@ -59,6 +59,17 @@ export class SpdyProtocolError extends Error {
   }
 }
 
+/** The peer reset a stream (RST_STREAM), or refused it in its GOAWAY. */
+export class SpdyStreamResetError extends Error {
+  constructor(
+    readonly streamId: number,
+    readonly status: number,
+  ) {
+    super(`spdy: stream ${streamId} reset by the peer: ${rstStatusName(status)}`);
+    this.name = "SpdyStreamResetError";
+  }
+}
+
 export interface SettingEntry {
   id: number;
   flags: number;
@@ -225,6 +236,7 @@ function decodeControl(type: number, flags: number, body: Buffer): Frame {
 export class FrameParser {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  private failure: SpdyProtocolError | undefined;
 
   constructor(readonly maxFrameLength: number = MAX_FRAME_LENGTH) {}
 
@@ -233,12 +245,35 @@ export class FrameParser {
     return this.buffered;
   }
 
+  /** Whole frames completed by chunk; throws on a protocol violation. */
   push(chunk: Buffer): Frame[] {
+    const { frames, error } = this.pushSome(chunk);
+    if (error) throw error;
+    return frames;
+  }
+
+  /**
+   * Like push, but returns the frames that preceded a violation along with it, so a session can act on
+   * them in order before failing. After a violation the parser is unusable: framing is lost.
+   */
+  pushSome(chunk: Buffer): { frames: Frame[]; error?: SpdyProtocolError } {
+    if (this.failure) return { frames: [], error: this.failure };
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.buffered += chunk.length;
     }
-    const out: Frame[] = [];
+    const frames: Frame[] = [];
+    try {
+      this.cut(frames);
+    } catch (err) {
+      if (!(err instanceof SpdyProtocolError)) throw err;
+      this.failure = err;
+      return { frames, error: err };
+    }
+    return { frames };
+  }
+
+  private cut(out: Frame[]): void {
     while (this.buffered >= FRAME_HEADER) {
       const head = this.peek(FRAME_HEADER);
       const w0 = head.readUInt32BE(0);
@@ -261,12 +296,11 @@ export class FrameParser {
       const body = this.take(length);
       out.push(control ? decodeControl(w0 & 0xffff, flags, body) : { type: "data", streamId: id31(w0), flags, data: body });
     }
-    return out;
   }
 
   /** Call at end of input: bytes left over are a truncated frame. */
   finish(): void {
-    if (this.buffered > 0) throw new SpdyProtocolError(`input ended inside a frame (${this.buffered} bytes left over)`);
+    if (this.buffered > 0 && !this.failure) throw new SpdyProtocolError(`input ended inside a frame (${this.buffered} bytes left over)`);
   }
 
   private peek(n: number): Buffer {

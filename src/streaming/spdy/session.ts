@@ -19,9 +19,10 @@ import {
   GoAwayStatus,
   MAX_FRAME_LENGTH,
   RstStatus,
-  rstStatusName,
   type SettingEntry,
+  rstStatusName,
   SpdyProtocolError,
+  SpdyStreamResetError,
 } from "./frames.js";
 import { firstValues, HeaderCompressor, HeaderDecompressor, type HeaderInput, type HeaderValues, MAX_HEADER_BLOCK } from "./header-block.js";
 
@@ -64,12 +65,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly idle: NodeJS.Timeout | undefined;
   private readonly pings = new Map<number, { start: bigint; resolve: (ms: number) => void; reject: (err: Error) => void }>();
   private readonly outbox: Outgoing[] = [];
-  private readonly inbox: Frame[] = [];
+  private readonly inbox: (Frame | SpdyProtocolError)[] = [];
   private readonly blocked = new Set<SpdyStream>();
   private nextStreamId: number;
   private nextPingId: number;
   private lastPeerStreamId = 0;
   private pumping = false;
+  private ended = false;
   private processing = false;
   private sentGoAway = false;
   private receivedGoAway = false;
@@ -165,21 +167,21 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private onSocketData(chunk: Buffer): void {
     if (this.closed) return;
     this.touch();
-    let frames: Frame[];
-    try {
-      frames = this.parser.push(chunk);
-    } catch (err) {
-      return this.fail(err as Error);
-    }
+    const { frames, error } = this.parser.pushSome(chunk);
     for (const f of frames) this.inbox.push(f);
+    // After the frames that preceded it, so a stream they opened is failed with the session rather than never seen.
+    if (error) this.inbox.push(error);
     void this.processInbox();
   }
 
   private onSocketEnd(): void {
+    if (this.closed) return;
     try {
       this.parser.finish();
     } catch (err) {
-      return this.fail(err as Error);
+      this.inbox.push(err as SpdyProtocolError);
+      void this.processInbox();
+      return;
     }
     // The peer will send nothing more; finish our side too rather than leave a half-open socket.
     if (!this.closed) this.enqueue("end").catch(() => this.teardown(undefined, "the peer ended the connection"));
@@ -192,7 +194,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.processing = true;
     try {
       while (this.inbox.length > 0 && !this.closed) {
-        const f = this.inbox.shift() as Frame;
+        const f = this.inbox.shift() as Frame | SpdyProtocolError;
+        if (f instanceof SpdyProtocolError) throw f;
         if (f.type === "syn_stream" || f.type === "syn_reply" || f.type === "headers") {
           const h = await this.decompressor.decompress(f.headerBlock, f.streamId);
           if (!this.closed) this.onHeaderFrame(f, h);
@@ -360,7 +363,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
 
   /** Fire-and-forget control frame; a failure to send can only mean the session is failing, which fail() reports once. */
   private control(f: Frame): void {
-    this.enqueue(encodeFrame(f)).catch((err: Error) => this.fail(err));
+    // Once our side is ended (close(), or the peer's EOF) a late control frame has no one to go to; the 'close' that
+    // follows tears the session down. Any other failure to send is the session failing.
+    this.enqueue(encodeFrame(f)).catch((err: Error) => this.ended || this.fail(err));
   }
 
   private enqueue(frame: Outgoing["frame"]): Promise<void> {
@@ -393,8 +398,13 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
           return;
         }
         if (buf === "end") {
-          this.socket.end();
+          if (!this.ended) this.socket.end();
+          this.ended = true;
           item.resolve();
+          continue;
+        }
+        if (this.ended) {
+          item.reject(new Error("spdy: frame not sent: the connection is ended"));
           continue;
         }
         this.touch();
@@ -419,7 +429,8 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   }
 
   private touch(): void {
-    this.idle?.refresh();
+    // refresh() would re-arm a cleared timer.
+    if (!this.closed) this.idle?.refresh();
   }
 
   private onIdle(): void {
@@ -435,9 +446,12 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       const status = err instanceof SpdyProtocolError ? GoAwayStatus.PROTOCOL_ERROR : GoAwayStatus.INTERNAL_ERROR;
       // Bypasses the outbox, which may be waiting on 'drain' or on a header block; frame boundaries are intact since
       // the outbox only ever holds whole frames not yet written.
-      this.socket.end(encodeFrame({ type: "goaway", lastGoodStreamId: this.lastPeerStreamId, status }), () => this.socket.destroy());
-      // end()'s callback never comes if the peer stops reading; the socket must not outlive the session.
-      setTimeout(() => this.socket.destroy(), 1000).unref();
+      // end()'s callback never comes if the peer stops reading; the socket must not outlive the session by much.
+      const fallback = setTimeout(() => this.socket.destroy(), 1000).unref();
+      this.socket.end(encodeFrame({ type: "goaway", lastGoodStreamId: this.lastPeerStreamId, status }), () => {
+        clearTimeout(fallback);
+        this.socket.destroy();
+      });
     } else this.socket.destroy();
     this.teardown(err, `session failed: ${err.message}`);
   }
@@ -458,17 +472,6 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.decompressor.close();
     if (err) this.emit("error", err);
     this.emit("close");
-  }
-}
-
-/** The peer reset a stream (RST_STREAM), or refused it in its GOAWAY. */
-export class SpdyStreamResetError extends Error {
-  constructor(
-    readonly streamId: number,
-    readonly status: number,
-  ) {
-    super(`spdy: stream ${streamId} reset by the peer: ${rstStatusName(status)}`);
-    this.name = "SpdyStreamResetError";
   }
 }
 
@@ -523,8 +526,9 @@ export class SpdyStream extends Duplex {
   reset(status: number = RstStatus.CANCEL): void {
     if (this.silenced || this.destroyed) return;
     this.silenced = true;
-    this.host.reset(this, status);
-    this.settleOpening(new SpdyStreamResetError(this.id, status));
+    // A stream closed both ways is already gone for the peer; an RST for it would be a protocol error there.
+    if (!(this.localFin && this.remoteFin)) this.host.reset(this, status);
+    this.settleOpening(new Error(`spdy: stream ${this.id}: reset locally (${rstStatusName(status)})`));
     this.destroy();
   }
 
