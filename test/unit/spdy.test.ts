@@ -372,6 +372,33 @@ describe("spdy backpressure and loss", { timeout: 5000 }, () => {
     assert.equal(p.server.openStreams, 0);
   });
 
+  it("replies before any DATA, splits writes into frames of at most 64 KiB, and ends with an empty FIN", async () => {
+    const [raw, ss] = await sockets();
+    const session = new SpdySession(ss, { role: "server" });
+    session.on("stream", (s) => s.end(Buffer.alloc(200_000, 7)));
+    const c = new HeaderCompressor();
+    raw.write(encodeFrame({ type: "syn_stream", streamId: 1, associatedId: 0, priority: 0, slot: 0, flags: 1, headerBlock: await c.compress({}) }));
+    const parser = new FrameParser();
+    const frames: Frame[] = [];
+    await new Promise<void>((resolve) =>
+      raw.on("data", (chunk: Buffer) => {
+        frames.push(...parser.push(chunk));
+        const last = frames.at(-1);
+        if (last?.type === "data" && last.flags === 1) resolve();
+      }),
+    );
+    assert.equal(frames[0].type, "syn_reply");
+    const data = frames.slice(1).map((f) => (f.type === "data" ? f.data : assert.fail(`unexpected ${f.type}`)));
+    assert.ok(data.every((d) => d.length <= 64 * 1024));
+    assert.equal(Buffer.concat(data).length, 200_000);
+    assert.equal(data.at(-1)?.length, 0);
+    assert.equal(session.openStreams, 0);
+    const closed = once(session, "close");
+    raw.end();
+    await closed;
+    c.close();
+  });
+
   it("accepts SETTINGS, ignores unknown control frames, and echoes the peer's PING", async () => {
     const [raw, ss] = await sockets();
     const session = new SpdySession(ss, { role: "server" });
