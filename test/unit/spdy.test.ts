@@ -10,10 +10,10 @@ import { once } from "node:events";
 import net from "node:net";
 import { type Readable, type Writable } from "node:stream";
 import fc from "fast-check";
-import { SPDY3_DICTIONARY } from "../../src/streaming/spdy/dictionary.js";
-import { encodeFrame, type Frame, FrameParser, GoAwayStatus, RstStatus, SpdyProtocolError, SpdyStreamResetError } from "../../src/streaming/spdy/frames.js";
-import { decodeHeaderBlock, encodeHeaderBlock, HeaderCompressor, HeaderDecompressor } from "../../src/streaming/spdy/header-block.js";
-import { SpdySession, type SpdySessionOptions, type SpdyStream } from "../../src/streaming/spdy/session.js";
+import { SPDY3_DICTIONARY } from "../../src/service/streaming/spdy/dictionary.js";
+import { encodeFrame, type Frame, FrameParser, GoAwayStatus, RstStatus, SpdyProtocolError, SpdyStreamResetError } from "../../src/service/streaming/spdy/frames.js";
+import { decodeHeaderBlock, encodeHeaderBlock, HeaderCompressor, HeaderDecompressor } from "../../src/service/streaming/spdy/header-block.js";
+import { SpdySession, type SpdySessionOptions, type SpdyStream } from "../../src/service/streaming/spdy/session.js";
 
 /** sha256 of the 1423 bytes of headerDictionary in moby/spdystream spdy/dictionary.go. */
 const SPDYSTREAM_DICTIONARY_SHA256 = "51d27341373f923f3cd88e1eb7162aeaa3723d7585ff2399201dc06498407f02";
