@@ -11,19 +11,12 @@
 // reading the socket while any stream's readable buffer is over its
 // highWaterMark, which bounds memory even against peers that ignore windows.
 import { EventEmitter } from "node:events";
-import { Duplex } from "node:stream";
-import {
-  encodeFrame,
-  type Frame,
-  FrameParser,
-  GoAwayStatus,
-  MAX_FRAME_LENGTH,
-  RstStatus,
-  type SettingEntry,
-  rstStatusName,
-  SpdyProtocolError,
-  SpdyStreamResetError,
-} from "./frames.js";
+import type { Duplex } from "node:stream";
+import { SpdyStream, type StreamHost } from "./stream.js";
+import { FrameOutbox } from "./outbox.js";
+
+export { SpdyStream };
+import { encodeFrame, type Frame, FrameParser, GoAwayStatus, MAX_FRAME_LENGTH, RstStatus, type SettingEntry, SpdyProtocolError } from "./frames.js";
 import { firstValues, HeaderCompressor, HeaderDecompressor, type HeaderInput, type HeaderValues, MAX_HEADER_BLOCK } from "./header-block.js";
 
 export interface SpdySessionOptions {
@@ -51,12 +44,6 @@ export const MAX_DATA_PAYLOAD = 64 * 1024;
 /** SPDY/3 initial window; WINDOW_UPDATE is sent once half of it has been consumed. */
 const INITIAL_WINDOW = 64 * 1024;
 
-interface Outgoing {
-  frame: Buffer | Promise<Buffer> | "end";
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
 export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly streams = new Map<number, SpdyStream>();
   private readonly parser: FrameParser;
@@ -64,14 +51,12 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private readonly decompressor: HeaderDecompressor;
   private readonly idle: NodeJS.Timeout | undefined;
   private readonly pings = new Map<number, { start: bigint; resolve: (ms: number) => void; reject: (err: Error) => void }>();
-  private readonly outbox: Outgoing[] = [];
+  private readonly outbox: FrameOutbox;
   private readonly inbox: (Frame | SpdyProtocolError)[] = [];
   private readonly blocked = new Set<SpdyStream>();
   private nextStreamId: number;
   private nextPingId: number;
   private lastPeerStreamId = 0;
-  private pumping = false;
-  private ended = false;
   private processing = false;
   private sentGoAway = false;
   private receivedGoAway = false;
@@ -90,6 +75,11 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.parser = new FrameParser(options.maxFrameLength ?? MAX_FRAME_LENGTH);
     this.decompressor = new HeaderDecompressor(options.maxHeaderBlock ?? MAX_HEADER_BLOCK);
     this.hwm = options.streamHighWaterMark ?? INITIAL_WINDOW;
+    this.outbox = new FrameOutbox(socket, {
+      closed: () => this.closed,
+      touch: () => this.touch(),
+      fail: (err) => this.fail(err),
+    });
     this.host = {
       reply: (s, h) => this.sendReply(s, h),
       data: (s, chunk, fin) => this.sendData(s, chunk, fin),
@@ -126,9 +116,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.streams.set(id, s);
     const opened = new Promise<SpdyStream>((resolve, reject) => (s.opening = { resolve, reject }));
     const block = this.compressor.compress(headers);
-    this.enqueue(
-      block.then((headerBlock) => encodeFrame({ type: "syn_stream", streamId: id, associatedId: 0, priority: 0, slot: 0, flags: 0, headerBlock })),
-    ).catch((err: Error) => this.fail(err));
+    this.outbox
+      .enqueue(block.then((headerBlock) => encodeFrame({ type: "syn_stream", streamId: id, associatedId: 0, priority: 0, slot: 0, flags: 0, headerBlock })))
+      .catch((err: Error) => this.fail(err));
     return opened;
   }
 
@@ -160,7 +150,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       s.localFin = true;
       s.abort();
     }
-    this.enqueue("end").catch((err: Error) => this.fail(err));
+    this.outbox.enqueue("end").catch((err: Error) => this.fail(err));
     return closed;
   }
 
@@ -184,7 +174,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
       return;
     }
     // The peer will send nothing more; finish our side too rather than leave a half-open socket.
-    if (!this.closed) this.enqueue("end").catch(() => this.teardown(undefined, "the peer ended the connection"));
+    if (!this.closed) this.outbox.enqueue("end").catch(() => this.teardown(undefined, "the peer ended the connection"));
   }
 
   // Frames are handled strictly in arrival order: a header block must inflate before the next one, and a
@@ -340,7 +330,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private sendReply(s: SpdyStream, headers: HeaderInput): void {
     if (this.closed) return;
     const block = this.compressor.compress(headers);
-    this.enqueue(block.then((headerBlock) => encodeFrame({ type: "syn_reply", streamId: s.id, flags: 0, headerBlock }))).catch((err: Error) => this.fail(err));
+    this.outbox
+      .enqueue(block.then((headerBlock) => encodeFrame({ type: "syn_reply", streamId: s.id, flags: 0, headerBlock })))
+      .catch((err: Error) => this.fail(err));
   }
 
   private sendData(s: SpdyStream, chunk: Buffer, fin: boolean): Promise<void> {
@@ -352,7 +344,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     for (let at = 0; at < chunk.length || (fin && at === 0); at += MAX_DATA_PAYLOAD) {
       const data = chunk.subarray(at, at + MAX_DATA_PAYLOAD);
       const last = at + MAX_DATA_PAYLOAD >= chunk.length;
-      sent.push(this.enqueue(encodeFrame({ type: "data", streamId: s.id, flags: fin && last ? 1 : 0, data })));
+      sent.push(this.outbox.enqueue(encodeFrame({ type: "data", streamId: s.id, flags: fin && last ? 1 : 0, data })));
     }
     if (fin) {
       s.localFin = true;
@@ -365,67 +357,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
   private control(f: Frame): void {
     // Once our side is ended (close(), or the peer's EOF) a late control frame has no one to go to; the 'close' that
     // follows tears the session down. Any other failure to send is the session failing.
-    this.enqueue(encodeFrame(f)).catch((err: Error) => this.ended || this.fail(err));
-  }
-
-  private enqueue(frame: Outgoing["frame"]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error("spdy: the session is closed"));
-      this.outbox.push({ frame, resolve, reject });
-      void this.pump();
-    });
-  }
-
-  // Writes queued frames in order; resolves each once the socket accepted it, waiting for 'drain' when it did not.
-  private async pump(): Promise<void> {
-    if (this.pumping) return;
-    this.pumping = true;
-    try {
-      while (this.outbox.length > 0 && !this.closed) {
-        const item = this.outbox[0];
-        let buf: Buffer | "end";
-        try {
-          buf = await item.frame;
-        } catch (err) {
-          this.outbox.shift();
-          item.reject(err as Error);
-          this.fail(err as Error);
-          return;
-        }
-        this.outbox.shift();
-        if (this.closed) {
-          item.reject(new Error("spdy: the session is closed"));
-          return;
-        }
-        if (buf === "end") {
-          if (!this.ended) this.socket.end();
-          this.ended = true;
-          item.resolve();
-          continue;
-        }
-        if (this.ended) {
-          item.reject(new Error("spdy: frame not sent: the connection is ended"));
-          continue;
-        }
-        this.touch();
-        if (!this.socket.write(buf)) await this.drained();
-        item.resolve();
-      }
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off("drain", done);
-        this.socket.off("close", done);
-        resolve();
-      };
-      this.socket.on("drain", done);
-      this.socket.on("close", done);
-    });
+    this.outbox.enqueue(encodeFrame(f)).catch((err: Error) => this.outbox.ended || this.fail(err));
   }
 
   private touch(): void {
@@ -462,7 +394,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     if (this.idle) clearTimeout(this.idle);
     for (const p of this.pings.values()) p.reject(new Error(`spdy: ping unanswered: ${streamCause}`));
     this.pings.clear();
-    for (const item of this.outbox.splice(0)) item.reject(new Error(`spdy: frame not sent: ${streamCause}`));
+    this.outbox.rejectAll(`spdy: frame not sent: ${streamCause}`);
     this.inbox.length = 0;
     const streams = [...this.streams.values()];
     this.streams.clear();
@@ -472,121 +404,5 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> {
     this.decompressor.close();
     if (err) this.emit("error", err);
     this.emit("close");
-  }
-}
-
-/** What a stream needs from its session; an interface so the session's internals stay private. */
-interface StreamHost {
-  reply(s: SpdyStream, headers: HeaderInput): void;
-  data(s: SpdyStream, chunk: Buffer, fin: boolean): Promise<void>;
-  reset(s: SpdyStream, status: number): void;
-  consumed(s: SpdyStream): void;
-  destroyed(s: SpdyStream): void;
-}
-
-/**
- * One SPDY stream as a Duplex: writes become DATA frames, end() a FIN, the
- * peer's DATA is the readable side and its FIN ends it. Emits "headers"
- * (Record<string, string>) for a peer HEADERS frame.
- */
-export class SpdyStream extends Duplex {
-  /** The SYN_STREAM's headers (the peer's for an inbound stream, ours for one we opened), first value of each. */
-  readonly headers: Record<string, string>;
-  /** The peer's SYN_REPLY headers, for a stream we opened. */
-  replyHeaders: Record<string, string> = {};
-  /** @internal */ localFin = false;
-  /** @internal */ remoteFin = false;
-  /** @internal */ replied = false;
-  /** @internal bytes of DATA received */ received = 0;
-  /** @internal bytes announced back in WINDOW_UPDATE */ acked = 0;
-  /** @internal */ opening: { resolve: (s: SpdyStream) => void; reject: (err: Error) => void } | undefined;
-  // Set once no more frames may be sent for this stream (reset either way, or the session is gone).
-  private silenced = false;
-
-  constructor(
-    private readonly host: StreamHost,
-    readonly id: number,
-    readonly headerValues: HeaderValues,
-    readonly inbound: boolean,
-    highWaterMark: number,
-  ) {
-    super({ readableHighWaterMark: highWaterMark, allowHalfOpen: true });
-    this.headers = firstValues(headerValues);
-  }
-
-  /** Sends SYN_REPLY for a stream the peer opened; writing first replies with no headers. */
-  reply(headers: HeaderInput = {}): void {
-    if (!this.inbound) throw new Error(`spdy: stream ${this.id}: only a stream the peer opened is replied to`);
-    if (this.replied) throw new Error(`spdy: stream ${this.id}: already replied`);
-    this.replied = true;
-    this.host.reply(this, headers);
-  }
-
-  /** Sends RST_STREAM and destroys the stream (without an error: we chose to). */
-  reset(status: number = RstStatus.CANCEL): void {
-    if (this.silenced || this.destroyed) return;
-    this.silenced = true;
-    // A stream closed both ways is already gone for the peer; an RST for it would be a protocol error there.
-    if (!(this.localFin && this.remoteFin)) this.host.reset(this, status);
-    this.settleOpening(new Error(`spdy: stream ${this.id}: reset locally (${rstStatusName(status)})`));
-    this.destroy();
-  }
-
-  /** @internal The peer's RST_STREAM. */
-  peerReset(status: number): void {
-    this.terminate(new SpdyStreamResetError(this.id, status));
-  }
-
-  /** @internal A stream-level protocol error by the peer: RST_STREAM with status, destroy with the error. */
-  fail(status: number, what: string): void {
-    if (!this.silenced) this.host.reset(this, status);
-    this.terminate(new SpdyProtocolError(what, status, this.id));
-  }
-
-  /** @internal The session is closing (cause undefined) or has failed or lost its connection. */
-  abort(cause?: string): void {
-    this.terminate(cause === undefined ? undefined : new Error(`spdy: stream ${this.id}: ${cause}`));
-  }
-
-  override read(size?: number): unknown {
-    const chunk: unknown = super.read(size);
-    this.host.consumed(this);
-    return chunk;
-  }
-
-  override _read(): void {
-    this.host.consumed(this);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.host.data(this, chunk, false).then(() => cb(), cb);
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.host.data(this, Buffer.alloc(0), true).then(() => cb(), cb);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // Destroyed by its user before both sides finished: the peer must learn the stream is gone.
-    if (!this.silenced && !(this.localFin && this.remoteFin)) this.host.reset(this, RstStatus.CANCEL);
-    this.silenced = true;
-    this.host.destroyed(this);
-    this.settleOpening(err ?? new Error(`spdy: stream ${this.id}: destroyed before the peer replied`));
-    cb(err);
-  }
-
-  private terminate(err: Error | undefined): void {
-    if (this.destroyed) return;
-    this.silenced = true;
-    // openStream's caller gets the error from the rejected promise; a stream it never saw must not emit 'error' too.
-    if (this.settleOpening(err ?? new Error(`spdy: stream ${this.id}: the session closed before the peer replied`))) this.destroy();
-    else this.destroy(err);
-  }
-
-  private settleOpening(err: Error): boolean {
-    const o = this.opening;
-    this.opening = undefined;
-    o?.reject(err);
-    return o !== undefined;
   }
 }
