@@ -24,6 +24,8 @@ command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
 command -v iptables-save >/dev/null 2>&1 || missing+=(iptables)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+# CRI PortForward relays each connection inside a pod's network namespace with socat.
+command -v socat >/dev/null 2>&1 || missing+=(socat)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -40,7 +42,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   # Always the full set: they are small, and a half-installed set is what broke.
-  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci iproute2 containernetworking-plugins iptables util-linux
+  apt-get install -y runc conmon busybox-static attr docker-registry skopeo umoci iproute2 containernetworking-plugins iptables util-linux socat
 fi
 
 # npm 11 skips dependencies' install scripts; every dependency hull uses

@@ -21,6 +21,8 @@ import { startHttpAttach } from "./service/http-attach.js";
 import { prepareSocketDir, resolveSocketGroup, setSocketOwnership } from "./service/socket-access.js";
 import { serverCredentials, type TcpListenerConfig } from "./service/tls.js";
 import type { TransportLimits } from "./service/server.js";
+import { StreamingServer } from "./service/streaming/server.js";
+import { DEFAULT_STREAMING_ADDRESS, streamingConfigFrom, streamingOptions, type StreamingConfig } from "./service/streaming/config.js";
 
 export interface DaemonOptions {
   socket: string;
@@ -44,6 +46,8 @@ export interface DaemonOptions {
   cniPluginDirs?: string[];
   /** Infra container image for pods sharing a PID namespace (default registry.k8s.io/pause:3.10). */
   pauseImage?: string;
+  /** The CRI streaming server (streamingConfigFrom); default loopback, a free port, 4 h idle timeout. */
+  streaming?: StreamingConfig;
 }
 
 export interface Daemon {
@@ -51,6 +55,8 @@ export interface Daemon {
   server: Server;
   /** "host:port" of the TLS listener, when --listen-tcp was given (port 0 resolved). */
   tcpAddress?: string;
+  /** "host:port" of the CRI streaming server (port 0 resolved). */
+  streamingAddress: string;
   close(): Promise<void>;
 }
 
@@ -66,6 +72,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (opts.httpSocket) await prepareSocketDir(opts.httpSocket, socketGroup, log);
   const tcp = opts.tcp ? { host: opts.tcp.host, port: opts.tcp.port, credentials: await serverCredentials(opts.tcp) } : undefined;
   const registries = await loadRegistriesConfig(opts.registriesConf);
+  const streamingOpts = await streamingOptions(opts.streaming ?? streamingConfigFrom({ streamingAddress: DEFAULT_STREAMING_ADDRESS }));
   await mkdir(paths.root, { recursive: true, mode: 0o700 });
   await mkdir(paths.runRoot, { recursive: true, mode: 0o700 });
   for (const dir of [paths.exitDir, paths.persistDir, paths.bundlesDir, paths.socketDir, paths.containersDir, paths.runtimeRoot]) {
@@ -96,7 +103,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     await exits.start({ emitExisting: false });
     const recovered = await recoverAll(engine);
-    const running = await startServer(engine, { socket: opts.socket, socketGroup, tcp, limits: opts.limits, log });
+    const streaming = await StreamingServer.start(engine, streamingOpts, log);
+    let running: Awaited<ReturnType<typeof startServer>>;
+    try {
+      running = await startServer(engine, { socket: opts.socket, socketGroup, tcp, limits: opts.limits, streaming, log });
+    } catch (err) {
+      await streaming.close();
+      throw err;
+    }
     const { server, health } = running;
     let http: Awaited<ReturnType<typeof startHttpAttach>> | undefined;
     try {
@@ -105,6 +119,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     } catch (err) {
       http?.close();
       await running.shutdown(0);
+      await streaming.close();
       throw err;
     }
     // The kept pods' CNI CHECKs run once serving: each runs plugins, and the
@@ -119,6 +134,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         socketGroup: socketGroup?.name,
         httpSocket: opts.httpSocket,
         tcp: running.tcpAddress,
+        streaming: streaming.address,
         root: paths.root,
         runRoot: paths.runRoot,
         runtime: runtime.binaryPath,
@@ -129,10 +145,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       engine,
       server,
       tcpAddress: running.tcpAddress,
+      streamingAddress: streaming.address,
       async close() {
         health.setStatus("", "NOT_SERVING");
         closing = true;
         await running.shutdown(SHUTDOWN_GRACE_MS);
+        await streaming.close();
         if (http) {
           http.closeAllConnections();
           await new Promise<void>((resolve) => http.close(() => resolve()));

@@ -7,6 +7,7 @@ import { startDaemon } from "./daemon.js";
 import { setupTracing } from "./tracing.js";
 import { DEFAULT_LIMITS } from "./service/server.js";
 import { tcpListenerFrom } from "./service/tls.js";
+import { DEFAULT_STREAMING_ADDRESS, streamingConfigFrom } from "./service/streaming/config.js";
 import { DEFAULT_CNI_CONFIG_DIR, DEFAULT_CNI_PLUGIN_DIRS, DEFAULT_PAUSE_IMAGE } from "./network/pod-environment.js";
 
 interface Flags {
@@ -29,6 +30,9 @@ interface Flags {
   cniConfigDir: string;
   cniPluginDir: string;
   pauseImage: string;
+  streamingAddress: string;
+  streamingIdleTimeout: string;
+  streamingTls?: boolean;
 }
 
 function positiveInt(value: string): number {
@@ -87,6 +91,19 @@ const program = new Command("hulld")
   .addOption(
     new Option("--pause-image <ref>", "infra container image for pods that share a PID namespace").env("HULL_PAUSE_IMAGE").default(DEFAULT_PAUSE_IMAGE),
   )
+  .addOption(
+    new Option("--streaming-address <host:port>", "CRI streaming server (exec, attach, port-forward URLs); off loopback it needs --streaming-tls")
+      .env("HULL_STREAMING_ADDRESS")
+      .default(DEFAULT_STREAMING_ADDRESS),
+  )
+  .addOption(
+    new Option("--streaming-idle-timeout <duration>", "close streaming connections idle this long (the kubelet's streamIdleTimeout)")
+      .env("HULL_STREAMING_IDLE_TIMEOUT")
+      .default("4h"),
+  )
+  .addOption(
+    new Option("--streaming-tls", "serve the streaming server over mutual TLS with --tls-cert, --tls-key and --tls-client-ca").env("HULL_STREAMING_TLS"),
+  )
   .showHelpAfterError();
 
 async function main(): Promise<void> {
@@ -94,6 +111,7 @@ async function main(): Promise<void> {
   const flags = program.opts<Flags>();
   // Checked before anything else: a TCP listener without mutual TLS never starts.
   const tcp = tcpListenerFrom(flags);
+  const streaming = streamingConfigFrom(flags);
   const log = pino({ name: "hulld", level: flags.logLevel }, pino.destination(2));
   const tracing = await setupTracing(log);
   const socket = resolve(flags.socket);
@@ -106,6 +124,7 @@ async function main(): Promise<void> {
     httpSocket: flags.httpSocket ? resolve(flags.httpSocket) : undefined,
     socketGroup: flags.socketGroup,
     tcp,
+    streaming,
     registriesConf: flags.registriesConf ? resolve(flags.registriesConf) : undefined,
     cniConfigDir: resolve(flags.cniConfigDir),
     cniPluginDirs: flags.cniPluginDir
@@ -117,7 +136,7 @@ async function main(): Promise<void> {
     log,
   });
   const tcpNote = daemon.tcpAddress ? ` and tcp ${daemon.tcpAddress} (TLS, client certificate required)` : "";
-  process.stdout.write(`hulld listening on ${socket}${tcpNote}\n`);
+  process.stdout.write(`hulld listening on ${socket}${tcpNote}; streaming on ${daemon.streamingAddress}\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -17,6 +17,7 @@ import { DESCRIPTOR_SET_BASE64 } from "../gen/descriptor-set.js";
 import { ImageServiceService } from "../gen/hull/v1/image.js";
 import { ImageServiceService as CriImageServiceService, RuntimeServiceService as CriRuntimeServiceService } from "../gen/runtime/v1/api.js";
 import { criImageService, criRuntimeService } from "./cri/runtime-service.js";
+import type { StreamingServer } from "./streaming/server.js";
 import { imageService } from "./image-handler.js";
 import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
@@ -91,6 +92,8 @@ export interface ServerOptions {
   /** The TLS listener; credentials from serverCredentials() (tls.ts). */
   tcp?: { host: string; port: number; credentials: ServerCredentials };
   limits?: Partial<TransportLimits>;
+  /** Where the CRI's Exec, Attach and PortForward URLs lead. */
+  streaming: StreamingServer;
   log: Logger;
 }
 
@@ -155,7 +158,7 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
   server.addService(tolerantDefinition(ImageServiceService), imageService(engine, log));
   // The Kubernetes CRI on the same socket, as CRI-O and containerd serve it.
   const criRuntime = tolerantDefinition(CriRuntimeServiceService);
-  server.addService(criRuntime, criRuntimeService(engine, criRuntime, log));
+  server.addService(criRuntime, criRuntimeService(engine, criRuntime, opts.streaming, log));
   const criImages = tolerantDefinition(CriImageServiceService);
   server.addService(criImages, criImageService(engine, criImages, log));
   const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });

@@ -18,6 +18,8 @@ export interface TcpListenerConfig {
 /** The flags as given; any of them may be missing. */
 export interface TcpFlags {
   listenTcp?: string;
+  /** The streaming server uses the same TLS files. */
+  streamingTls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
@@ -46,7 +48,8 @@ export function parseHostPort(spec: string): { host: string; port: number } {
 export function tcpListenerFrom(flags: TcpFlags): TcpListenerConfig | undefined {
   const tlsGiven = (["tlsCert", "tlsKey", "tlsClientCa"] as const).filter((k) => flags[k] !== undefined && flags[k] !== "");
   if (flags.listenTcp === undefined || flags.listenTcp === "") {
-    if (tlsGiven.length > 0) throw configError(`${tlsGiven.map(flagName).join(", ")} given without --listen-tcp`);
+    if (tlsGiven.length > 0 && flags.streamingTls !== true)
+      throw configError(`${tlsGiven.map(flagName).join(", ")} given without --listen-tcp or --streaming-tls`);
     return undefined;
   }
   const missing = (["tlsCert", "tlsKey", "tlsClientCa"] as const).filter((k) => !tlsGiven.includes(k));

@@ -17,17 +17,13 @@ import { criPodHandlers } from "./pod-handlers.js";
 import { criContainerHandlers } from "./container-handlers.js";
 import { criStatsHandlers } from "./stats-handlers.js";
 import { criEventsCheckpointHandlers } from "./events-checkpoint-handlers.js";
+import { criStreamingHandlers } from "./streaming-handlers.js";
+import type { StreamingServer } from "../streaming/server.js";
 
 /** The CRI version hull speaks (cri-api v1 as of Kubernetes 1.32). */
 export const CRI_API_VERSION = "v1";
 /** The `version` field of VersionResponse: the kubelet's API version string (CRI-O and containerd send "0.1.0"). */
 const KUBELET_API_VERSION = "0.1.0";
-
-/** What each RPC not yet served waits for, named in its UNIMPLEMENTED answer. */
-function pendingCapability(service: string, method: string): string {
-  if (["Exec", "Attach", "PortForward"].includes(method)) return "the CRI streaming server (exec, attach, port-forward) is not built yet";
-  return `hull does not serve ${service}/${method}`;
-}
 
 /** UNIMPLEMENTED, through the wrapper, for every method of definition that implemented lacks. */
 function withPending(rpc: RpcWrapper, service: string, definition: ServiceDefinition, implemented: Record<string, unknown>): UntypedServiceImplementation {
@@ -40,7 +36,7 @@ function withPending(rpc: RpcWrapper, service: string, definition: ServiceDefini
     }
     const name = method.path.slice(method.path.lastIndexOf("/") + 1);
     const refuse = async (): Promise<never> => {
-      throw new HullError("NOT_IMPLEMENTED", `${service}/${name}: ${pendingCapability(service, name)}`, { method: name });
+      throw new HullError("NOT_IMPLEMENTED", `hull does not serve ${service}/${name}`, { method: name });
     };
     handlers[key] = method.responseStream ? rpc.serverStream(name, refuse) : rpc.unary(name, refuse);
   }
@@ -52,7 +48,7 @@ export function versionResponse(): VersionResponse {
 }
 
 /** runtime.v1.RuntimeService: what is served today, the rest refused by name. */
-export function criRuntimeService(engine: Engine, definition: ServiceDefinition, log: Logger): UntypedServiceImplementation {
+export function criRuntimeService(engine: Engine, definition: ServiceDefinition, streaming: StreamingServer, log: Logger): UntypedServiceImplementation {
   const service = "runtime.v1.RuntimeService";
   const rpc = new RpcWrapper(service, log);
   const implemented: Partial<RuntimeServiceServer> = {
@@ -62,6 +58,7 @@ export function criRuntimeService(engine: Engine, definition: ServiceDefinition,
     ...criContainerHandlers(engine, rpc),
     ...criStatsHandlers(engine, rpc),
     ...criEventsCheckpointHandlers(engine, rpc),
+    ...criStreamingHandlers(engine, rpc, streaming),
   };
   return withPending(rpc, service, definition, implemented);
 }

@@ -1,0 +1,109 @@
+// CRI Exec over the streaming server: the command runs as a hull exec
+// session (src/ops/exec.ts, the same one hull.v1's ExecContainer starts),
+// with the client's streams as its stdin, output and terminal size, and its
+// exit code on the error stream. As ExecContainer does, a client that goes
+// away or falls more than MAX_PENDING_OUTPUT behind takes the process down.
+import type { Logger } from "pino";
+import type { Engine } from "../../engine/engine.js";
+import { startExec, type ExecSession } from "../../ops/exec.js";
+import { ExecCommandError } from "../../oci/exec-failure.js";
+import type { OutputStreamName } from "../../oci/runtime.js";
+import { MAX_PENDING_OUTPUT } from "../exec-handler.js";
+import { asHullError } from "../status.js";
+import type { CommandStreams, TerminalSize } from "./remotecommand.js";
+import type { ExecTarget } from "./tokens.js";
+
+/** How long a tty exec waits for the client's first size before it starts without one. */
+const FIRST_SIZE_WAIT_MS = 1000;
+
+/** The client's first terminal size, if it sends one soon (client-go sends it as soon as its streams are open). */
+function firstSize(streams: CommandStreams): Promise<TerminalSize | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), FIRST_SIZE_WAIT_MS);
+    streams.onResize((size) => {
+      clearTimeout(timer);
+      resolve(size);
+    });
+    streams.signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+}
+
+export async function serveExec(engine: Engine, target: ExecTarget, streams: CommandStreams, log: Logger): Promise<void> {
+  const size = target.tty ? await firstSize(streams) : undefined;
+  let pending = 0;
+  let overflowed = false;
+  let session: ExecSession | undefined;
+  const output = (stream: OutputStreamName, data: Buffer): void => {
+    // A terminal has one output; without one, stderr goes where it was asked for.
+    const sink = stream === "stderr" && !target.tty ? streams.stderr : streams.stdout;
+    if (sink === undefined || sink.destroyed || overflowed) return;
+    pending += data.length;
+    sink.write(data, () => (pending -= data.length));
+    if (pending > MAX_PENDING_OUTPUT) {
+      overflowed = true;
+      session?.process.kill();
+    }
+  };
+  try {
+    session = await startExec(
+      engine,
+      target.containerId,
+      {
+        command: target.command,
+        env: [],
+        workingDir: "",
+        user: "",
+        tty: target.tty,
+        stdin: streams.stdin !== undefined,
+        timeoutSeconds: 0,
+        ...(size ? { size } : {}),
+      },
+      output,
+    );
+  } catch (err) {
+    if (err instanceof ExecCommandError) {
+      (streams.stderr ?? streams.stdout)?.write(`${err.message}\n`);
+      await streams.finish({ exitCode: err.exitCode, command: target.command });
+      return;
+    }
+    await streams.finish({ error: asHullError(err).message });
+    return;
+  }
+  const proc = session.process;
+  if (overflowed) proc.kill();
+  const onAbort = (): void => proc.kill();
+  streams.signal.addEventListener("abort", onAbort, { once: true });
+  if (streams.signal.aborted) onAbort();
+  streams.onResize((s) => {
+    proc.resize(s.height, s.width).catch((err: unknown) => {
+      // Once the process is gone its monitor's FIFO is too: nothing left to resize.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENXIO" && code !== "ENOENT") log.warn({ err, container: target.containerId, exec: session?.id }, "resizing an exec's terminal");
+    });
+  });
+  if (streams.stdin !== undefined) pumpStdin(streams, target, session, log);
+  const exit = await session.finished;
+  streams.signal.removeEventListener("abort", onAbort);
+  if (overflowed) {
+    await streams.finish({ error: `the client fell more than ${MAX_PENDING_OUTPUT} bytes behind the output of exec ${session.id}; the process was killed` });
+    return;
+  }
+  await streams.finish({ exitCode: exit.code, command: target.command });
+}
+
+/** Client stdin into the process, one write at a time (the stream pauses meanwhile); its end closes the process's stdin. */
+function pumpStdin(streams: CommandStreams, target: ExecTarget, session: ExecSession, log: Logger): void {
+  const stdin = streams.stdin;
+  if (stdin === undefined) return;
+  const proc = session.process;
+  void (async () => {
+    // Not destroyed at its end: the stream's own side stays open until finish() ends it.
+    for await (const chunk of stdin.iterator({ destroyOnReturn: false })) await proc.writeStdin(chunk as Buffer);
+    // A terminal's stdin is the pty itself, which stays open: ^D is how a terminal says end of input.
+    if (target.tty) await proc.writeStdin(Buffer.from([4]));
+    proc.closeStdin();
+  })().catch((err: unknown) => {
+    // The process exiting first closes its stdin under us: not worth a warning.
+    if (!streams.signal.aborted) log.debug({ err, container: target.containerId, exec: session.id }, "exec stdin ended early");
+  });
+}
