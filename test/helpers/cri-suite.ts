@@ -42,6 +42,8 @@ export interface CriSuiteOptions {
    * rootfs, which mkdtemp's 0700 forbids.
    */
   searchableRoot?: boolean;
+  /** More of hulld's environment (its flags' HULL_* variables). */
+  env?: Record<string, string>;
 }
 
 /** Registers the before/after hooks; call it inside a describe() callback. */
@@ -60,7 +62,7 @@ export function criSuite(prefix: string, opts: CriSuiteOptions = {}): CriSuite {
     net = await opts.network?.(work);
     d = await startTestDaemon({
       ...(opts.searchableRoot ? { root: join(work, "root") } : {}),
-      env: { HULL_CNI_CONFIG_DIR: net?.configDir ?? join(work, "no-net.d"), HULL_PAUSE_IMAGE: PAUSE },
+      env: { HULL_CNI_CONFIG_DIR: net?.configDir ?? join(work, "no-net.d"), HULL_PAUSE_IMAGE: PAUSE, ...opts.env },
     });
     await importTestImages(d.socket, work, rootfs);
     cri = criClient(d.socket);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
@@ -19,6 +19,7 @@ import { clientPids, trackedUnixConnections } from "../../src/service/peer.js";
 import { makeApi, errorInfo, type Api } from "../helpers/api.js";
 import { HULLD_PATH, runHulld, startTestDaemon } from "../helpers/daemon.js";
 import type { ProbeResult } from "../helpers/grpc-probe.js";
+import { makePki } from "../helpers/pki.js";
 
 const execFileP = promisify(execFile);
 const PROBE = fileURLToPath(new URL("../helpers/grpc-probe.js", import.meta.url));
@@ -56,60 +57,6 @@ async function probeAs(user: TestUser, socket: string): Promise<ProbeResult> {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
   });
   return JSON.parse(stdout.trim()) as ProbeResult;
-}
-
-async function openssl(dir: string, args: string[]): Promise<void> {
-  await execFileP("openssl", args, { cwd: dir, timeout: 60_000 });
-}
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate (CN hull-test-client), plus a rogue CA's client certificate. */
-async function makePki(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  for (const ca of ["ca", "rogue-ca"]) {
-    await openssl(dir, [
-      "req",
-      "-x509",
-      ...newKey,
-      "-keyout",
-      `${ca}.key`,
-      "-out",
-      `${ca}.crt`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=hull-test-${ca}`,
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-  }
-  await writeFile(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-  await writeFile(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
-  const issue = async (name: string, cn: string, ca: string, ext: string): Promise<void> => {
-    await openssl(dir, ["req", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`]);
-    await openssl(dir, [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      `${ca}.crt`,
-      "-CAkey",
-      `${ca}.key`,
-      "-CAcreateserial",
-      "-out",
-      `${name}.crt`,
-      "-days",
-      "2",
-      "-extfile",
-      ext,
-    ]);
-  };
-  await issue("server", "hulld-test", "ca", "server.ext");
-  await issue("client", "hull-test-client", "ca", "client.ext");
-  await issue("rogue-client", "hull-test-rogue", "rogue-ca", "client.ext");
 }
 
 async function expectCode(promise: Promise<unknown>, code: grpc.status, what: string): Promise<string> {

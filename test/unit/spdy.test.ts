@@ -11,7 +11,15 @@ import net from "node:net";
 import { type Readable, type Writable } from "node:stream";
 import fc from "fast-check";
 import { SPDY3_DICTIONARY } from "../../src/service/streaming/spdy/dictionary.js";
-import { encodeFrame, type Frame, FrameParser, GoAwayStatus, RstStatus, SpdyProtocolError, SpdyStreamResetError } from "../../src/service/streaming/spdy/frames.js";
+import {
+  encodeFrame,
+  type Frame,
+  FrameParser,
+  GoAwayStatus,
+  RstStatus,
+  SpdyProtocolError,
+  SpdyStreamResetError,
+} from "../../src/service/streaming/spdy/frames.js";
 import { decodeHeaderBlock, encodeHeaderBlock, HeaderCompressor, HeaderDecompressor } from "../../src/service/streaming/spdy/header-block.js";
 import { SpdySession, type SpdySessionOptions, type SpdyStream } from "../../src/service/streaming/spdy/session.js";
 
