@@ -117,6 +117,8 @@ export function spdyCommandStreams(
       onResize: (l) => void resizeListeners.push(l),
       signal: abort.signal,
       finish: async (outcome: CommandOutcome) => {
+        // Stdin no one reads any more must not hold the session's socket paused: the client's end is behind it.
+        streams.get("stdin")?.resume();
         const error = streams.get("error");
         const message = errorStreamMessage(protocol, outcome);
         if (message !== undefined && error !== undefined && !error.destroyed) error.write(message);

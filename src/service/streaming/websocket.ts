@@ -18,6 +18,8 @@ export const STDERR = 2;
 export const ERROR = 3;
 export const RESIZE = 4;
 export const CLOSE_SIGNAL = 255;
+/** Client stdin buffered before the connection is paused. */
+const STDIN_BUFFER = 1024 * 1024;
 
 /** The WebSocket subprotocol of SPDY-tunnelled port forward. */
 export const TUNNELED_PORT_FORWARD_PROTOCOL = "SPDY/3.1+portforward.k8s.io";
@@ -41,8 +43,10 @@ export function websocketCommandStreams(ws: WebSocket, protocol: string, expect:
   const decoder = new ResizeDecoder();
   const stdin = expect.stdin
     ? new Readable({
+        // Room for many client messages (client-go sends up to 32 KiB each) before the connection is paused.
+        highWaterMark: STDIN_BUFFER,
         read() {
-          ws.resume();
+          if (ws.isPaused) ws.resume();
         },
       })
     : undefined;
@@ -90,6 +94,10 @@ export function websocketCommandStreams(ws: WebSocket, protocol: string, expect:
     onResize: (l) => void resizeListeners.push(l),
     signal: abort.signal,
     finish: async (outcome: CommandOutcome) => {
+      // Stdin no one reads any more must not hold the connection paused: the client's close frame is behind it
+      // (ws would wait out its 30 s close timeout).
+      stdin?.resume();
+      if (ws.isPaused) ws.resume();
       const message = errorStreamMessage(protocol, outcome);
       if (message !== undefined) error.write(message);
       await Promise.all([endWritable(stdout), endWritable(stderr), endWritable(error)]);
