@@ -9,6 +9,8 @@ import { readdir } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { status } from "@grpc/grpc-js";
+import type { Socket } from "node:net";
+import { WebSocket } from "ws";
 import { criSuite, type CriPod } from "../helpers/cri-suite.js";
 import { podConfig, startInPod, until } from "../helpers/cri.js";
 import { makeTestNetwork } from "../helpers/cni-net.js";
@@ -227,6 +229,17 @@ describe("CRI streaming (exec, attach, port-forward over SPDY and WebSocket)", (
       up.socket.write(garbage);
       await closed;
     }
+    // A WebSocket frame with a reserved opcode, after the channels opened: ws refuses it and closes.
+    const ws = new WebSocket((await execUrl(["sh", "-c", "sleep 30"], { stdin: true })).replace(/^http/, "ws"), ["v5.channel.k8s.io"]);
+    await new Promise<void>((resolve, reject) => {
+      ws.once("error", reject);
+      ws.once("open", () => resolve());
+    });
+    const wsClosed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+    ws.on("error", () => undefined);
+    (ws as unknown as { _socket: Socket })._socket.write(Buffer.from([0x8f, 0x80, 0, 0, 0, 0]));
+    assert.equal(await wsClosed, 1002, "protocol error");
+    await until("the WebSocket's exec to end", async () => ((await sessions()) === 0 ? true : undefined));
     assert.equal(await sessions(), 0, "no exec ran for a broken connection");
     await until("hulld's fds back to where they began", async () => ((await fds()) <= baseline ? true : undefined));
   });

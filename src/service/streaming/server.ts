@@ -188,6 +188,8 @@ export class StreamingServer {
     req.headers["sec-websocket-protocol"] = "k8s";
     this.chosen.set(req, protocol);
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      // A malformed frame (a reserved opcode, an oversized message) is the client's error: ws closes the connection.
+      ws.on("error", (err) => this.log.debug({ err }, "streaming WebSocket error"));
       (socket as Socket).setTimeout?.(this.opts.idleTimeoutMs, () => ws.close(1000, "idle"));
       if (target.kind === "portforward") {
         const session = new SpdySession(createWebSocketStream(ws), { role: "server", idleTimeoutMs: 0 });
