@@ -190,6 +190,22 @@ export async function startExec(engine: Engine, ref: string, req: ExecRequest, o
   }
 }
 
+/** Resizes a session's terminal; once its process is gone its monitor's FIFO is too, and there is nothing left to resize. */
+export async function resizeExecSession(proc: ExecProcess, height: number, width: number): Promise<void> {
+  try {
+    await proc.resize(height, width);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "ENXIO" && code !== "ENOENT") throw err;
+  }
+}
+
+/** The client's end of input: a terminal's stdin is the pty itself, which stays open, so ^D is how a terminal says it. */
+export async function endExecInput(proc: ExecProcess, tty: boolean): Promise<void> {
+  if (tty) await proc.writeStdin(Buffer.from([4]));
+  proc.closeStdin();
+}
+
 /**
  * Ends every session still recorded as running in a container whose process
  * is gone (its exec processes died with its pid namespace): with the status

@@ -26,7 +26,7 @@ import {
 } from "../gen/hull/v1/container.js";
 import { HullError, invalidArgument } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
-import { startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
+import { endExecInput, resizeExecSession, startExec, type ExecRequest, type ExecSession } from "../ops/exec.js";
 import { execSyncContainer } from "../ops/exec-sync.js";
 import { ExecCommandError } from "../oci/exec-failure.js";
 import type { OutputStreamName } from "../oci/attach.js";
@@ -158,9 +158,7 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
     // A held-back start of the detach keys that never completed was ordinary input.
     const held = detach?.flush();
     if (held && held.length > 0) enqueue(() => proc.writeStdin(held));
-    // A terminal's stdin is the pty itself, which stays open: ^D is how a terminal says end of input.
-    if (open.tty) enqueue(() => proc.writeStdin(Buffer.from([4])));
-    enqueue(() => proc.closeStdin());
+    enqueue(() => endExecInput(proc, open.tty));
   };
   call.on("data", (req: ExecContainerRequest) => {
     const m = req.message;
@@ -181,12 +179,7 @@ async function execContainer(engine: Engine, call: ServerDuplexStream<ExecContai
           return finish({ error });
         }
         const { height, width } = m.value;
-        enqueue(() =>
-          proc.resize(height, width).catch((err: unknown) => {
-            // Once the process is gone its monitor's FIFO is too: nothing left to resize.
-            if ((err as NodeJS.ErrnoException).code !== "ENXIO" && (err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-          }),
-        );
+        enqueue(() => resizeExecSession(proc, height, width));
         return;
       }
       case "closeStdin":

@@ -5,7 +5,7 @@
 // away or falls more than MAX_PENDING_OUTPUT behind takes the process down.
 import type { Logger } from "pino";
 import type { Engine } from "../../engine/engine.js";
-import { startExec, type ExecSession } from "../../ops/exec.js";
+import { endExecInput, resizeExecSession, startExec, type ExecSession } from "../../ops/exec.js";
 import { ExecCommandError } from "../../oci/exec-failure.js";
 import type { OutputStreamName } from "../../oci/runtime.js";
 import { MAX_PENDING_OUTPUT } from "../exec-handler.js";
@@ -75,11 +75,9 @@ export async function serveExec(engine: Engine, target: ExecTarget, streams: Com
   streams.signal.addEventListener("abort", onAbort, { once: true });
   if (streams.signal.aborted) onAbort();
   streams.onResize((s) => {
-    proc.resize(s.height, s.width).catch((err: unknown) => {
-      // Once the process is gone its monitor's FIFO is too: nothing left to resize.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENXIO" && code !== "ENOENT") log.warn({ err, container: target.containerId, exec: session?.id }, "resizing an exec's terminal");
-    });
+    resizeExecSession(proc, s.height, s.width).catch((err: unknown) =>
+      log.warn({ err, container: target.containerId, exec: session?.id }, "resizing an exec's terminal"),
+    );
   });
   if (streams.stdin !== undefined) pumpStdin(streams, target, session, log);
   const exit = await session.finished;
@@ -99,9 +97,7 @@ function pumpStdin(streams: CommandStreams, target: ExecTarget, session: ExecSes
   void (async () => {
     // Not destroyed at its end: the stream's own side stays open until finish() ends it.
     for await (const chunk of stdin.iterator({ destroyOnReturn: false })) await proc.writeStdin(chunk as Buffer);
-    // A terminal's stdin is the pty itself, which stays open: ^D is how a terminal says end of input.
-    if (target.tty) await proc.writeStdin(Buffer.from([4]));
-    proc.closeStdin();
+    await endExecInput(proc, target.tty);
   })().catch((err: unknown) => {
     // The process exiting first closes its stdin under us: not worth a warning.
     if (!streams.signal.aborted) log.debug({ err, container: target.containerId, exec: session.id }, "exec stdin ended early");
