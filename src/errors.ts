@@ -22,6 +22,9 @@ export type ErrorReason =
   | "NOT_IMPLEMENTED"
   | "DEADLINE_EXCEEDED"
   | "UNAVAILABLE"
+  // Bytes that fail their own digest or size (a corrupted blob in a registry or an image layout): the request was
+  // fine, the data was not.
+  | "DATA_CORRUPT"
   // A registry refused the credentials (or wanted some and none were given).
   | "REGISTRY_AUTH_FAILED"
   // The registries config blocks pulls from that registry.

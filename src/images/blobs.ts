@@ -20,7 +20,7 @@ export function digestHex(digest: string, field = "digest"): string {
 }
 
 export function digestMismatch(expected: string, got: string): HullError {
-  return new HullError("INVALID_ARGUMENT", `digest mismatch: expected ${expected}, got ${got}`, { field: "digest", expected, got });
+  return new HullError("DATA_CORRUPT", `digest mismatch: expected ${expected}, got ${got}`, { field: "digest", expected, got });
 }
 
 /** A pass-through that hashes and counts what flows through it. */
@@ -69,7 +69,7 @@ export class BlobStore {
       const got = tap.digest();
       if (expected !== undefined && got !== expected) throw digestMismatch(expected, got);
       if (expectedSize !== undefined && expectedSize !== tap.size) {
-        throw invalidArgument("size", `blob ${expected ?? got} has ${tap.size} bytes, its descriptor says ${expectedSize}`);
+        throw new HullError("DATA_CORRUPT", `blob ${expected ?? got} has ${tap.size} bytes, its descriptor says ${expectedSize}`, { field: "size" });
       }
       await rename(tmp, join(this.dir, digestHex(got)));
       return { digest: got, size: tap.size };

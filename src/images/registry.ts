@@ -141,7 +141,7 @@ class RegistryClient {
     const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const want = expected?.digest ?? (ref.startsWith("sha256:") ? ref : undefined);
     if (want !== undefined && want !== digest)
-      throw new HullError("INVALID_ARGUMENT", `digest mismatch: expected ${want}, got ${digest}`, { field: "digest", expected: want, got: digest });
+      throw new HullError("DATA_CORRUPT", `digest mismatch: expected ${want}, got ${digest}`, { field: "digest", expected: want, got: digest });
     let json: Record<string, unknown>;
     try {
       json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;

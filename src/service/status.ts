@@ -31,6 +31,7 @@ export const STATUS_OF_REASON: Readonly<Record<ErrorReason, status>> = {
   REGISTRY_AUTH_FAILED: status.UNAUTHENTICATED,
   REGISTRY_BLOCKED: status.PERMISSION_DENIED,
   RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
+  DATA_CORRUPT: status.DATA_LOSS,
 };
 
 const ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo";

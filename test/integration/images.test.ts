@@ -91,7 +91,7 @@ describe("images", () => {
     await writeFile(blobPath, bytes);
     const before = await listTree(join(s.d.root, "images"));
     const e = await rejection(images().importPath(bad, "bad:1"));
-    assert.equal(e.code, grpc.status.INVALID_ARGUMENT, e.message);
+    assert.equal(e.code, grpc.status.DATA_LOSS, e.message);
     assert.match(e.message, new RegExp(`digest mismatch: expected ${badLayout.layerDigests[0]}, got ${sha256(bytes)}`));
     assert.deepEqual(await listTree(join(s.d.root, "images")), before, "nothing half-written in the store");
     await assertGrpcError(images().inspect("bad:1"), grpc.status.NOT_FOUND, "IMAGE_NOT_FOUND");

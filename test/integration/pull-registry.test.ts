@@ -188,7 +188,7 @@ describe("PullImage from docker-registry", () => {
 
     const ref = `${registry().host}/hull/broken:v1`;
     const before = await listTree(imagesDir);
-    const e = await assertGrpcError(pull(c(), { reference: ref }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", `digest mismatch: expected ${victim}`);
+    const e = await assertGrpcError(pull(c(), { reference: ref }), grpc.status.DATA_LOSS, "DATA_CORRUPT", `digest mismatch: expected ${victim}`);
     assert.match(e.message, /got sha256:[0-9a-f]{64}/);
 
     assert.deepEqual(await listTree(imagesDir), before, "nothing half-written in the store");

@@ -140,8 +140,8 @@ describe("PullImage", () => {
     const before = await listTree(join(s.d.root, "images"));
     await assertGrpcError(
       pull(c(), { reference: `${r.host}/test/broken:v1`, username: "alice", password: "s3cret" }),
-      grpc.status.INVALID_ARGUMENT,
-      "INVALID_ARGUMENT",
+      grpc.status.DATA_LOSS,
+      "DATA_CORRUPT",
       `digest mismatch: expected ${pub.layerDigests[1]}`,
     );
     assert.deepEqual(await listTree(join(s.d.root, "images")), before, "nothing half-written in the store");
