@@ -41,6 +41,7 @@ export interface CreateOptions {
   network?: string;
   readOnly?: boolean;
   logMaxSize?: string;
+  logMaxFiles?: string;
   capAdd: string[];
   capDrop: string[];
   securityOpt: string[];
@@ -83,7 +84,8 @@ export function defineCreate(cmd: Command): Command {
     .option("--userns <mode>", "user namespace: host (default) or private:HOSTID[:SIZE] (SIZE default 65536)")
     .option("--network <mode>", "host (default) or none")
     .option("--read-only", "mount the root filesystem read-only")
-    .option("--log-max-size <bytes>", "bound the container's log file, e.g. 10m")
+    .option("--log-max-size <bytes>", "rotate the container's log file at this size, e.g. 10m")
+    .option("--log-max-files <n>", "rotated log files to keep beside the log (default 1)")
     .argument("[args...]", "IMAGE and/or the command")
     .passThroughOptions();
 }
@@ -126,6 +128,7 @@ export function buildConfig(opts: CreateOptions, operands: string[], rawTail: st
     devices: opts.device.map(parseDevice),
     resources: hasResources ? resources : undefined,
     logMaxSizeBytes: opts.logMaxSize === undefined ? 0 : parseBytes("--log-max-size", opts.logMaxSize),
+    logMaxFiles: opts.logMaxFiles === undefined ? 0 : parseInteger("--log-max-files", opts.logMaxFiles, 1),
     networkMode: opts.network === undefined ? "" : parseNetwork(opts.network),
     readOnlyRootfs: opts.readOnly === true,
     security: buildSecurity(opts),

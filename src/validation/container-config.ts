@@ -85,6 +85,14 @@ function checkSecurityFields(prefix: string, s: SecurityOptions): void {
   validateSecurityShape(s, prefix);
 }
 
+/** Rotated files pin disk space; a follower holds each one open until read, so keep the count small. */
+const MAX_LOG_FILES = 64;
+
+function checkLogMaxFiles(field: string, files: number, maxSize: number): void {
+  if (files < 0 || files > MAX_LOG_FILES) throw invalidArgument(field, `${files} is outside 0..${MAX_LOG_FILES}`);
+  if (files > 0 && maxSize === 0) throw invalidArgument(field, "only applies with log_max_size_bytes: without a size limit the log is never rotated");
+}
+
 /**
  * Every field of a config as it came over the wire; pure. `prefix` names
  * the config in the request ("config"). A config naming an image may leave
@@ -119,6 +127,7 @@ export function validateContainerConfig(config: ContainerConfig, prefix = "confi
   config.mounts.forEach((m, i) => checkMount(prefix, m, i));
   if (config.resources) checkResources(f("resources"), config.resources);
   if (config.logMaxSizeBytes < 0) throw invalidArgument(f("log_max_size_bytes"), `${config.logMaxSizeBytes} is negative`);
+  checkLogMaxFiles(f("log_max_files"), config.logMaxFiles, config.logMaxSizeBytes);
   checkNetworkMode(f("network_mode"), config.networkMode);
   if (config.security) checkSecurityFields(prefix, config.security);
   checkIsolation(prefix, config);

@@ -383,6 +383,10 @@ describe("request validators (pure)", () => {
     );
     refused(() => validateContainerConfig(config({ networkMode: "bridge" })), "config.network_mode");
     refused(() => validateContainerConfig(config({ logMaxSizeBytes: -5 })), "config.log_max_size_bytes");
+    refused(() => validateContainerConfig(config({ logMaxFiles: 2 })), "config.log_max_files");
+    refused(() => validateContainerConfig(config({ logMaxSizeBytes: 4096, logMaxFiles: -1 })), "config.log_max_files");
+    refused(() => validateContainerConfig(config({ logMaxSizeBytes: 4096, logMaxFiles: 65 })), "config.log_max_files");
+    accepted(() => validateContainerConfig(config({ logMaxSizeBytes: 4096, logMaxFiles: 64 })));
     accepted(() =>
       validateContainerConfig(
         config({ resources: Resources.fromPartial({ memoryLimitBytes: 64 << 20, cpuShares: 512, cpuQuotaUs: -1, cpuPeriodUs: 100_000, pidsLimit: -1 }) }),

@@ -474,7 +474,12 @@ export interface ContainerConfig {
   resources?:
     | Resources
     | undefined;
-  /** 0 means no limit. */
+  /**
+   * 0 means no limit. With a limit, hulld rotates the log as the kubelet
+   * does: it renames the full file to <log>.1 (older ones shift to .2, ...)
+   * and has conmon reopen the path; the file may pass the limit by what is
+   * written before hulld sees it.
+   */
   logMaxSizeBytes: number;
   /** "host" (the default: no network namespace) or "none" (a new, empty one). */
   networkMode: string;
@@ -509,6 +514,11 @@ export interface ContainerConfig {
    * device already; these are added to them).
    */
   devices: Device[];
+  /**
+   * Rotated log files kept beside the log (<log>.1 is the newest); 0 means 1.
+   * Only used with log_max_size_bytes.
+   */
+  logMaxFiles: number;
 }
 
 export interface ContainerConfig_LabelsEntry {
@@ -2652,6 +2662,7 @@ function createBaseContainerConfig(): ContainerConfig {
     cgroupParent: "",
     sysctls: {},
     devices: [],
+    logMaxFiles: 0,
   };
 }
 
@@ -2743,6 +2754,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     });
     for (const v of message.devices) {
       Device.encode(v!, writer.uint32(234).fork()).join();
+    }
+    if (message.logMaxFiles !== 0) {
+      writer.uint32(240).int32(message.logMaxFiles);
     }
     return writer;
   },
@@ -3001,6 +3015,14 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
             message.devices.push(Device.decode(reader, reader.uint32()));
             continue;
           }
+          case 30: {
+            if (tag !== 240) {
+              break;
+            }
+
+            message.logMaxFiles = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3131,6 +3153,11 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
       devices: globalThis.Array.isArray(object?.devices)
         ? object.devices.map((e: any) => Device.fromJSON(e))
         : [],
+      logMaxFiles: isSet(object.logMaxFiles)
+        ? globalThis.Number(object.logMaxFiles)
+        : isSet(object.log_max_files)
+        ? globalThis.Number(object.log_max_files)
+        : 0,
     };
   },
 
@@ -3241,6 +3268,9 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
     if (message.devices?.length) {
       obj.devices = message.devices.map((e) => Device.toJSON(e));
     }
+    if (message.logMaxFiles !== 0) {
+      obj.logMaxFiles = Math.round(message.logMaxFiles);
+    }
     return obj;
   },
 
@@ -3312,6 +3342,7 @@ export const ContainerConfig: MessageFns<ContainerConfig> = {
       {},
     );
     message.devices = object.devices?.map((e) => Device.fromPartial(e)) || [];
+    message.logMaxFiles = object.logMaxFiles ?? 0;
     return message;
   },
 };
