@@ -15,6 +15,7 @@ import { readHostLimits } from "./oci/hostinfo.js";
 import { Engine, enginePaths } from "./engine/engine.js";
 import { handleExit } from "./ops/exit.js";
 import { recoverAll } from "./recovery/recovery.js";
+import { LogRotator } from "./engine/log-rotator.js";
 import { checkRecoveredPods } from "./recovery/pods.js";
 import { startServer } from "./service/server.js";
 import { startHttpAttach } from "./service/http-attach.js";
@@ -103,11 +104,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     await exits.start({ emitExisting: false });
     const recovered = await recoverAll(engine);
+    const rotator = new LogRotator({ bus: engine.bus, runtime, log });
+    rotator.start(await store.listContainers());
     const streaming = await StreamingServer.start(engine, streamingOpts, log);
     let running: Awaited<ReturnType<typeof startServer>>;
     try {
       running = await startServer(engine, { socket: opts.socket, socketGroup, tcp, limits: opts.limits, streaming, log });
     } catch (err) {
+      rotator.close();
       await streaming.close();
       throw err;
     }
@@ -119,6 +123,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     } catch (err) {
       http?.close();
       await running.shutdown(0);
+      rotator.close();
       await streaming.close();
       throw err;
     }
@@ -156,6 +161,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
           await new Promise<void>((resolve) => http.close(() => resolve()));
         }
         exits.stop();
+        rotator.close();
         await Promise.allSettled([...pendingExits, podChecks]);
         await store.close();
       },

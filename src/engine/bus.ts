@@ -14,10 +14,22 @@ export class StateBus {
 
   publish(rec: ContainerRecord): void {
     this.emitter.emit(`state:${rec.id}`, rec);
+    this.emitter.emit("state", rec);
   }
 
   removed(id: string): void {
     this.emitter.emit(`removed:${id}`);
+    this.emitter.emit("removed", id);
+  }
+
+  /** Every saved change of every container, and every removal: for hulld's own watchers (the log rotator). */
+  subscribeAll(onState: (rec: ContainerRecord) => void, onRemoved: (id: string) => void): () => void {
+    this.emitter.on("state", onState);
+    this.emitter.on("removed", onRemoved);
+    return () => {
+      this.emitter.off("state", onState);
+      this.emitter.off("removed", onRemoved);
+    };
   }
 
   /**

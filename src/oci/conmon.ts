@@ -28,9 +28,8 @@ export interface ConmonOptions {
   exitDir: string;
   /** This container's own dir: conmon writes "exit" and, on OOM, "oom" in it. */
   persistDir: string;
+  /** conmon gets no --log-size-max: its own rotation replaces the file under readers; hulld rotates (engine/log-rotator.ts). */
   logPath: string;
-  /** 0: unbounded. */
-  logMaxSizeBytes: number;
   tty: boolean;
   stdin: boolean;
   /**
@@ -115,7 +114,6 @@ function conmonArgs(o: ConmonOptions): string[] {
     "--log-level",
     conmonLevel(o.logLevel),
   ];
-  if (o.logMaxSizeBytes > 0) args.push("--log-size-max", String(o.logMaxSizeBytes));
   if (o.restore) {
     args.push("--restore", o.restore.imagePath);
     for (const opt of o.restore.runtimeOpts) args.push("--runtime-opt", opt);

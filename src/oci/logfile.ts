@@ -9,23 +9,23 @@
 // record conmon writes is complete, so a last line without its newline is a
 // write still in flight, not a record.
 //
-// Rotation (`--log-size-max N`): before a record would take the file past N
-// bytes, conmon fsyncs and closes it, creates `PATH.tmp` (O_TRUNC) and renames
-// it over PATH. The old file is gone from the directory but still readable
-// through an fd opened before, and it is complete once the rename is seen. So
-// the follower keeps its fd across the rename, reads the old file to its end,
-// then reads the new one from offset 0: nothing still on disk is lost, and
-// nothing is read twice. Only a file replaced again before the follower got
-// to it (two rotations between two reads) is lost, because it is off disk.
+// Rotation: hulld renames a full file to PATH.1 and has conmon reopen PATH
+// (log-rotate.ts; the kubelet's scheme). A read covers the rotated files
+// still on disk, oldest first, then PATH; a follower also holds an fd of
+// every later generation, taken as hulld rotates it (log-chain.ts), and
+// reads each to its end before the next, so nothing is lost or read twice
+// however fast the files turn over. A rotation done outside hulld (the
+// kubelet's, through ReopenContainerLog) is seen when PATH names a new file.
 //
 // End of a follow: conmon drains the container's pipes into the log and
 // fsyncs it before it writes the exit file, and the container only counts as
 // exited once hulld has read that exit file. So once untilDone() says the
 // container is done, one more read to the end of the file gets every line.
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { HullError } from "../errors.js";
 import { DoneProbe, Waker, isNotFound } from "./logwake.js";
-import { parseLogLine, type LogEntry } from "./logline.js";
+import type { LogEntry } from "./logline.js";
+import { LogChain, MAX_RECORD, type LogCursor, type Located } from "./log-chain.js";
 
 export { parseLogLine, parseLogTime, type LogEntry } from "./logline.js";
 
@@ -87,119 +87,6 @@ export async function logPosition(path: string): Promise<LogPosition> {
 }
 
 const NL = 0x0a;
-const EMPTY = Buffer.alloc(0);
-const CHUNK = 64 * 1024;
-// conmon reads at most 8192 bytes at a time, so its records are shorter than
-// 8.3 KiB; anything this long without a newline is not a record.
-const MAX_RECORD = 1024 * 1024;
-
-interface Located {
-  entry: LogEntry;
-  /** File offset of the record's first byte. */
-  offset: number;
-}
-
-/** An open log file and how far into it the reader is. */
-class LogCursor {
-  private fh: FileHandle | undefined;
-  private ino = -1;
-  private dev = -1;
-  /** Next byte to read. */
-  offset = 0;
-  /** The unfinished record read so far; it starts at offset - rest.length. */
-  private rest: Buffer = EMPTY;
-  private skipping = false;
-
-  constructor(private readonly path: string) {}
-
-  get isOpen(): boolean {
-    return this.fh !== undefined;
-  }
-
-  get inode(): number {
-    return this.ino;
-  }
-
-  /** Opens the file PATH names now; false when there is none. */
-  async open(): Promise<boolean> {
-    let fh: FileHandle;
-    try {
-      fh = await open(this.path, "r");
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-    const st = await fh.stat();
-    this.fh = fh;
-    this.ino = st.ino;
-    this.dev = st.dev;
-    this.seek(0);
-    return true;
-  }
-
-  /** Starts reading again at a record's first byte. */
-  seek(offset: number): void {
-    this.offset = offset;
-    this.rest = EMPTY;
-    this.skipping = false;
-  }
-
-  /** Records from the offset to the end of the file (or to `limit`), a batch per chunk read. */
-  async *read(limit = Number.POSITIVE_INFINITY): AsyncGenerator<Located[]> {
-    const fh = this.fh;
-    if (!fh) return;
-    while (this.offset < limit) {
-      const want = Math.min(CHUNK, limit - this.offset);
-      const chunk = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(chunk, 0, want, this.offset);
-      if (bytesRead === 0) return;
-      const base = this.offset - this.rest.length;
-      const data = this.rest.length > 0 ? Buffer.concat([this.rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
-      this.offset += bytesRead;
-      let start = 0;
-      const found: Located[] = [];
-      for (let nl = data.indexOf(NL); nl >= 0; nl = data.indexOf(NL, start)) {
-        if (this.skipping) this.skipping = false;
-        else {
-          const entry = parseLogLine(data.subarray(start, nl));
-          // A malformed record (not something conmon writes) is skipped, not fatal to the whole log.
-          if (entry) found.push({ entry, offset: base + start });
-        }
-        start = nl + 1;
-      }
-      // Settle the cursor before yielding, so a consumer that stops early leaves it consistent.
-      this.rest = start < data.length ? data.subarray(start) : EMPTY;
-      if (this.rest.length > MAX_RECORD) {
-        this.rest = EMPTY;
-        this.skipping = true;
-      }
-      if (found.length > 0) yield found;
-    }
-  }
-
-  /** Whether PATH now names another file than the open one (conmon renamed a new one over it). */
-  async replaced(): Promise<boolean> {
-    try {
-      const st = await stat(this.path);
-      return st.ino !== this.ino || st.dev !== this.dev;
-    } catch (err) {
-      // The container and its directory were removed: the open file is all there is.
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-  }
-
-  /** Truncation in place is not conmon's way; should someone do it, start over at 0. */
-  async checkTruncated(): Promise<void> {
-    if (this.fh && (await this.fh.stat()).size < this.offset) this.seek(0);
-  }
-
-  async close(): Promise<void> {
-    const fh = this.fh;
-    this.fh = undefined;
-    await fh?.close();
-  }
-}
 
 type Select = (entry: LogEntry) => boolean;
 
@@ -209,118 +96,137 @@ function picked(batch: Located[], select: Select): LogEntry[] {
   return out;
 }
 
-/** Everything readable now, across rotations; leaves the cursor at the end of the current file. */
-async function* drain(cur: LogCursor, waker: Waker, select: Select): AsyncGenerator<LogEntry[]> {
+/** Everything readable now, across generations; leaves the chain at the end of the live file. */
+async function* drain(chain: LogChain, waker: Waker, select: Select): AsyncGenerator<LogEntry[]> {
   for (;;) {
-    if (!cur.isOpen) {
-      if (!(await cur.open())) return;
+    let cur = chain.current;
+    if (!cur) {
+      if (!chain.takeLive()) return;
       waker.watchFile();
+      cur = chain.current;
+      if (!cur) return;
     }
     for await (const batch of cur.read()) yield picked(batch, select);
-    if (!(await cur.replaced())) {
-      await cur.checkTruncated();
+    if (!chain.currentComplete()) {
+      cur.checkTruncated();
       return;
     }
-    // conmon closed the old file before the rename; what reached it until then
-    // may have come after the read above, so read it to its end once more.
+    // Its writer closed it before the newer one existed; what reached it
+    // until then may have come after the read above, so read to its end once more.
     for await (const batch of cur.read()) yield picked(batch, select);
-    await cur.close();
+    chain.advance();
+    waker.watchFile();
   }
 }
 
-/** Ring of the last N lines' first records: where each starts and which lines were open (mid-P-run) there. */
+/** Ring of the last N lines' first records: which file and where each starts, and which lines were open (mid-P-run) there. */
 class TailRing {
+  private readonly files: number[] = [];
   private readonly offsets: number[] = [];
   private readonly openOut: number[] = [];
   private readonly openErr: number[] = [];
 
   constructor(private readonly size: number) {}
 
-  set(line: number, offset: number, out: number, err: number): void {
+  set(line: number, file: number, offset: number, out: number, err: number): void {
     const i = line % this.size;
+    this.files[i] = file;
     this.offsets[i] = offset;
     this.openOut[i] = out;
     this.openErr[i] = err;
   }
 
-  get(line: number): { offset: number; open: Record<LogEntry["stream"], number> } {
+  get(line: number): { file: number; offset: number; open: Record<LogEntry["stream"], number> } {
     const i = line % this.size;
-    return { offset: this.offsets[i] ?? 0, open: { stdout: this.openOut[i] ?? -1, stderr: this.openErr[i] ?? -1 } };
+    return { file: this.files[i] ?? 0, offset: this.offsets[i] ?? 0, open: { stdout: this.openOut[i] ?? -1, stderr: this.openErr[i] ?? -1 } };
   }
 }
 
 /**
- * The last `n` selected lines of the open file, in two passes over the same
- * fd (so a rotation in between changes nothing): count the lines and keep
- * where the last n begin, then read from there to where the count stopped.
- * Memory stays O(n) numbers whatever the lines' size.
+ * The last `n` selected lines of the files held now, oldest first, in two
+ * passes over the same fds (so a rotation in between changes nothing): count
+ * the lines and keep where the last n begin, then read from there to where
+ * the count stopped. Memory stays O(n) numbers whatever the lines' size.
+ * Every file is left where the count stopped, for a follow to go on from.
  */
-async function* tailOf(cur: LogCursor, n: number, select: Select): AsyncGenerator<LogEntry[]> {
+async function* tailOf(files: readonly LogCursor[], n: number, select: Select): AsyncGenerator<LogEntry[]> {
   const ring = n > 0 ? new TailRing(n) : undefined;
   // Per stream, the line a P run left open (-1: none); a line's number is its first record's.
   const open: Record<LogEntry["stream"], number> = { stdout: -1, stderr: -1 };
   let count = 0;
-  for await (const batch of cur.read()) {
-    for (const { entry, offset } of batch) {
-      if (!select(entry)) continue;
-      let line = open[entry.stream];
-      if (line < 0) {
-        line = count++;
-        ring?.set(line, offset, open.stdout, open.stderr);
+  const ends: number[] = [];
+  for (const [f, cur] of files.entries()) {
+    for await (const batch of cur.read()) {
+      for (const { entry, offset } of batch) {
+        if (!select(entry)) continue;
+        let line = open[entry.stream];
+        if (line < 0) {
+          line = count++;
+          ring?.set(line, f, offset, open.stdout, open.stderr);
+        }
+        open[entry.stream] = entry.full ? -1 : line;
       }
-      open[entry.stream] = entry.full ? -1 : line;
     }
+    ends.push(cur.offset);
   }
   if (!ring || count === 0) return;
-  const end = cur.offset;
   const first = Math.max(0, count - n);
   const from = ring.get(first);
-  cur.seek(from.offset);
   const again = from.open;
   let next = first;
-  for await (const batch of cur.read(end)) {
-    const out: LogEntry[] = [];
-    for (const { entry } of batch) {
-      if (!select(entry)) continue;
-      let line = again[entry.stream];
-      if (line < 0) line = next++;
-      again[entry.stream] = entry.full ? -1 : line;
-      if (line >= first) out.push(entry);
+  for (let f = from.file; f < files.length; f++) {
+    const cur = files[f];
+    if (!cur) continue;
+    cur.seek(f === from.file ? from.offset : 0);
+    for await (const batch of cur.read(ends[f])) {
+      const out: LogEntry[] = [];
+      for (const { entry } of batch) {
+        if (!select(entry)) continue;
+        let line = again[entry.stream];
+        if (line < 0) line = next++;
+        again[entry.stream] = entry.full ? -1 : line;
+        if (line >= first) out.push(entry);
+      }
+      yield out;
     }
-    yield out;
   }
 }
 
+/** Reads every generation held now to its end, in order (a read without follow). */
+async function* readHeld(chain: LogChain, select: Select): AsyncGenerator<LogEntry[]> {
+  for (const cur of chain.files()) for await (const batch of cur.read()) yield picked(batch, select);
+}
+
 /**
- * Log entries of the file at `path`, filtered, tailed, and followed as
- * asked, in batches of at most one read's worth (64 KiB of the file).
- * Batches may be empty.
+ * Log entries of the log at `path` (the rotated files still on disk, then
+ * the live one), filtered, tailed, and followed as asked, in batches of at
+ * most one read's worth (64 KiB of a file). Batches may be empty.
  */
 export async function* queryLogBatches(path: string, q: LogQuery): AsyncGenerator<LogEntry[]> {
   const select = q.select ?? (() => true);
   // Watch before the first open, so an append between the two still wakes the follow.
   const waker = q.follow ? new Waker(path, q.signal) : undefined;
-  const cur = new LogCursor(path);
+  const chain = new LogChain(path);
   try {
-    const opened = await cur.open();
+    chain.open({ rotated: true, follow: q.follow });
     if (q.from && q.from.ino >= 0) {
-      if (!opened || cur.inode !== q.from.ino) {
+      if (!chain.startAt(q.from.ino)) {
         throw new HullError("RESOURCE_EXHAUSTED", `the log ${path} was rotated: output from before the rotation is gone`, { reason: "LOG_ROTATED" });
       }
-      cur.seek(q.from.offset);
+      chain.current?.seek(q.from.offset);
     }
-    if (opened && q.tail !== undefined) yield* tailOf(cur, q.tail, select);
+    if (q.tail !== undefined) yield* tailOf(chain.files(), q.tail, select);
     if (!waker) {
-      if (q.tail === undefined) for await (const batch of cur.read()) yield picked(batch, select);
+      if (q.tail === undefined) yield* readHeld(chain, select);
       return;
     }
-    if (opened) waker.watchFile();
+    if (chain.current) waker.watchFile();
     const probe = q.untilDone ? new DoneProbe(q.untilDone, () => waker.wake()) : undefined;
     let finishing = false;
     for (;;) {
       if (q.signal.aborted) return;
       waker.clear();
-      yield* drain(cur, waker, select);
+      yield* drain(chain, waker, select);
       if (finishing || q.signal.aborted) return;
       const answer = probe?.take();
       if (answer?.settled) {
@@ -336,7 +242,7 @@ export async function* queryLogBatches(path: string, q: LogQuery): AsyncGenerato
     }
   } finally {
     waker?.close();
-    await cur.close();
+    chain.close();
   }
 }
 

@@ -27,9 +27,8 @@ export interface CreateRequest {
   exitDir: string;
   /** This container's own dir: the monitor writes "oom" in it when the cgroup hit OOM. */
   persistDir: string;
+  /** Never bounded by the monitor: hulld rotates it (engine/log-rotator.ts). */
   logPath: string;
-  /** 0: unbounded. */
-  logMaxSizeBytes: number;
   tty: boolean;
   stdin: boolean;
   /**

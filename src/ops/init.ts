@@ -62,7 +62,6 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
     exitDir: paths.exitDir,
     persistDir: join(paths.persistDir, rec.id),
     logPath: rec.logPath,
-    logMaxSizeBytes: rec.config.logMaxSizeBytes,
     tty: rec.config.tty,
     stdin: rec.config.stdin,
     ...(restore ? { restore } : {}),

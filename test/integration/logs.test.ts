@@ -1,6 +1,6 @@
 // ContainerLogs and `hull logs` against a real hulld, runc and conmon: stream
-// selection, tail, since/until, follow to the container's exit, conmon's
-// log rotation, and the CLI's byte-exact output.
+// selection, tail, since/until, follow to the container's exit, hulld's
+// log rotation (more in log-rotation.test.ts), and the CLI's byte-exact output.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -232,10 +232,10 @@ describe("ContainerLogs", () => {
     assert.equal(followedNums.at(-1), n, "the follow got the last line");
     const { lines } = await logs(s.d.client, { id });
     const nums = increasing(lines);
-    assert.ok(nums.length > 0 && nums.length < n, `rotation kept ${nums.length} of ${n} lines`);
+    assert.ok(nums.length > 0 && nums.length <= n, `rotation kept ${nums.length} of ${n} lines`);
     assert.deepEqual(nums, range(n - nums.length + 1, n), "a contiguous run ending at the last line");
-    const logPath = (await stat(`${s.d.root}/containers/${id}/ctr.log`)).size;
-    assert.ok(logPath <= max, `the log file is ${logPath} bytes, over the ${max} limit`);
+    // hulld rotated it (the limit is soft, as the kubelet's: the live file may pass it until the check runs).
+    await stat(`${s.d.root}/containers/${id}/ctr.log.1`);
     assert.deepEqual(texts((await logs(s.d.client, { id, tail: 3 })).lines), [n - 2, n - 1, n].map(String));
   });
 

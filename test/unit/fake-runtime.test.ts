@@ -30,7 +30,6 @@ const req = (id: string, exitDir: string): CreateRequest => ({
   exitDir,
   persistDir: join(exitDir, "p"),
   logPath: "/dev/null",
-  logMaxSizeBytes: 0,
   tty: false,
   stdin: false,
 });

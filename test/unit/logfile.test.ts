@@ -1,12 +1,15 @@
 // The k8s-file log parser and follower (src/oci/logfile.ts) against files the
-// test writes itself, including a rotation done the way conmon 2.1.6 does it
-// (write PATH.tmp, rename it over PATH while the old file stays open).
+// test writes itself: hulld's rotation (log-rotate.ts: PATH renamed to
+// PATH.1 while its writer still has it open, then a new PATH), and one done
+// the way conmon 2.1.6 does it (write PATH.tmp, rename it over PATH).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { appendFile, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseLogLine, parseLogTime, queryLog, readLogEntries, type LogEntry } from "../../src/oci/logfile.js";
+import { rotateLogFile } from "../../src/oci/log-rotate.js";
+import type { HullError } from "../../src/errors.js";
 
 const T0 = "2026-11-28T12:38:40.903049073+00:00";
 
@@ -207,6 +210,80 @@ describe("readLogEntries / queryLog", () => {
       assert.equal(end.done, true, "the follow ends once the container is done and the file is read");
     } finally {
       abort.abort();
+      await it.return?.(undefined);
+    }
+  });
+
+  it("follows hulld's rotations, however many come between two reads, reading each generation once", async () => {
+    const path = newPath();
+    const lines = (from: number, to: number): string => Array.from({ length: to - from + 1 }, (_, i) => rec("stdout", "F", String(from + i))).join("");
+    await writeLog(path, lines(1, 3));
+    let finish: (v: boolean) => void = () => undefined;
+    const done = new Promise<boolean>((r) => (finish = r));
+    const it = readLogEntries(path, { follow: true, signal: new AbortController().signal, untilDone: () => done })[Symbol.asyncIterator]();
+    try {
+      assert.deepEqual(await take(it, 3), ["1", "2", "3"]);
+      // While the reader is not reading, three rotations with one file kept:
+      // the first two generations are deleted before the reader gets to them.
+      for (let gen = 0; gen < 3; gen++) {
+        assert.equal(rotateLogFile(path, 1), true);
+        // The writer's fd still points at the renamed file until it reopens.
+        await appendFile(`${path}.1`, lines(4 + gen * 10, 8 + gen * 10));
+        await writeFile(path, lines(9 + gen * 10, 13 + gen * 10));
+      }
+      assert.equal(rotateLogFile(`${path}.absent`, 1), false, "no file: nothing to rotate");
+      await appendFile(path, rec("stdout", "F", "last"));
+      finish(true);
+      const rest: string[] = [];
+      for (let r = await it.next(); !r.done; r = await it.next()) rest.push(text(r.value));
+      const want = [...Array.from({ length: 30 }, (_, i) => String(4 + i)), "last"];
+      assert.deepEqual(rest, want);
+    } finally {
+      await it.return?.(undefined);
+    }
+    // A plain read covers the rotated file still on disk, then the live one; tail spans both.
+    const all = (await collect(queryLog(path, { follow: false, signal: new AbortController().signal }))).map(text);
+    assert.deepEqual(all, [...Array.from({ length: 15 }, (_, i) => String(19 + i)), "last"]);
+    const tail = (await collect(queryLog(path, { follow: false, signal: new AbortController().signal, tail: 3 }))).map(text);
+    assert.deepEqual(tail, ["32", "33", "last"]);
+  });
+
+  it("keeps log_max_files rotated files, newest as PATH.1", async () => {
+    const path = newPath();
+    for (let gen = 1; gen <= 4; gen++) {
+      await writeLog(path, rec("stdout", "F", `gen${gen}`));
+      assert.equal(rotateLogFile(path, 2), true);
+    }
+    await writeLog(path, rec("stdout", "F", "live"));
+    const all = (await collect(queryLog(path, { follow: false, signal: new AbortController().signal }))).map(text);
+    assert.deepEqual(all, ["gen3", "gen4", "live"]);
+  });
+
+  it("a follower that falls more than 64 rotations behind ends with LOG_ROTATED at the gap", async () => {
+    const path = newPath();
+    await writeLog(path, rec("stdout", "F", "0"));
+    const it = readLogEntries(path, { follow: true, signal: new AbortController().signal, untilDone: () => new Promise(() => undefined) })[
+      Symbol.asyncIterator
+    ]();
+    try {
+      assert.deepEqual(await take(it, 1), ["0"]);
+      for (let gen = 1; gen <= 70; gen++) {
+        assert.equal(rotateLogFile(path, 1), true);
+        await writeFile(path, rec("stdout", "F", String(gen)));
+      }
+      const got: string[] = [];
+      await assert.rejects(
+        async () => {
+          for (let r = await it.next(); !r.done; r = await it.next()) got.push(text(r.value));
+        },
+        (err: HullError) => err.reason === "RESOURCE_EXHAUSTED" && err.metadata.reason === "LOG_ROTATED" && /rotated more than 64 times/.test(err.message),
+      );
+      // Every generation it held, in order, and nothing after the gap.
+      assert.deepEqual(
+        got,
+        Array.from({ length: 64 }, (_, i) => String(i + 1)),
+      );
+    } finally {
       await it.return?.(undefined);
     }
   });

@@ -184,7 +184,6 @@ describe("recoverAll over the fake runtime", { concurrency: true }, () => {
           exitDir: paths.exitDir,
           persistDir: join(paths.persistDir, c.id),
           logPath: c.logPath,
-          logMaxSizeBytes: 0,
           tty: false,
           stdin: false,
         }));
@@ -266,7 +265,6 @@ describe("recoverAll over the fake runtime", { concurrency: true }, () => {
           exitDir: paths.exitDir,
           persistDir: paths.persistDir,
           logPath: "/dev/null",
-          logMaxSizeBytes: 0,
           tty: false,
           stdin: false,
         });
