@@ -4,13 +4,13 @@
 // files kept beside the log (log_max_files).
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { access, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ContainerLogsRequest, type ContainerLogsResponse, type ContainerServiceClient, type DeepPartial } from "../../src/gen/hull/v1/container.js";
 import { daemonSuite } from "../helpers/suite.js";
-import { createStarted, waitExited } from "../helpers/fixtures.js";
+import { createStarted, until, waitExited } from "../helpers/fixtures.js";
 
 const LINES = 24_000;
 
@@ -64,6 +64,19 @@ function logs(client: ContainerServiceClient, id: string): Promise<string[]> {
 
 const numbers = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
 
+/**
+ * Lines read from the oldest file still on disk: a contiguous run ending at
+ * `last`. The first may be the end of a line whose start (conmon's P record)
+ * was in a generation already deleted.
+ */
+function assertRunToEnd(lines: string[], last: number): void {
+  assert.ok(lines.length > 0, "lines kept");
+  const whole = numbers(last - lines.length + 1, last);
+  const [head, ...rest] = lines;
+  assert.deepEqual(rest, whole.slice(1), "a run without a gap to the last line");
+  assert.ok(head !== undefined && whole[0]?.endsWith(head) === true, `the first line ${head} is ${whole[0]} or its end`);
+}
+
 async function exists(path: string): Promise<boolean> {
   return access(path).then(
     () => true,
@@ -71,7 +84,7 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** The rotated files next to the log, as their numbers (1 is the newest). */
+/** The rotated files next to the log (ctr.log) in `dir`, as their numbers (1 is the newest). */
 async function rotated(dir: string): Promise<number[]> {
   return (await readdir(dir))
     .map((f) => /^ctr\.log\.(\d+)$/.exec(f)?.[1])
@@ -87,18 +100,21 @@ describe("log rotation", () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  /** A container that prints "ready", waits for the test's go, then prints 1..lines as fast as it can. */
-  async function gated(lines: number, extra: { logMaxFiles?: number } = {}): Promise<{ id: string; go: () => Promise<void> }> {
+  /**
+   * A container that prints "ready", waits for the test's go, then prints
+   * 1..lines as fast as it can; with `stay`, it then marks /sig/done and sleeps.
+   */
+  async function gated(lines: number, extra: { logMaxFiles?: number } = {}, stay = false): Promise<{ id: string; go: () => Promise<void>; sig: string }> {
     const sig = await mkdtemp(join(tmpdir(), "hull-rot-"));
     dirs.push(sig);
-    const script = `echo ready; while [ ! -e /sig/go ]; do sleep 0.02; done; seq 1 ${lines}`;
+    const script = `echo ready; while [ ! -e /sig/go ]; do sleep 0.02; done; seq 1 ${lines}${stay ? "; touch /sig/done; sleep 1000" : ""}`;
     const c = await createStarted(s.d.api, s.rootfs, ["sh", "-c", script], {
       logMaxSizeBytes: LIMIT,
       ...extra,
       mounts: [{ type: "bind", source: sig, destination: "/sig" }],
     });
     s.made.push(c.id);
-    return { id: c.id, go: () => writeFile(join(sig, "go"), "") };
+    return { id: c.id, go: () => writeFile(join(sig, "go"), ""), sig };
   }
 
   it(`a follower of ${LINES} lines written as fast as possible with a 64 KiB limit gets every line once, in order`, async () => {
@@ -116,29 +132,62 @@ describe("log rotation", () => {
     // A plain read now has what is on disk: a contiguous run of lines ending at the last.
     const kept = (await logs(s.d.client, id)).filter((l) => l !== "ready");
     assert.ok(kept.length > 0, "lines kept");
-    assert.deepEqual(kept, numbers(LINES - kept.length + 1, LINES));
+    assertRunToEnd(kept, LINES);
   });
 
-  // Ten times the lines: at 64 KiB, dozens of rotations even with hulld's checks lagging the writer.
   it("keeps log_max_files rotated files, and two followers started at different times each read on without loss", async () => {
-    const many = LINES * 10;
-    const { id, go } = await gated(many, { logMaxFiles: 3 });
-    const first = follow(s.d.client, { id });
+    // Ten bursts of LINES, each waiting for the rotation it caused: the log
+    // is in the container's /sig, so it can watch its own log's inode change.
+    const bursts = 10;
+    const many = LINES * bursts;
+    const sig = await mkdtemp(join(tmpdir(), "hull-rot-"));
+    dirs.push(sig);
+    const script = [
+      "echo ready; while [ ! -e /sig/go ]; do sleep 0.02; done",
+      `i=0; while [ $i -lt ${bursts} ]; do`,
+      "  before=$(ls -i /sig/ctr.log 2>/dev/null)",
+      `  seq $((i*${LINES}+1)) $(((i+1)*${LINES}))`,
+      '  while [ "$(ls -i /sig/ctr.log 2>/dev/null)" = "$before" ]; do sleep 0.01; done',
+      "  i=$((i+1))",
+      "done",
+    ].join("\n");
+    const c = await createStarted(s.d.api, s.rootfs, ["sh", "-c", script], {
+      logMaxSizeBytes: LIMIT,
+      logMaxFiles: 3,
+      logPath: join(sig, "ctr.log"),
+      mounts: [{ type: "bind", source: sig, destination: "/sig" }],
+    });
+    s.made.push(c.id);
+    const first = follow(s.d.client, { id: c.id });
     await first.ready;
-    await go();
+    await writeFile(join(sig, "go"), "");
     // A second follower joins mid-stream: it starts at the oldest file still on disk.
-    const second = follow(s.d.client, { id });
+    await until("the first rotation", async () => (await rotated(sig)).length > 0 || undefined);
+    const second = follow(s.d.client, { id: c.id });
     const [a, b] = await Promise.all([first.done, second.done]);
     assert.equal(a.length, many + 1, `the first follower got ${a.length} of ${many + 1} lines`);
     assert.deepEqual(a, ["ready", ...numbers(1, many)]);
     const tail = b.filter((l) => l !== "ready");
     assert.ok(tail.length > 0, "the late follower got lines");
-    assert.deepEqual(tail, numbers(many - tail.length + 1, many), "the late follower's lines run without a gap to the last");
-    await waitExited(s.d.api, id);
+    assertRunToEnd(tail, many);
+    await waitExited(s.d.api, c.id);
+    assert.deepEqual(await rotated(sig), [1, 2, 3], "PATH.1 to PATH.3, the older ones deleted");
+  });
+
+  it("a log that passed its limit while hulld was down is rotated once hulld is back", async () => {
+    const { id, go, sig } = await gated(LINES, {}, true);
     const dir = join(s.d.root, "containers", id);
-    const files = await rotated(dir);
-    assert.deepEqual(files, [1, 2, 3], "PATH.1 to PATH.3, the rest deleted");
-    assert.equal(await exists(join(dir, "ctr.log.4")), false);
+    await until("the container's first line", async () => ((await exists(join(dir, "ctr.log"))) && (await stat(join(dir, "ctr.log"))).size > 0) || undefined);
+    await s.d.stop();
+    await go();
+    await until("the container's output, written with no hulld", async () => (await exists(join(sig, "done"))) || undefined);
+    assert.deepEqual(await rotated(dir), [], "nothing rotates while hulld is down");
+    assert.ok((await stat(join(dir, "ctr.log"))).size > LIMIT);
+    await s.d.restart();
+    await until("the rotation after the restart", async () => (await rotated(dir)).length > 0 || undefined);
+    assert.ok((await stat(join(dir, "ctr.log.1"))).size > LIMIT, "the whole file rotated");
+    // Nothing lost: both files read back every line.
+    assert.deepEqual(await logs(s.d.client, id), ["ready", ...numbers(1, LINES)]);
   });
 
   it("refuses log_max_files out of range or without a size limit", async () => {
