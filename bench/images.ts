@@ -166,23 +166,33 @@ async function pullVsSkopeo(c: ImageServiceClient, images: ImageApi, root: strin
 const ms = (v: number): string => v.toFixed(1);
 
 function report(life: { image: Stats; rootfs: Stats } | undefined, imp: Pair | undefined, pulled: Pair | undefined, mib: number): string {
-  const table = new Table({ head: ["measure", "n", "p50 ms", "p95 ms", "mean ms", "MiB/s (p50)"], style: { head: [], border: [] } });
-  const row = (name: string, s: Stats, rate = ""): void => void table.push([name, String(s.n), ms(s.p50), ms(s.p95), ms(s.mean), rate]);
+  const table = new Table({ head: ["measure", "n", "p50 ms", "p95 ms", "mean ms", "MiB/s (p50)", "× reference p50 / p95"], style: { head: [], border: [] } });
+  // Each measured row names its reference (measured in the same run, interleaved) and says how it compares.
+  const row = (name: string, s: Stats, rate = "", ref?: Stats): void =>
+    void table.push([
+      name,
+      String(s.n),
+      ms(s.p50),
+      ms(s.p95),
+      ms(s.mean),
+      rate,
+      ref ? `${(s.p50 / ref.p50).toFixed(2)} / ${(s.p95 / ref.p95).toFixed(2)}` : "",
+    ]);
   const ratio = (name: string, a: Stats, b: Stats): void =>
-    void table.push([name, "", (a.p50 / b.p50).toFixed(2), (a.p95 / b.p95).toFixed(2), (a.mean / b.mean).toFixed(2), ""]);
+    void table.push([name, "", (a.p50 / b.p50).toFixed(2), (a.p95 / b.p95).toFixed(2), (a.mean / b.mean).toFixed(2), "", ""]);
   const rate = (s: Stats): string => (mib / (s.p50 / 1000)).toFixed(1);
   if (life) {
-    row("create+start from image (to RUNNING)", life.image);
+    row("create+start from image (to RUNNING)", life.image, "", life.rootfs);
     row("create+start from rootfs path", life.rootfs);
     ratio("ratio image / rootfs", life.image, life.rootfs);
   }
   if (imp) {
-    row(`hull ImportImage by path (${mib.toFixed(0)} MiB layout)`, imp.hull, rate(imp.hull));
+    row(`hull ImportImage by path (${mib.toFixed(0)} MiB layout)`, imp.hull, rate(imp.hull), imp.reference);
     row("skopeo copy oci→oci + umoci unpack", imp.reference, rate(imp.reference));
     ratio("ratio hull / skopeo+umoci (import)", imp.hull, imp.reference);
   }
   if (pulled) {
-    row("hull PullImage from docker-registry", pulled.hull, rate(pulled.hull));
+    row("hull PullImage from docker-registry", pulled.hull, rate(pulled.hull), pulled.reference);
     row("skopeo copy docker→oci + umoci unpack", pulled.reference, rate(pulled.reference));
     ratio("ratio hull / skopeo+umoci (pull)", pulled.hull, pulled.reference);
   }

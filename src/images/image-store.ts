@@ -11,7 +11,8 @@ import { Mutex } from "async-mutex";
 import type { Logger } from "pino";
 import type { StateStore } from "../store/store.js";
 import { HullError } from "../errors.js";
-import { BlobStore, HashTap, digestHex, digestMismatch } from "./blobs.js";
+import type { Readable } from "node:stream";
+import { BlobStore, HashTap, digestHex, digestMismatch, type Descriptor } from "./blobs.js";
 import { extractLayer } from "./layer-extract.js";
 import { canonicalName, normalizeReference, parseImageName } from "../domain/reference.js";
 
@@ -72,6 +73,9 @@ function namesOf(ref: string): string[] {
   }
   return [...new Set(names)];
 }
+
+/** gunzip's output chunks: zlib's 16 KiB default means 16 times the calls into tar parsing, hashing and file writes per MiB. */
+const GUNZIP_CHUNK = 256 * 1024;
 
 const isGzip = (head: Buffer): boolean => head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 
@@ -181,31 +185,76 @@ export class ImageStore {
    * when one is expected. Caller holds the lock.
    */
   async ensureLayer(blobDigest: string, expectedDiffId?: string): Promise<string> {
-    if (expectedDiffId !== undefined && (await this.isDir(this.layerDir(expectedDiffId)))) return expectedDiffId;
+    if (expectedDiffId !== undefined && (await this.hasLayer(expectedDiffId))) return expectedDiffId;
+    const gz = isGzip(await readHead(this.blobs.path(blobDigest), 2));
+    return this.withLayerDir(blobDigest, async (tmp) => {
+      const diffId = await this.unpack(this.blobs.open(blobDigest), gz, tmp, blobDigest);
+      return { diffId, keep: async () => this.keepLayer(tmp, diffId, expectedDiffId) };
+    });
+  }
+
+  /**
+   * Stores a layer blob arriving as source and unpacks it in the same pass
+   * (BlobStore.receive tees it): the blob is kept and the layer renamed into
+   * place only once the blob's digest and size and the layer's diff id all
+   * match; on any mismatch both go. Caller holds the lock.
+   */
+  async receiveLayer(source: AsyncIterable<Uint8Array>, d: Descriptor, expectedDiffId: string): Promise<string> {
+    return this.withLayerDir(d.digest, async (tmp) => {
+      const blob = await this.blobs.receive(source, d.digest, d.size, (input, head) => this.unpack(input, isGzip(head), tmp, d.digest));
+      return {
+        diffId: blob.value,
+        keep: async () => {
+          try {
+            await this.keepLayer(tmp, blob.value, expectedDiffId);
+            await blob.commit();
+          } catch (err) {
+            await blob.discard();
+            throw err;
+          }
+        },
+      };
+    });
+  }
+
+  async hasLayer(diffId: string): Promise<boolean> {
+    return this.isDir(this.layerDir(diffId));
+  }
+
+  /** Runs fill on a fresh temp dir under layers/, then its keep(); the temp dir goes on any failure. */
+  private async withLayerDir(blobDigest: string, fill: (tmp: string) => Promise<{ diffId: string; keep: () => Promise<void> }>): Promise<string> {
     await mkdir(this.layersDir, { recursive: true, mode: 0o700 });
     const tmp = join(this.layersDir, `.tmp-${randomBytes(8).toString("hex")}`);
     await mkdir(tmp, { mode: 0o755 });
     try {
-      const gz = isGzip(await readHead(this.blobs.path(blobDigest), 2));
-      const tap = new HashTap();
-      const src = this.blobs.open(blobDigest);
-      const gunzip = gz ? createGunzip() : undefined;
-      const tarStream = gunzip ? src.pipe(gunzip).pipe(tap) : src.pipe(tap);
-      src.on("error", (err) => tarStream.destroy(err));
-      // pipe() does not forward a corrupt gzip stream's error: unhandled, it would end hulld.
-      gunzip?.on("error", (err) => tarStream.destroy(err));
-      const res = await extractLayer(tarStream, tmp);
-      const diffId = tap.digest();
-      if (expectedDiffId !== undefined && diffId !== expectedDiffId) throw digestMismatch(expectedDiffId, diffId);
-      if (res.skipped.length > 0) this.log.warn({ layer: blobDigest, skipped: res.skipped }, "layer entries of unsupported types were skipped");
-      const final = this.layerDir(diffId);
-      if (await this.isDir(final)) await rm(tmp, { recursive: true, force: true });
-      else await rename(tmp, final);
+      const { diffId, keep } = await fill(tmp);
+      await keep();
       return diffId;
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw asLayerError(err, blobDigest);
     }
+  }
+
+  /** Extracts src (gunzipped when gz) into dir; resolves to the diff id (the tar's digest). */
+  private async unpack(src: Readable, gz: boolean, dir: string, blobDigest: string): Promise<string> {
+    const tap = new HashTap();
+    const gunzip = gz ? createGunzip({ chunkSize: GUNZIP_CHUNK }) : undefined;
+    const tarStream = gunzip ? src.pipe(gunzip).pipe(tap) : src.pipe(tap);
+    src.on("error", (err) => tarStream.destroy(err));
+    // pipe() does not forward a corrupt gzip stream's error: unhandled, it would end hulld.
+    gunzip?.on("error", (err) => tarStream.destroy(err));
+    const res = await extractLayer(tarStream, dir);
+    if (res.skipped.length > 0) this.log.warn({ layer: blobDigest, skipped: res.skipped }, "layer entries of unsupported types were skipped");
+    return tap.digest();
+  }
+
+  /** Renames an unpacked temp dir to its diff id's name, once the diff id is the one expected. */
+  private async keepLayer(tmp: string, diffId: string, expectedDiffId: string | undefined): Promise<void> {
+    if (expectedDiffId !== undefined && diffId !== expectedDiffId) throw digestMismatch(expectedDiffId, diffId);
+    const final = this.layerDir(diffId);
+    if (await this.isDir(final)) await rm(tmp, { recursive: true, force: true });
+    else await rename(tmp, final);
   }
 
   /** Drops one tag of an image that keeps others (podman rmi of one of several tags). Caller holds the lock. */

@@ -1,9 +1,9 @@
-// Storing an image's layers: each blob is put (verified) and unpacked as
-// soon as it is in, several layers at a time, as skopeo and
+// Storing an image's layers: each blob is stored (verified) and unpacked
+// (in the same pass for a pull), several layers at a time, as skopeo and
 // containers/storage overlap them. A failure anywhere leaves nothing behind
 // once the caller's guardedImport runs gc (every blob and layer no image
 // record names goes); a digest listed twice is stored and unpacked once.
-import type { ImageStore, LayerRef } from "./image-store.js";
+import type { LayerRef } from "./image-store.js";
 import type { Descriptor } from "./blobs.js";
 
 /** Layers stored at once: as skopeo (6); fewer measured slower here (bench/images.ts). */
@@ -32,18 +32,21 @@ export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn
   return results;
 }
 
-/** putBlob(d) stores and verifies one layer blob; then the layer is unpacked and checked against its diff id. */
+/**
+ * storeLayer(d, diffId) stores and verifies one layer blob, unpacks it and
+ * resolves to its checked diff id: a pull streams both in one pass
+ * (ImageStore.receiveLayer), an import puts a local file then unpacks it.
+ */
 export async function storeLayers(
-  store: ImageStore,
   layers: readonly Descriptor[],
   diffIds: readonly string[],
-  putBlob: (d: Descriptor) => Promise<unknown>,
+  storeLayer: (d: Descriptor, diffId: string) => Promise<string>,
 ): Promise<LayerRef[]> {
   const stored = new Map<string, Promise<string>>();
   const storeOne = (l: Descriptor, diffId: string): Promise<string> => {
     let p = stored.get(l.digest);
     if (!p) {
-      p = putBlob(l).then(() => store.ensureLayer(l.digest, diffId));
+      p = storeLayer(l, diffId);
       stored.set(l.digest, p);
     }
     return p;

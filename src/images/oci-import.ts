@@ -172,7 +172,10 @@ async function importLayoutDir(store: ImageStore, dir: string, tags: string[]): 
   const diffIds = strs(rootfs.diff_ids);
   const layerDescs = Array.isArray(manifest.layers) ? manifest.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)) : [];
   if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
-  const layers = await storeLayers(store, layerDescs, diffIds, put);
+  const layers = await storeLayers(layerDescs, diffIds, async (d, diffId) => {
+    await put(d);
+    return store.ensureLayer(d.digest, diffId);
+  });
   const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
   return store.commit(recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, tags, size));
 }

@@ -176,21 +176,37 @@ class ProgressTap extends Transform {
   }
 }
 
+/** The blob's bytes as the registry sends them, counted for progress when report is given. */
+async function download(client: RegistryClient, d: Descriptor, report?: (p: PullProgressUpdate) => void): Promise<Readable> {
+  const res = await client.get(`blobs/${d.digest}`);
+  if (!res.body) throw new HullError("UNAVAILABLE", `blob ${d.digest} came without a body`);
+  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  if (!report) return body;
+  const tap = new ProgressTap(d, report);
+  // pipe() does not forward errors: a broken download must fail the put.
+  body.on("error", (err) => tap.destroy(err));
+  return body.pipe(tap);
+}
+
 async function fetchBlob(client: RegistryClient, store: ImageStore, d: Descriptor, report?: (p: PullProgressUpdate) => void): Promise<void> {
-  if (!(await store.blobs.has(d.digest))) {
-    const res = await client.get(`blobs/${d.digest}`);
-    if (!res.body) throw new HullError("UNAVAILABLE", `blob ${d.digest} came without a body`);
-    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-    let source: Readable = body;
-    if (report) {
-      const tap = new ProgressTap(d, report);
-      // pipe() does not forward errors: a broken download must fail the put.
-      body.on("error", (err) => tap.destroy(err));
-      source = body.pipe(tap);
-    }
-    await store.blobs.put(source, d.digest, d.size);
-  }
+  if (!(await store.blobs.has(d.digest))) await store.blobs.put(await download(client, d, report), d.digest, d.size);
   report?.({ digest: d.digest, bytesDone: d.size, bytesTotal: d.size, complete: true });
+}
+
+/**
+ * One layer: downloaded, hashed, kept as a blob and unpacked in one pass
+ * (as containerd's unpacker reads the fetch stream), unless the store has the
+ * blob already (then only unpacked, if need be) or the layer (then only the
+ * blob is fetched, as gc keeps nothing a record does not name).
+ */
+async function fetchLayer(client: RegistryClient, store: ImageStore, d: Descriptor, diffId: string, report: (p: PullProgressUpdate) => void): Promise<string> {
+  if ((await store.blobs.has(d.digest)) || (await store.hasLayer(diffId))) {
+    await fetchBlob(client, store, d, report);
+    return store.ensureLayer(d.digest, diffId);
+  }
+  const unpacked = await store.receiveLayer(await download(client, d, report), d, diffId);
+  report({ digest: d.digest, bytesDone: d.size, bytesTotal: d.size, complete: true });
+  return unpacked;
 }
 
 /** What a pull learnt: the record, and where it came from. */
@@ -252,7 +268,7 @@ async function pullInto(store: ImageStore, client: RegistryClient, name: ImageNa
   const diffIds = Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids.filter((e): e is string => typeof e === "string") : [];
   const layerDescs = Array.isArray(m.json.layers) ? m.json.layers.map((l, i) => descriptor(l, `manifest.layers[${i}]`)) : [];
   if (diffIds.length !== layerDescs.length) throw invalidArgument("config.rootfs.diff_ids", `${diffIds.length} diff ids for ${layerDescs.length} layers`);
-  const layers = await storeLayers(store, layerDescs, diffIds, (l) => fetchBlob(client, store, l, report));
+  const layers = await storeLayers(layerDescs, diffIds, (l, diffId) => fetchLayer(client, store, l, diffId, report));
   const size = manifestDesc.size + configDesc.size + layers.reduce((n, l) => n + l.size, 0);
   const tag = taggedName(name);
   const record = recordFromConfig(cfg, configDesc.digest, manifestDesc.digest, layers, tag !== undefined ? [tag] : [], size);
