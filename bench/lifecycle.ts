@@ -11,7 +11,8 @@ import { join } from "node:path";
 import Table from "cli-table3";
 import { envInt, log, stats, timed, type Stats } from "./measure.js";
 import type { ContainerServiceClient } from "../src/gen/hull/v1/container.js";
-import { ContainerConfig } from "../src/gen/hull/v1/container.js";
+import { Client, credentials } from "@grpc/grpc-js";
+import { ContainerConfig, ContainerServiceService, ListContainersRequest } from "../src/gen/hull/v1/container.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
 import { generateSpec } from "../src/oci/spec.js";
 import { readHostLimits } from "../src/oci/hostinfo.js";
@@ -96,13 +97,17 @@ async function lifecycles(client: ContainerServiceClient, env: RuncEnv): Promise
 interface QueryStats {
   fillSeconds: number;
   list: Stats;
+  /** The same list's bytes, not decoded: hulld's part and the transport, without ts-proto's decode in this process. */
+  listWire: Stats;
+  /** A list right after a container was created: the response is rebuilt, not reused. */
+  listChanged: Stats;
   listedCount: number;
   byId: Stats;
   byName: Stats;
   byPrefix: Stats;
 }
 
-async function fillAndQuery(client: ContainerServiceClient, rootfs: string, ids: string[]): Promise<QueryStats> {
+async function fillAndQuery(client: ContainerServiceClient, socket: string, rootfs: string, ids: string[]): Promise<QueryStats> {
   const names: string[] = [];
   const fillStart = Date.now();
   await pool(FILL, CONCURRENCY, async (i) => {
@@ -114,14 +119,33 @@ async function fillAndQuery(client: ContainerServiceClient, rootfs: string, ids:
   });
   const fillSeconds = (Date.now() - fillStart) / 1000;
 
+  const all: ListContainersRequest = { states: [], labels: {}, name: "", idPrefix: "" };
+  const raw = new Client(`unix:${socket}`, credentials.createInsecure(), { "grpc.max_receive_message_length": 256 * 1024 * 1024 });
+  const listBytes = (): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      const encode = (req: ListContainersRequest): Buffer => Buffer.from(ListContainersRequest.encode(req).finish());
+      raw.makeUnaryRequest(
+        ContainerServiceService.listContainers.path,
+        encode,
+        (b: Buffer) => b,
+        all,
+        (err, res) => (err || !res ? reject(err ?? new Error("no response")) : resolve(res)),
+      );
+    });
   const list: number[] = [];
+  const listWire: number[] = [];
+  const listChanged: number[] = [];
   let listedCount = 0;
-  for (let i = 0; i < QUERIES; i++) {
-    list.push(
-      await timed(async () => {
-        listedCount = (await unary(client.listContainers.bind(client), { states: [], labels: {}, name: "", idPrefix: "" })).containers.length;
-      }),
-    );
+  // Interleaved, so machine noise hits the three alike.
+  try {
+    for (let i = 0; i < QUERIES; i++) {
+      list.push(await timed(async () => void (listedCount = (await unary(client.listContainers.bind(client), all)).containers.length)));
+      listWire.push(await timed(listBytes));
+      await unary(client.createContainer.bind(client), { config: trueConfig(rootfs, `bench-changed-${i}`) });
+      listChanged.push(await timed(() => unary(client.listContainers.bind(client), all)));
+    }
+  } finally {
+    raw.close();
   }
   // Spread lookups over the store so no single record stays hot in a cache.
   const pick = (arr: string[], i: number): string => arr[Math.floor((i * arr.length) / QUERIES)] ?? "";
@@ -136,6 +160,8 @@ async function fillAndQuery(client: ContainerServiceClient, rootfs: string, ids:
   return {
     fillSeconds,
     list: stats(list),
+    listWire: stats(listWire),
+    listChanged: stats(listChanged),
     listedCount,
     byId: await inspect((i) => pick(ids, i)),
     byName: await inspect((i) => pick(names, i)),
@@ -196,7 +222,9 @@ function report(life: { hull: Stats; runc: Stats }, q: QueryStats | undefined, r
     (life.hull.mean / life.runc.mean).toFixed(2),
   ]);
   if (q) {
-    row(`ListContainers (all ${q.listedCount})`, q.list);
+    row(`ListContainers (all ${q.listedCount}, decoded)`, q.list);
+    row("ListContainers, bytes only (no client decode)", q.listWire);
+    row("ListContainers after a create (decoded)", q.listChanged);
     row("InspectContainer by id", q.byId);
     row("InspectContainer by name", q.byName);
     row("InspectContainer by id prefix", q.byPrefix);
@@ -234,7 +262,7 @@ async function main(): Promise<void> {
     const env: RuncEnv = { runcRoot: join(base, "runc"), bundle: join(base, "bundle"), rootfs, hostLimits: await readHostLimits() };
     life = await lifecycles(client, env);
     log("lifecycles done; filling the store");
-    queries = await fillAndQuery(client, rootfs, ids);
+    queries = await fillAndQuery(client, daemon.socket, rootfs, ids);
     log("timing RemoveContainer; the daemon's temp dirs take the rest");
     const started = Date.now();
     removal = await removeAll(client, ids);

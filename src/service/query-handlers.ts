@@ -5,20 +5,22 @@ import { waitContainer } from "../ops/wait.js";
 import { syncContainer } from "../ops/sync.js";
 import { inspectContainer, listContainers } from "../ops/inspect.js";
 import { toContainer } from "./convert.js";
+import { containerResponses } from "./container-responses.js";
 import { validateInspectRequest, validateListRequest, validateSyncRequest, validateWaitRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
 type QueryHandlers = Pick<ContainerServiceServer, "inspectContainer" | "listContainers" | "waitContainer" | "syncContainer">;
 
 export function queryHandlers(engine: Engine, rpc: RpcWrapper): QueryHandlers {
+  const responses = containerResponses(engine.store);
   return {
     inspectContainer: rpc.unary("InspectContainer", async (req) => {
       validateInspectRequest(req);
-      return { container: toContainer(await inspectContainer(engine, req.id)) };
+      return responses.inspect(await inspectContainer(engine, req.id));
     }),
     listContainers: rpc.unary("ListContainers", async (req) => {
       validateListRequest(req);
-      return { containers: (await listContainers(engine, req)).map(toContainer) };
+      return responses.list(await listContainers(engine, req));
     }),
     waitContainer: rpc.unary("WaitContainer", async (req, ctx) => {
       validateWaitRequest(req);

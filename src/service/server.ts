@@ -26,6 +26,7 @@ import { adoptUnixConnection, UnixPeerResolver } from "./peer.js";
 import { setSocketOwnership, type SocketGroup } from "./socket-access.js";
 import { bindAddress } from "./tls.js";
 import { tolerantDefinition } from "../validation/wire.js";
+import { preEncodedResponses } from "./encoded.js";
 
 /**
  * Reflection serves the real descriptor files (with their imports), taken
@@ -154,7 +155,7 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
     "grpc.max_concurrent_streams": checkLimit("max concurrent streams", limits.maxConcurrentStreams),
     ...KEEPALIVE,
   });
-  server.addService(tolerantDefinition(ContainerServiceService), containerService(engine, log));
+  server.addService(preEncodedResponses(tolerantDefinition(ContainerServiceService)), containerService(engine, log));
   server.addService(tolerantDefinition(ImageServiceService), imageService(engine, log));
   // The Kubernetes CRI on the same socket, as CRI-O and containerd serve it.
   const criRuntime = tolerantDefinition(CriRuntimeServiceService);

@@ -27,6 +27,7 @@ import {
   prefixRange,
 } from "./codec.js";
 import { describe, isLockHeld, traced, wrap } from "./util.js";
+import { RecordCaches, creationOrder } from "./record-cache.js";
 import { checkSchema, decodeStored, eventBounds, type Db } from "./schema.js";
 
 export interface StateStoreOptions {
@@ -75,6 +76,10 @@ export class StateStore {
   // Separate so event appends never queue behind container writes.
   private readonly eventLock = new Mutex();
   private closed = false;
+  /** Values derived from records (their wire encoding); dropped here on every create, save and delete. */
+  readonly derived = new RecordCaches();
+  /** listContainers' order, kept until a container is created or deleted: sorting 10k per List was a third of its time. */
+  private order: string[] | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -175,6 +180,8 @@ export class StateStore {
           ...rec.dependencyIds.map((dep): Op => ({ type: "put", key: depKey(dep, rec.id), value: "" })),
         ]);
         this.records.set(rec.id, rec);
+        this.derived.changed(rec.id);
+        this.order = undefined;
       }),
     );
   }
@@ -208,6 +215,8 @@ export class StateStore {
         if (ops.length === 1) await this.db.put(ctrKey(rec.id), encodeRecord(saved));
         else await this.db.batch(ops);
         this.records.set(rec.id, saved);
+        this.derived.changed(rec.id);
+        if (saved.createdAt !== stored.createdAt) this.order = undefined;
         if (opts.intent) this.intents.set(rec.id, opts.intent);
         else if (opts.intent === null) this.intents.delete(rec.id);
         return saved;
@@ -226,6 +235,8 @@ export class StateStore {
         if (this.intents.has(id)) ops.push({ type: "del", key: intentKey(id) });
         await this.db.batch(ops);
         this.records.delete(id);
+        this.derived.changed(id);
+        this.order = undefined;
         this.intents.delete(id);
       }),
     );
@@ -289,8 +300,14 @@ export class StateStore {
   /** Every record, oldest first. */
   listContainers(): Promise<ContainerRecord[]> {
     return this.run("listContainers", undefined, "listing containers", async () => {
-      const recs = await this.all();
-      return recs.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+      this.order ??= creationOrder(this.records.values());
+      // A plain loop: flatMap over 10k ids took 5 ms of a 7 ms List.
+      const out: ContainerRecord[] = [];
+      for (const id of this.order) {
+        const rec = this.records.get(id);
+        if (rec !== undefined) out.push(rec);
+      }
+      return out;
     });
   }
 
@@ -394,9 +411,5 @@ export class StateStore {
 
   private async read(id: string): Promise<ContainerRecord | undefined> {
     return this.records.get(id);
-  }
-
-  private async all(): Promise<ContainerRecord[]> {
-    return [...this.records.values()];
   }
 }
