@@ -49,7 +49,9 @@ async function prepareBundle(engine: Engine, rec: ContainerRecord, bundle: strin
   await removeExitFile(paths.exitDir, rec.id);
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
   await mkdir(join(paths.persistDir, rec.id), { recursive: true, mode: 0o700 });
-  // A runtime container left over from a crash would make create fail.
+  // The last run's deferred runtime delete (cleanup.ts) must not meet the new runtime container of the same id.
+  await engine.teardowns.settle(rec.id);
+  // A runtime container left over from a crash (or a failed deferred delete) would make create fail.
   if (await engine.runtime.exists(rec.id)) await engine.runtime.delete(rec.id, true);
   return user;
 }
