@@ -6,6 +6,7 @@
 // Not a test: nothing here asserts on speed.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, rmdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import Table from "cli-table3";
@@ -19,6 +20,8 @@ import { readHostLimits } from "../src/oci/hostinfo.js";
 import { writeBundle } from "../src/oci/bundle.js";
 import { buildBusyboxRootfs } from "../test/helpers/rootfs.js";
 import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
+import { byContainer, sinkEnv, startSpanSink, type SpanSink } from "./otlp-sink.js";
+import { addHulldPhases, addSample, phaseStats, rawPhases, type PhaseSamples } from "./lifecycle-phases.js";
 
 const run = promisify(execFile);
 
@@ -44,16 +47,25 @@ function trueConfig(rootfs: string, name = ""): ContainerConfig {
   return ContainerConfig.fromPartial({ name, rootfsPath: rootfs, command: ["true"] });
 }
 
-/** One whole hull lifecycle of `true`; returns its duration in ms. */
-async function hullLifecycle(client: ContainerServiceClient, rootfs: string): Promise<number> {
-  return timed(async () => {
-    const created = await unary(client.createContainer.bind(client), { config: trueConfig(rootfs) });
-    const id = created.container?.id ?? "";
-    await unary(client.startContainer.bind(client), { id, recursive: false });
-    const waited = await unary(client.waitContainer.bind(client), { id });
-    if (waited.exitCode !== 0) throw new Error(`container ${id.slice(0, 12)} exited ${waited.exitCode}, not 0`);
-    await unary(client.removeContainer.bind(client), { id, force: false });
+/** One whole hull lifecycle of `true`; returns its duration in ms and each RPC's, and the container's id. */
+async function hullLifecycle(client: ContainerServiceClient, rootfs: string, phases?: PhaseSamples): Promise<{ ms: number; id: string }> {
+  let id = "";
+  const step = async (phase: string, fn: () => Promise<unknown>): Promise<void> => {
+    const t = await timed(fn);
+    if (phases) addSample(phases, `client ${phase}`, t);
+  };
+  const ms = await timed(async () => {
+    await step("CreateContainer", async () => {
+      id = (await unary(client.createContainer.bind(client), { config: trueConfig(rootfs) })).container?.id ?? "";
+    });
+    await step("StartContainer", () => unary(client.startContainer.bind(client), { id, recursive: false }));
+    await step("WaitContainer", async () => {
+      const waited = await unary(client.waitContainer.bind(client), { id });
+      if (waited.exitCode !== 0) throw new Error(`container ${id.slice(0, 12)} exited ${waited.exitCode}, not 0`);
+    });
+    await step("RemoveContainer", () => unary(client.removeContainer.bind(client), { id, force: false }));
   });
+  return { ms, id };
 }
 
 interface RuncEnv {
@@ -63,9 +75,8 @@ interface RuncEnv {
   hostLimits: Awaited<ReturnType<typeof readHostLimits>>;
 }
 
-/** One `runc run` of the spec hull would write; the bundle is written before the clock starts. */
-async function runcLifecycle(env: RuncEnv, i: number): Promise<number> {
-  const id = `hb-${process.pid}-${i}`;
+/** Writes the bundle hull would write for a container of `true` (before any clock starts). */
+async function writeTrueBundle(env: RuncEnv, id: string): Promise<void> {
   const spec = generateSpec({
     id,
     config: trueConfig(env.rootfs),
@@ -75,23 +86,102 @@ async function runcLifecycle(env: RuncEnv, i: number): Promise<number> {
     cgroupsPath: `/${CGROUP_PARENT}/${id}`,
   });
   await writeBundle(env.bundle, spec);
-  return timed(() => run(RUNC, ["--root", env.runcRoot, "run", "-b", env.bundle, id]));
 }
 
-async function lifecycles(client: ContainerServiceClient, env: RuncEnv): Promise<{ hull: Stats; runc: Stats }> {
-  const hull: number[] = [];
-  const runc: number[] = [];
-  for (let i = 0; i < WARMUP; i++) {
-    await hullLifecycle(client, env.rootfs);
-    await runcLifecycle(env, -1 - i);
+/** One `<runtime> run` of the spec hull would write. */
+async function runtimeRun(env: RuncEnv, bin: string, i: number): Promise<number> {
+  const id = `hb-${process.pid}-${i}`;
+  await writeTrueBundle(env, id);
+  return timed(() => run(bin, ["--root", env.runcRoot, "run", "-b", env.bundle, id]));
+}
+
+/** The other runtimes to measure beside runc: BENCH_RUNTIMES (comma-separated), else crun where installed. */
+function extraRuntimes(): string[] {
+  const given = process.env.BENCH_RUNTIMES;
+  if (given !== undefined) return given.split(",").filter((r) => r !== "" && r !== RUNC);
+  return existsSync("/usr/bin/crun") ? ["crun"] : [];
+}
+
+/** Whether a runtime runs a container here; the runtime's own words when it does not. */
+async function probeRuntime(env: RuncEnv, bin: string): Promise<string | undefined> {
+  try {
+    await runtimeRun(env, bin, -100);
+    return undefined;
+  } catch (err) {
+    const e = err as { stderr?: unknown; message?: unknown };
+    const text = typeof e.stderr === "string" && e.stderr.trim() !== "" ? e.stderr.trim() : String(e.message);
+    await run(bin, ["--root", env.runcRoot, "delete", "--force", `hb-${process.pid}--100`]).catch(() => undefined);
+    return text;
   }
+}
+
+export interface LifecycleResult {
+  rows: { name: string; stats: Stats; reference?: Stats; against?: string }[];
+  phases: { phase: string; stats: Stats }[];
+  notes: string[];
+}
+
+interface Contender {
+  name: string;
+  /** The row this one is compared with (ratio rows). */
+  against?: string;
+  once: (i: number) => Promise<number>;
+}
+
+async function lifecycles(
+  daemons: { runtime: string; client: ContainerServiceClient }[],
+  env: RuncEnv,
+  sink: SpanSink,
+  notes: string[],
+): Promise<LifecycleResult> {
+  const phases: PhaseSamples = new Map();
+  const hullIds: string[] = [];
+  const contenders: Contender[] = [];
+  for (const d of daemons) {
+    const isRunc = d.runtime === RUNC;
+    const name = isRunc ? "hull lifecycle (create/start/wait/rm)" : `hull --runtime ${d.runtime} lifecycle`;
+    contenders.push({
+      name,
+      against: `${d.runtime} run (same rootfs and spec)`,
+      once: async (i) => {
+        const r = await hullLifecycle(d.client, env.rootfs, isRunc && i >= 0 ? phases : undefined);
+        if (isRunc) hullIds.push(r.id);
+        return r.ms;
+      },
+    });
+  }
+  for (const d of daemons) contenders.push({ name: `${d.runtime} run (same rootfs and spec)`, once: (i) => runtimeRun(env, d.runtime, i) });
+  // The floor of a per-step CLI engine: the runtime's own create, start and delete, one process each.
+  contenders.push({
+    name: `${RUNC} create+start+delete (raw phases)`,
+    against: `${RUNC} run (same rootfs and spec)`,
+    once: async (i) => {
+      const id = `hp-${process.pid}-${i}`;
+      await writeTrueBundle(env, id);
+      return timed(() => rawPhases(RUNC, env.runcRoot, env.bundle, id, i >= 0 ? phases : new Map(), RUNC));
+    },
+  });
+  const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (let i = 0; i < WARMUP; i++) for (const c of contenders) await c.once(-1 - i);
+  hullIds.length = 0;
+  sink.clear();
   // Interleaved, so drift (thermal, page cache, other load) is shared.
   for (let i = 0; i < N; i++) {
-    hull.push(await hullLifecycle(client, env.rootfs));
-    runc.push(await runcLifecycle(env, i));
+    for (const c of contenders) samples.get(c.name)?.push(await c.once(i));
     if ((i + 1) % 25 === 0) log(`lifecycles ${i + 1}/${N}`);
   }
-  return { hull: stats(hull), runc: stats(runc) };
+  // The exporter sends every OTEL_BSP_SCHEDULE_DELAY ms: let the last batch arrive.
+  await new Promise((r) => setTimeout(r, 1000));
+  const spans = byContainer(sink.spans());
+  for (const id of hullIds) addHulldPhases(phases, spans.get(id) ?? []);
+  if (spans.size === 0) notes.push("hulld exported no spans: the hulld phase rows are missing");
+  const byName = new Map([...samples].map(([name, list]) => [name, stats(list)]));
+  const rows = contenders.map((c) => {
+    const own = byName.get(c.name) ?? stats([]);
+    const reference = c.against !== undefined ? byName.get(c.against) : undefined;
+    return { name: c.name, stats: own, ...(reference && c.against !== undefined ? { reference, against: c.against } : {}) };
+  });
+  return { rows, phases: phaseStats(phases), notes };
 }
 
 interface QueryStats {
@@ -209,18 +299,25 @@ async function removeCgroupParents(): Promise<void> {
 
 const ms = (v: number): string => v.toFixed(1);
 
-function report(life: { hull: Stats; runc: Stats }, q: QueryStats | undefined, removal: Stats | undefined): string {
+/** The lifecycle's breakdown: the client's RPCs, hulld's spans within them, and the raw runtime's steps. */
+function phaseTable(life: LifecycleResult): string {
+  const table = new Table({ head: ["lifecycle phase", "n", "p50 ms", "p95 ms", "mean ms"], style: { head: [], border: [] } });
+  for (const { phase, stats: s } of life.phases) table.push([phase, String(s.n), ms(s.p50), ms(s.p95), ms(s.mean)]);
+  const notes = life.notes.map((n) => `note: ${n}\n`).join("");
+  return `${table.toString()}\n${notes}`;
+}
+
+function report(life: LifecycleResult, q: QueryStats | undefined, removal: Stats | undefined): string {
   const table = new Table({ head: ["measure", "n", "p50 ms", "p95 ms", "mean ms"], style: { head: [], border: [] } });
   const row = (name: string, s: Stats): void => void table.push([name, String(s.n), ms(s.p50), ms(s.p95), ms(s.mean)]);
-  row("hull lifecycle (create/start/wait/rm)", life.hull);
-  row("runc run (same rootfs and spec)", life.runc);
-  table.push([
-    "ratio hull / runc",
-    "",
-    (life.hull.p50 / life.runc.p50).toFixed(2),
-    (life.hull.p95 / life.runc.p95).toFixed(2),
-    (life.hull.mean / life.runc.mean).toFixed(2),
-  ]);
+  for (const r of life.rows) {
+    row(r.name, r.stats);
+    if (r.reference) {
+      const ref = r.reference;
+      const ratio = (a: number, b: number): string => (a / b).toFixed(2);
+      table.push([`  ratio to ${r.against ?? ""}`, "", ratio(r.stats.p50, ref.p50), ratio(r.stats.p95, ref.p95), ratio(r.stats.mean, ref.mean)]);
+    }
+  }
   if (q) {
     row(`ListContainers (all ${q.listedCount}, decoded)`, q.list);
     row("ListContainers, bytes only (no client decode)", q.listWire);
@@ -234,16 +331,16 @@ function report(life: { hull: Stats; runc: Stats }, q: QueryStats | undefined, r
     row(`RemoveContainer (configured; ${how})`, removal);
   }
   const fill = q ? `\nfilled the store with ${FILL} configured containers in ${q.fillSeconds.toFixed(1)} s (concurrency ${CONCURRENCY})` : "";
-  return `${table.toString()}${fill}\n`;
+  return `${table.toString()}${fill}\n${phaseTable(life)}`;
 }
 
 async function main(): Promise<void> {
   const base = await mkdtemp("/tmp/hb-");
-  let daemon: TestDaemon | undefined;
-  let client: ContainerServiceClient | undefined;
+  const daemons: { runtime: string; daemon: TestDaemon; client: ContainerServiceClient }[] = [];
+  let sink: SpanSink | undefined;
   const ids: string[] = [];
   let interrupted = false;
-  let life: { hull: Stats; runc: Stats } | undefined;
+  let life: LifecycleResult | undefined;
   let queries: QueryStats | undefined;
   let removal: Stats | undefined;
   const onSignal = (): void => {
@@ -251,16 +348,30 @@ async function main(): Promise<void> {
     if (interrupted) process.exit(130);
     interrupted = true;
     log("interrupted: cleaning up (Ctrl-C again to abandon)");
-    client?.close();
+    for (const d of daemons) d.client.close();
   };
   process.on("SIGINT", onSignal);
   try {
     log(`N=${N} lifecycles each, ${FILL} containers in the store, ${QUERIES} queries each`);
     const rootfs = await buildBusyboxRootfs(join(base, "rootfs"));
-    daemon = await startTestDaemon({ logLevel: process.env.HULL_LOG_LEVEL ?? "warn" });
-    client = await connectHulld(daemon.socket);
     const env: RuncEnv = { runcRoot: join(base, "runc"), bundle: join(base, "bundle"), rootfs, hostLimits: await readHostLimits() };
-    life = await lifecycles(client, env);
+    sink = await startSpanSink();
+    const notes: string[] = [];
+    const runtimes = [RUNC];
+    for (const bin of extraRuntimes()) {
+      const failure = await probeRuntime(env, bin);
+      if (failure === undefined) runtimes.push(bin);
+      else notes.push(`${bin} does not run containers on this host (so no hull --runtime ${bin} row): ${failure}`);
+    }
+    for (const runtime of runtimes) {
+      // Only runc's daemon exports spans: they give the phase rows.
+      const env = runtime === RUNC ? sinkEnv(sink) : {};
+      const daemon = await startTestDaemon({ runtime, env, logLevel: process.env.HULL_LOG_LEVEL ?? "warn" });
+      daemons.push({ runtime, daemon, client: await connectHulld(daemon.socket) });
+    }
+    life = await lifecycles(daemons, env, sink, notes);
+    const client = daemons[0]?.client;
+    if (!client) throw new Error("no hulld started");
     log("lifecycles done; filling the store");
     queries = await fillAndQuery(client, daemon.socket, rootfs, ids);
     log("timing RemoveContainer; the daemon's temp dirs take the rest");
@@ -269,11 +380,14 @@ async function main(): Promise<void> {
     log(`${removal.n} removals took ${((Date.now() - started) / 1000).toFixed(1)} s`);
   } catch (err) {
     if (!interrupted) process.stderr.write(`bench: failed: ${describeError(err).message}\n`);
-    if (daemon) process.stderr.write(`hulld output (tail):\n${daemon.output().slice(-4000)}\n`);
+    for (const d of daemons) process.stderr.write(`hulld (${d.runtime}) output (tail):\n${d.daemon.output().slice(-4000)}\n`);
     process.exitCode = 1;
   } finally {
-    client?.close();
-    await daemon?.cleanup().catch((err: unknown) => log(`daemon cleanup: ${String(err)}`));
+    for (const d of daemons) {
+      d.client.close();
+      await d.daemon.cleanup().catch((err: unknown) => log(`daemon cleanup: ${String(err)}`));
+    }
+    await sink?.close().catch((err: unknown) => log(`span sink: ${String(err)}`));
     await removeCgroupParents();
     await rm(base, { recursive: true, force: true });
     process.off("SIGINT", onSignal);

@@ -163,6 +163,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         exits.stop();
         rotator.close();
         await Promise.allSettled([...pendingExits, podChecks]);
+        // Runtime deletes and file removal the exits and removals left running (engine/teardowns.ts).
+        await engine.teardowns.settleAll();
         await store.close();
       },
     };

@@ -22,6 +22,7 @@ import { LockTable } from "./locks.js";
 import { StateBus } from "./bus.js";
 import { exitWaiter, type ExitWaiter } from "./exit-waiter.js";
 import { ExecTracker } from "./exec-tracker.js";
+import { Teardowns } from "./teardowns.js";
 import type { EnginePaths } from "./paths.js";
 import type { PodEnvironment } from "../network/pod-env.js";
 
@@ -64,6 +65,8 @@ export class Engine {
   readonly bus = new StateBus();
   /** Exec sessions this hulld watches: the exit handler lets them record their end first. */
   readonly execs = new ExecTracker();
+  /** Runtime deletes and file removal done after the client is answered (see teardowns.ts). */
+  readonly teardowns: Teardowns;
   /** Exports reading a container's root filesystem right now, by container id (not in the record: they die with hulld). */
   readonly rootfsReaders = new Map<string, number>();
   /** Image events whose store write is under way: an image operation answers only once they are stored. */
@@ -79,6 +82,7 @@ export class Engine {
     this.paths = deps.paths;
     this.hostLimits = deps.hostLimits;
     this.log = deps.log;
+    this.teardowns = new Teardowns(deps.log);
     this.images.onTagsRemoved = (change) => {
       for (const tag of change.removed) {
         const stored = this.imageEvent("image_tag", change.imageId, { reference: tag, name: tag, action: "untag", tags: change.tags.join(",") });

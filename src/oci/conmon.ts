@@ -13,7 +13,8 @@
 // - The first conmon process writes --conmon-pidfile (the pid of the
 //   daemonized monitor) and exits 0 right after forking.
 import { spawn, type StdioOptions } from "node:child_process";
-import { mkdir, open, readdir, readFile, rm, type FileHandle } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdir, open, readFile, rm, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { inSpan } from "../tracing.js";
@@ -163,16 +164,31 @@ const MAX_STRAY_FD = 4096;
 
 /**
  * Fds hulld inherited without close-on-exec (a service manager's or shell's
- * pipe, say). Node opens its own fds close-on-exec, but cannot mark these,
- * and conmon would hold them for the container's whole life.
+ * pipe, say), or that a native module failed to mark (attach.ts). Node opens
+ * its own fds close-on-exec, but cannot mark these, and conmon would hold
+ * them for the container's whole life. Read synchronously: /proc/self is
+ * in memory and each read takes microseconds, while one libuv thread-pool
+ * round trip per fd (~30 in hulld) cost 6–21 ms per container start on a
+ * loaded 2-core host, on the start path of every container and exec.
  */
-export async function strayFds(): Promise<number[]> {
-  const names = await readdir("/proc/self/fd").catch(() => [] as string[]);
+export function strayFds(): number[] {
+  let names: string[];
+  try {
+    names = readdirSync("/proc/self/fd");
+  } catch {
+    return [];
+  }
   const out: number[] = [];
   for (const name of names) {
     const fd = Number(name);
     if (!Number.isInteger(fd) || fd < 5 || fd > MAX_STRAY_FD) continue;
-    const info = await readFile(`/proc/self/fdinfo/${fd}`, "utf8").catch(() => "");
+    let info = "";
+    try {
+      info = readFileSync(`/proc/self/fdinfo/${fd}`, "utf8");
+    } catch {
+      // Closed between the listing and the read (readdir's own fd, for one): not stray.
+      continue;
+    }
     const m = /^flags:\s+([0-7]+)/m.exec(info);
     if (m?.[1] !== undefined && (parseInt(m[1], 8) & O_CLOEXEC) === 0) out.push(fd);
   }
@@ -186,7 +202,7 @@ export async function strayFds(): Promise<number[]> {
  */
 export async function conmonStdio(pipes: number): Promise<{ stdio: StdioOptions; devNull?: FileHandle }> {
   const stdio: StdioOptions = ["ignore", "pipe", "pipe", ...Array.from({ length: pipes }, () => "pipe" as const)];
-  const stray = await strayFds();
+  const stray = strayFds();
   if (stray.length === 0) return { stdio };
   const devNull = await open("/dev/null", "r");
   for (const fd of stray) {

@@ -21,6 +21,7 @@ export interface CleanupResult {
 
 /** Deletes the runtime container; STOPPED/CREATED/STOPPING → EXITED. */
 async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  if (rec.state === S.CONTAINER_STATE_STOPPED) return cleanupExited(engine, rec);
   // A stop in flight: delete --force kills the process, whose exit must still be recorded, not lost.
   const waiter = rec.state === S.CONTAINER_STATE_STOPPING ? engine.exitWaiter(rec.id) : undefined;
   try {
@@ -30,10 +31,28 @@ async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<Con
   } finally {
     waiter?.cancel();
   }
+  return saveExited(engine, rec);
+}
+
+/**
+ * A process whose exit is recorded: its runtime container holds nothing
+ * but runc's state dir and cgroup, so it is deleted after the lock is let go
+ * (teardowns.ts), as libpod's cleanup deletes it once the exit is stored.
+ * A RemoveContainer right behind the exit (run --rm, the kubelet's
+ * run-to-exit) then need not wait for `runc delete`. An EXITED record whose
+ * runtime container survives a crash is deleted by recovery.
+ */
+async function cleanupExited(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  const saved = await saveExited(engine, rec);
+  engine.teardowns.defer(rec.id, "cleanup", () => engine.runtime.delete(rec.id, true));
+  return saved;
+}
+
+async function saveExited(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
   // The stop intent (if any) ends here: the process is gone and recorded.
   const saved = await engine.saveWithIntent({ ...rec, state: S.CONTAINER_STATE_EXITED, pid: 0, finishedAt: rec.finishedAt || new Date().toISOString() }, null);
   await engine.event("cleanup", saved);
-  // The runtime no longer holds the overlay or the image volumes; MountContainer's users may.
+  // The process is gone, so nothing of the runtime's holds the overlay or the image volumes; MountContainer's users may.
   await unmountRootfs(engine, saved);
   return saved;
 }

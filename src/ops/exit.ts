@@ -6,6 +6,7 @@ import { HullError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import { cleanupLocked } from "./cleanup.js";
 import { endExecSessionsLocked } from "./exec.js";
+import { inSpan } from "../tracing.js";
 
 /** The exit handler's work once it holds the lock: exec sessions ended, then cleanup. */
 export async function exitCleanupLocked(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
@@ -17,8 +18,10 @@ export async function exitCleanupLocked(engine: Engine, rec: ContainerRecord): P
 export async function handleExit(engine: Engine, id: string): Promise<void> {
   try {
     // Exec processes die with the container's pid namespace: let their sessions record it first.
-    await engine.execs.settle(id);
-    await engine.withLock(id, "exit", (rec) => exitCleanupLocked(engine, rec));
+    await inSpan("container.exit", { "hull.container.id": id }, async () => {
+      await engine.execs.settle(id);
+      await engine.withLock(id, "exit", (rec) => exitCleanupLocked(engine, rec));
+    });
   } catch (err) {
     if (err instanceof HullError && err.reason === "CONTAINER_NOT_FOUND") return;
     engine.log.error({ err, container: id }, "handling the container's exit");

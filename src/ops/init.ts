@@ -19,6 +19,7 @@ import type { Engine } from "../engine/engine.js";
 import { initIntent } from "../engine/intents.js";
 import { mountRootfs, unmountRootfs } from "./rootfs.js";
 import { withImageVolumeSources } from "../images/image-volumes.js";
+import { inSpan } from "../tracing.js";
 
 const S = ContainerState;
 
@@ -29,14 +30,9 @@ export interface LaunchedContainer {
   user: NonNullable<ContainerRecord["processUser"]>;
 }
 
-/**
- * Writes the bundle and has the runtime create the container under its
- * monitor (or, with restore, restore it from a CRIU image). Shared by init
- * and restore so both prepare a container the same way.
- */
-export async function launchMonitor(engine: Engine, rec: ContainerRecord, restore?: CreateRequest["restore"]): Promise<LaunchedContainer> {
+/** Everything before the runtime is called: root filesystem, spec, bundle, the last run's files gone. Returns the process's user. */
+async function prepareBundle(engine: Engine, rec: ContainerRecord, bundle: string): Promise<Awaited<ReturnType<typeof resolveUser>>> {
   const { paths, hostLimits } = engine;
-  const bundle = engine.bundlePath(rec.id);
   // An image container's overlay goes up before anything reads its files; any container's image volumes before the runtime binds them.
   await mountRootfs(engine, rec);
   const user = await resolveUser(rec.rootfs, rec.config.user);
@@ -53,8 +49,22 @@ export async function launchMonitor(engine: Engine, rec: ContainerRecord, restor
   await removeExitFile(paths.exitDir, rec.id);
   await rm(join(paths.persistDir, rec.id), { recursive: true, force: true });
   await mkdir(join(paths.persistDir, rec.id), { recursive: true, mode: 0o700 });
-  // A runtime container left over from a crash would make create fail.
+  // The last run's deferred runtime delete (cleanup.ts) must not meet the new runtime container of the same id.
+  await engine.teardowns.settle(rec.id);
+  // A runtime container left over from a crash (or a failed deferred delete) would make create fail.
   if (await engine.runtime.exists(rec.id)) await engine.runtime.delete(rec.id, true);
+  return user;
+}
+
+/**
+ * Writes the bundle and has the runtime create the container under its
+ * monitor (or, with restore, restore it from a CRIU image). Shared by init
+ * and restore so both prepare a container the same way.
+ */
+export async function launchMonitor(engine: Engine, rec: ContainerRecord, restore?: CreateRequest["restore"]): Promise<LaunchedContainer> {
+  const { paths } = engine;
+  const bundle = engine.bundlePath(rec.id);
+  const user = await inSpan("container.prepare", { "hull.container.id": rec.id }, () => prepareBundle(engine, rec, bundle));
   const launched: Launched = await engine.runtime.create({
     id: rec.id,
     name: rec.name,

@@ -97,14 +97,33 @@ async function killForRemovalLocked(engine: Engine, rec: ContainerRecord): Promi
 }
 
 /**
- * Deletes the runtime container, every file hull keeps for the container and
- * its record. The REMOVING save (with a remove intent, one batch) comes
- * first: a hulld that dies midway finds it at start and finishes the job
- * with this same function. Caller holds the lock; the process has exited.
+ * Deletes the container's record, then its runtime container and every
+ * file hull keeps for it. The REMOVING save (with a remove intent, one
+ * batch) comes first: a hulld that dies before the record goes finds it at
+ * start and finishes the job with this same function. Once the record is
+ * deleted the client has its answer; the runtime delete and the files
+ * follow in the background (teardowns.ts), after any runtime delete the
+ * exit's cleanup left pending, as nothing can name the container any more:
+ * a hulld that dies before they finish finds them as orphans at start
+ * (recovery/orphans.ts). The mounts go before the record, so no image is
+ * ever removed from under a mounted overlay. Caller holds the lock; the
+ * process has exited.
  */
 export async function removeLocked(engine: Engine, rec: ContainerRecord): Promise<void> {
   const id = rec.id;
   const removing = await engine.saveWithIntent({ ...rec, state: S.CONTAINER_STATE_REMOVING }, removeIntent());
+  // Unmounted whatever its mount count: rm must not descend into the image's files (nor an image volume's).
+  await unmountImageVolumes(engine.containerDir(id), rec);
+  if (rec.imageId !== undefined) await unmountImageRootfs(engine.containerDir(id), rec);
+  await engine.store.deleteContainer(id);
+  await engine.event("remove", removing);
+  engine.bus.removed(id);
+  engine.teardowns.defer(id, "remove", () => removeRuntimeAndFiles(engine, rec));
+}
+
+/** What a removed container leaves on the host: its runtime container, the monitor's files, the bundle, its dirs, the exit file. */
+async function removeRuntimeAndFiles(engine: Engine, rec: ContainerRecord): Promise<void> {
+  const id = rec.id;
   if (await engine.runtime.exists(id)) await engine.runtime.delete(id, true);
   const { paths } = engine;
   // The monitor's files outside the bundle (its socket link), the exec sessions' too.
@@ -112,12 +131,6 @@ export async function removeLocked(engine: Engine, rec: ContainerRecord): Promis
   for (const s of rec.execSessions) await engine.runtime.removeExecFiles(s.id, sessionDir(engine, id, s.id));
   await rm(engine.bundlePath(id), { recursive: true, force: true });
   await rm(join(paths.persistDir, id), { recursive: true, force: true });
-  // Unmounted whatever its mount count: rm must not descend into the image's files (nor an image volume's).
-  await unmountImageVolumes(engine.containerDir(id), rec);
-  if (rec.imageId !== undefined) await unmountImageRootfs(engine.containerDir(id), rec);
   await rm(engine.containerDir(id), { recursive: true, force: true });
   await removeExitFile(paths.exitDir, id);
-  await engine.store.deleteContainer(id);
-  await engine.event("remove", removing);
-  engine.bus.removed(id);
 }

@@ -68,6 +68,8 @@ export async function recoverAll(engine: Engine): Promise<RecoveryReport> {
       log.error({ err, container: rec.id }, "reconciling the container with the runtime");
     }
   }
+  // Finished removals delete their files in the background (ops/remove.ts): done before hulld serves.
+  await engine.teardowns.settleAll();
   const pods = await recoverPods(engine);
   log.info(
     {
