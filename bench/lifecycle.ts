@@ -370,10 +370,11 @@ async function main(): Promise<void> {
       daemons.push({ runtime, daemon, client: await connectHulld(daemon.socket) });
     }
     life = await lifecycles(daemons, env, sink, notes);
-    const client = daemons[0]?.client;
-    if (!client) throw new Error("no hulld started");
+    const first = daemons[0];
+    if (!first) throw new Error("no hulld started");
+    const client = first.client;
     log("lifecycles done; filling the store");
-    queries = await fillAndQuery(client, daemon.socket, rootfs, ids);
+    queries = await fillAndQuery(client, first.daemon.socket, rootfs, ids);
     log("timing RemoveContainer; the daemon's temp dirs take the rest");
     const started = Date.now();
     removal = await removeAll(client, ids);
