@@ -109,13 +109,30 @@ function readLogs(client: ContainerServiceClient, id: string): Promise<number> {
 
 interface Round {
   runc: number;
+  /** StartContainer + WaitContainer, no client reading: conmon writing the log alone, the floor of every hull path. */
+  noClient: number;
   attach: number;
   logs: number;
   fallbacks: number;
 }
 
+/** The container under conmon with nobody attached: what conmon's copy into the log costs by itself. */
+async function startAndWait(client: ContainerServiceClient, rootfs: string): Promise<number> {
+  const created = await unary(client.createContainer.bind(client), { config: ContainerConfig.fromPartial({ rootfsPath: rootfs, command: COMMAND }) });
+  const id = created.container?.id ?? "";
+  try {
+    return await seconds(async () => {
+      await unary(client.startContainer.bind(client), { id, recursive: false });
+      await unary(client.waitContainer.bind(client), { id });
+    });
+  } finally {
+    await unary(client.removeContainer.bind(client), { id, force: true, timeoutSeconds: 0 });
+  }
+}
+
 async function round(client: ContainerServiceClient, base: string, rootfs: string, n: number): Promise<Round> {
   const runc = await runcToDevNull(base, rootfs, n);
+  const noClient = await startAndWait(client, rootfs);
   const created = await unary(client.createContainer.bind(client), { config: ContainerConfig.fromPartial({ rootfsPath: rootfs, command: COMMAND }) });
   const id = created.container?.id ?? "";
   try {
@@ -124,8 +141,10 @@ async function round(client: ContainerServiceClient, base: string, rootfs: strin
     let logged = 0;
     const logs = await seconds(async () => (logged = await readLogs(client, id)));
     if (got.bytes !== BYTES || logged !== BYTES) throw new Error(`byte counts differ from ${BYTES}: attach ${got.bytes}, logs ${logged}`);
-    log(`round ${n}: runc ${runc.toFixed(2)} s, attach ${attach.toFixed(2)} s (${got.fallbacks} log fallbacks), logs ${logs.toFixed(2)} s`);
-    return { runc, attach, logs, fallbacks: got.fallbacks };
+    log(
+      `round ${n}: runc ${runc.toFixed(2)} s, no client ${noClient.toFixed(2)} s, attach ${attach.toFixed(2)} s (${got.fallbacks} log fallbacks), logs ${logs.toFixed(2)} s`,
+    );
+    return { runc, noClient, attach, logs, fallbacks: got.fallbacks };
   } finally {
     await unary(client.removeContainer.bind(client), { id, force: true, timeoutSeconds: 0 });
   }
@@ -144,6 +163,7 @@ function report(rounds: Round[]): void {
     const ratio = stats(rounds.map((r) => r.runc / pick(r)));
     table.push([name, s.p50.toFixed(2), s.p95.toFixed(2), mibs(s.p50), ratio.p50.toFixed(2), extra]);
   };
+  row("hull start + wait, no client (conmon → log)", (r) => r.noClient, "");
   row("hull start-and-attach (gRPC)", (r) => r.attach, rounds.map((r) => r.fallbacks).join(", "));
   row("hull ContainerLogs (after exit)", (r) => r.logs, "");
   process.stdout.write(`${(BYTES / 2 ** 20).toFixed(0)} MiB per run, ${ROUNDS} rounds, client window ${WINDOW || "64 KiB (default)"}\n${table.toString()}\n`);
