@@ -18,6 +18,16 @@
 // SeqpacketSocket is used (connect, packet-preserving 'data', write with a
 // completion callback, end() = shutdown(SHUT_WR)). It reads as fast as
 // packets arrive, with no pause: the caller must not block on its data.
+// What bounds the live path: conmon writes each packet to its attach
+// clients with a blocking write_all (conn_sock.c,
+// write_back_to_remote_consoles), on sockets it sizes to 32 KiB
+// (set_socket_buffers; the kernel doubles it), and a unix seqpacket receiver
+// queues at most net.unix.max_dgram_qlen (10 by default) packets. So conmon
+// can be only some 40-60 KiB ahead of hulld: whenever hulld's event loop is
+// busy or descheduled for longer than the container takes to write that
+// much, conmon (and with it the container) waits. Podman's attach has the
+// same coupling; it is why a start-and-attach runs slower than conmon
+// writing the log alone on a loaded host, with hulld mostly idle.
 // Seen in 0.2.7: it "sets" close-on-exec with F_SETFL, which does nothing,
 // so children hulld spawns inherit the socket (conmon gets it shadowed by
 // /dev/null, see strayFds in conmon.ts; runc's short runs keep it briefly).
