@@ -4,7 +4,8 @@
 // proto3 defaults left out), with no LogLine object or encode call per
 // record. The client decodes them with the generated code like any other.
 import { Timestamp } from "../gen/google/protobuf/timestamp.js";
-import { EncodedMessage } from "../validation/wire.js";
+import { ContainerLogsResponse } from "../gen/hull/v1/container.js";
+import { preEncoded } from "./encoded.js";
 import type { StreamCode } from "../oci/logline.js";
 
 /** Responses stay near this size (well below gRPC's 4 MiB message limit). */
@@ -81,9 +82,10 @@ export class LogLinesEncoder {
   }
 
   /** The response built so far (undefined when empty); what comes next starts a new one. */
-  take(): EncodedMessage | undefined {
+  take(): ContainerLogsResponse | undefined {
     if (this.used === this.start) return undefined;
-    const msg = new EncodedMessage(this.block.subarray(this.start, this.used));
+    // Sent as these bytes (encoded.ts); its fields decode only if something in hulld reads them.
+    const msg = preEncoded(this.block.subarray(this.start, this.used), ContainerLogsResponse);
     this.start = this.used;
     return msg;
   }

@@ -55,8 +55,7 @@ async function streamLogs(engine: Engine, call: ServerWritableStream<ContainerLo
       }
       // One response per read: a follower gets lines as they come, bulk reads stay batched.
       const message = encoder.take();
-      // An EncodedMessage is written as is (validation/wire.ts); it stands in for the ContainerLogsResponse it encodes.
-      if (message && !call.write(message as unknown as ContainerLogsResponse)) await drained(call, ctx.signal);
+      if (message && !call.write(message)) await drained(call, ctx.signal);
       if (ctx.signal.aborted) return;
     }
   } finally {

@@ -24,22 +24,11 @@ export function rejectUndecodable(req: unknown): void {
   if (isUndecodable(req)) throw invalidArgument("request", `cannot be decoded: ${req[UNDECODABLE]}`);
 }
 
-/**
- * A response message already in its wire form: written as is, not encoded
- * again. Bulk streams (ContainerLogs) build their messages' bytes straight
- * from the source rather than through an object per repeated element.
- */
-export class EncodedMessage {
-  constructor(readonly bytes: Buffer) {}
-}
-
 function tolerant<Req, Res>(method: MethodDefinition<Req, Res>): MethodDefinition<Req, Res> {
   if (method.requestStream && method.responseStream) return method;
   const decode = method.requestDeserialize;
-  const encode = method.responseSerialize;
   return {
     ...method,
-    responseSerialize: (value: Res): Buffer => (value instanceof EncodedMessage ? value.bytes : encode(value)),
     requestDeserialize: (bytes: Buffer): Req => {
       try {
         return decode(bytes);

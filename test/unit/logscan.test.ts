@@ -7,7 +7,10 @@ import assert from "node:assert/strict";
 import { LogScanner, parseLogLine, STDOUT, STDERR, type StreamCode } from "../../src/oci/logline.js";
 import { LogFramer, OutputStream } from "../../src/ops/attach-output.js";
 import { LogLinesEncoder } from "../../src/service/logs-encode.js";
-import { ContainerLogsResponse } from "../../src/gen/hull/v1/container.js";
+import { ContainerLogsResponse, ContainerServiceService } from "../../src/gen/hull/v1/container.js";
+import { preEncodedResponses } from "../../src/service/encoded.js";
+
+const sent = preEncodedResponses(ContainerServiceService).containerLogs.responseSerialize;
 
 const T0 = "2026-11-28T12:38:40.903049073+00:00";
 const T1 = "2026-11-28T12:38:41.000000001+01:00";
@@ -125,10 +128,12 @@ describe("LogLinesEncoder", () => {
       }
       const got = enc.take();
       assert.ok(got);
-      assert.deepEqual(got.bytes, Buffer.from(ContainerLogsResponse.encode(want).finish()));
+      // What grpc-js sends: the definition's serializer, as server.ts wraps it.
+      const bytes = sent(got);
+      assert.deepEqual(Buffer.from(bytes), Buffer.from(ContainerLogsResponse.encode(want).finish()));
       assert.equal(enc.take(), undefined, "nothing is left once taken");
       assert.deepEqual(
-        ContainerLogsResponse.decode(got.bytes).lines.map((l) => [l.stream, l.full, l.data.toString(), l.time?.getTime()]),
+        ContainerLogsResponse.decode(bytes).lines.map((l) => [l.stream, l.full, l.data.toString(), l.time?.getTime()]),
         want.lines.map((l) => [l.stream, l.full, l.data.toString(), l.time?.getTime()]),
       );
     }
