@@ -18,6 +18,16 @@
 // SeqpacketSocket is used (connect, packet-preserving 'data', write with a
 // completion callback, end() = shutdown(SHUT_WR)). It reads as fast as
 // packets arrive, with no pause: the caller must not block on its data.
+// What bounds the live path: conmon writes each packet to its attach
+// clients with a blocking write_all (conn_sock.c,
+// write_back_to_remote_consoles), on sockets it sizes to 32 KiB
+// (set_socket_buffers; the kernel doubles it), and a unix seqpacket receiver
+// queues at most net.unix.max_dgram_qlen (10 by default) packets. So conmon
+// can be only some 40-60 KiB ahead of hulld: whenever hulld's event loop is
+// busy or descheduled for longer than the container takes to write that
+// much, conmon (and with it the container) waits. Podman's attach has the
+// same coupling; it is why a start-and-attach runs slower than conmon
+// writing the log alone on a loaded host, with hulld mostly idle.
 // Seen in 0.2.7: it "sets" close-on-exec with F_SETFL, which does nothing,
 // so children hulld spawns inherit the socket (conmon gets it shadowed by
 // /dev/null, see strayFds in conmon.ts; runc's short runs keep it briefly).
@@ -40,8 +50,10 @@ export const STDIN_PACKET = 8192;
  * packet, 256 KiB by default: at conmon's packet rate that alone made hulld
  * drain the socket more slowly than conmon fills it. conmon's packets are at
  * most STDIO_BUF_SIZE (8192) + 1 bytes; a larger one would be truncated.
+ * Exactly that: the buffer is allocated per packet, so every spare byte is
+ * garbage made 32,000 times per 256 MiB of output.
  */
-const READ_BUFFER = 16 * 1024;
+const READ_BUFFER = 8192 + 1;
 
 import type { OutputStreamName } from "./runtime.js";
 

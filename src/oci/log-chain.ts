@@ -14,7 +14,7 @@ import { closeSync, fstatSync, openSync, read } from "node:fs";
 import { promisify } from "node:util";
 import { HullError } from "../errors.js";
 import { isNotFound } from "./logwake.js";
-import { parseLogLine, type LogEntry } from "./logline.js";
+import { LogScanner, STDOUT, type LogEntry, type RawRecords } from "./logline.js";
 import { onBeforeRotate, rotatedLogPath } from "./log-rotate.js";
 
 const readAt = promisify(read);
@@ -46,6 +46,9 @@ export class LogCursor {
   private rest: Buffer = EMPTY;
   private skipping = false;
   private closed = false;
+  private scanner = new LogScanner();
+  /** Set by the chain for bulk readers (LogQuery.records): records go to its visitor, no Located made. */
+  private raw: RawRecords | undefined;
 
   private constructor(
     private readonly fd: number,
@@ -75,6 +78,12 @@ export class LogCursor {
     return this.ino === other.ino && this.dev === other.dev;
   }
 
+  /** Records go to raw.visit (walked by raw.scanner) instead of into the batches. */
+  useRecords(raw: RawRecords | undefined): void {
+    this.raw = raw;
+    if (raw) this.scanner = raw.scanner;
+  }
+
   /** Starts reading again at a record's first byte. */
   seek(offset: number): void {
     this.offset = offset;
@@ -94,22 +103,33 @@ export class LogCursor {
       this.offset += bytesRead;
       let start = 0;
       const found: Located[] = [];
-      for (let nl = data.indexOf(NL); nl >= 0; nl = data.indexOf(NL, start)) {
-        if (this.skipping) this.skipping = false;
-        else {
-          const entry = parseLogLine(data.subarray(start, nl));
-          // A malformed record (not something conmon writes) is skipped, not fatal to the whole log.
-          if (entry) found.push({ entry, offset: base + start });
-        }
-        start = nl + 1;
+      if (this.skipping) {
+        const nl = data.indexOf(NL);
+        if (nl >= 0) this.skipping = false;
+        start = nl >= 0 ? nl + 1 : data.length;
       }
+      // One walk over the chunk (LogScanner): a malformed record (not something conmon writes) is skipped, not fatal to the whole log.
+      const scanner = this.scanner;
+      start = this.raw
+        ? scanner.scan(data, start, data.length, this.raw.visit)
+        : scanner.scan(data, start, data.length, (stream, full, d, msgStart, msgEnd, recStart) => {
+            const entry: LogEntry = {
+              time: scanner.time,
+              timeText: scanner.timeText,
+              stream: stream === STDOUT ? "stdout" : "stderr",
+              full,
+              data: d.subarray(msgStart, msgEnd),
+            };
+            found.push({ entry, offset: base + recStart });
+          });
       // Settle the cursor before yielding, so a consumer that stops early leaves it consistent.
       this.rest = start < data.length ? data.subarray(start) : EMPTY;
       if (this.rest.length > MAX_RECORD) {
         this.rest = EMPTY;
         this.skipping = true;
       }
-      if (found.length > 0) yield found;
+      // Raw mode yields every chunk (empty) so its reader can pace itself.
+      if (found.length > 0 || this.raw) yield found;
     }
   }
 
@@ -130,7 +150,10 @@ export class LogChain {
   private unsubscribe: (() => void) | undefined;
   private overflowed = false;
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly raw?: RawRecords,
+  ) {}
 
   /**
    * Opens, in one step, the rotated generations still on disk (oldest
@@ -185,7 +208,10 @@ export class LogChain {
 
   private hold(c: LogCursor): void {
     if (this.held.some((h) => h.same(c))) c.close();
-    else this.held.push(c);
+    else {
+      c.useRecords(this.raw);
+      this.held.push(c);
+    }
   }
 
   /**

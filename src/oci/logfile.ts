@@ -24,10 +24,10 @@
 import { open, type FileHandle } from "node:fs/promises";
 import { HullError } from "../errors.js";
 import { DoneProbe, Waker, isNotFound } from "./logwake.js";
-import type { LogEntry } from "./logline.js";
+import type { LogEntry, RawRecords } from "./logline.js";
 import { LogChain, MAX_RECORD, type LogCursor, type Located } from "./log-chain.js";
 
-export { parseLogLine, parseLogTime, type LogEntry } from "./logline.js";
+export { parseLogLine, parseLogTime, type LogEntry, type RawRecords } from "./logline.js";
 
 export { POLL_MS } from "./logwake.js";
 
@@ -50,6 +50,13 @@ export interface LogQuery extends LogReadOptions {
   select?: (entry: LogEntry) => boolean;
   /** Only the last N lines already in the file (a P run and its F count as one line), then what follows. */
   tail?: number;
+  /**
+   * Bulk readers (an attach fed from the log): each record goes to
+   * records.visit as the chunk is walked, with no LogEntry made, and the
+   * batches come out empty, one per chunk read (to pace the reader). select
+   * and tail are not applied then.
+   */
+  records?: RawRecords;
   /**
    * Start at this position (from logPosition) instead of the file's start.
    * If PATH names another file by then (conmon rotated it), the read fails
@@ -206,7 +213,7 @@ export async function* queryLogBatches(path: string, q: LogQuery): AsyncGenerato
   const select = q.select ?? (() => true);
   // Watch before the first open, so an append between the two still wakes the follow.
   const waker = q.follow ? new Waker(path, q.signal) : undefined;
-  const chain = new LogChain(path);
+  const chain = new LogChain(path, q.records);
   try {
     chain.open({ rotated: true, follow: q.follow });
     if (q.from && q.from.ino >= 0) {

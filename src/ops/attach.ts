@@ -18,17 +18,17 @@ import { ContainerState, type ContainerRecord } from "../store/record.js";
 import { HullError, invalidArgument, wrapError } from "../errors.js";
 import { checkOperation } from "../statemachine/states.js";
 import type { AttachStream, OutputStreamName } from "../oci/runtime.js";
-import { logPosition, queryLog, type LogPosition } from "../oci/logfile.js";
+import { logPosition, queryLogBatches, type LogPosition } from "../oci/logfile.js";
+import { LogScanner, STDOUT, type RecordVisitor } from "../oci/logline.js";
 import type { Engine } from "../engine/engine.js";
 import { checkDependenciesRunning } from "./dependencies.js";
 import { initLocked } from "./init.js";
 import { startDependencies, startLocked } from "./start.js";
-import { ClientOutput, type MessageWriter } from "./attach-output.js";
+import { ClientOutput, LogFramer, type MessageWriter } from "./attach-output.js";
 import { DetachMatcher } from "../domain/detach-keys.js";
 import { resizeTerminal } from "./resize.js";
 
 const S = ContainerState;
-const NEWLINE = Buffer.from("\n");
 
 /** The client's side of one AttachContainer call. */
 export interface AttachPeer {
@@ -91,16 +91,29 @@ export async function readOpen(peer: AttachPeer): Promise<AttachOpen> {
   return first.message.value;
 }
 
+/** How an attach went, for its caller to report (AttachContainer sends it as trailers). */
+export interface AttachSummary {
+  /**
+   * How many times the client fell more than the queue limit behind the
+   * socket and was moved to reading the log file (0 or 1: the move is one
+   * way). Counted so tests and benchmarks can see how often the live path
+   * keeps up.
+   */
+  logFallbacks: number;
+}
+
 /**
  * Runs one attach with its checked options (the open message, or HTTP
  * attach's query); peer.messages are the client's messages after the open.
  * Resolves when the call should end OK.
  */
-export async function attachContainer(engine: Engine, peer: AttachPeer, opts: AttachOptions): Promise<void> {
+export async function attachContainer(engine: Engine, peer: AttachPeer, opts: AttachOptions): Promise<AttachSummary> {
   const id = await engine.resolve(opts.ref);
   peer.resolved?.(id);
   if (opts.start && opts.recursive) await startDependencies(engine, id);
-  await new AttachSession(engine, peer, opts, id).run();
+  const session = new AttachSession(engine, peer, opts, id);
+  await session.run();
+  return { logFallbacks: session.logFallbacks };
 }
 
 class AttachSession {
@@ -124,6 +137,8 @@ class AttachSession {
   private spillFrom?: LogPosition;
   /** Set once output comes from the log instead of the socket. */
   private spilled = false;
+  /** Times output moved from the socket to the log (AttachSummary). */
+  logFallbacks = 0;
   /** Bytes of each stream taken from the socket so far. */
   private readonly fromSocket = { stdout: 0, stderr: 0 };
   private logPath = "";
@@ -224,6 +239,7 @@ class AttachSession {
     if (this.opts.logs || !this.wants[stream] || this.spilled) return;
     if (this.spillFrom && this.output.waiting + data.length > this.output.limit) {
       this.spilled = true;
+      this.logFallbacks++;
       const skip = { ...this.fromSocket };
       this.pumpLog(this.logPath, { from: this.spillFrom, skip }).catch((err: unknown) => this.fail(err));
       return;
@@ -291,32 +307,48 @@ class AttachSession {
     }
   }
 
-  /** Replays the log, and with stream follows it until the container exits. */
+  /**
+   * Replays the log, and with stream follows it until the container exits.
+   * Records are walked in place (LogScanner) and their output copied into
+   * frames (LogFramer): no object per record, so this path keeps up with
+   * the socket's.
+   */
   private async pumpLog(logPath: string, resume?: { from: LogPosition; skip: Record<OutputStreamName, number> }): Promise<void> {
     const exited = this.exit?.exited;
-    const entries = queryLog(logPath, {
+    const skip = resume?.skip ?? { stdout: 0, stderr: 0 };
+    const framer = new LogFramer((stream, data) => this.output.output(stream, data));
+    const wants = this.wants;
+    const visit: RecordVisitor = (stream, full, data, msgStart, msgEnd) => {
+      const name: OutputStreamName = stream === STDOUT ? "stdout" : "stderr";
+      if (!wants[name]) return;
+      // A full record's newline in the file is the output's own.
+      const end = full ? msgEnd + 1 : msgEnd;
+      let from = msgStart;
+      // What the socket already delivered: the same bytes, in the same order.
+      if (skip[name] > 0) {
+        const drop = Math.min(skip[name], end - from);
+        skip[name] -= drop;
+        from += drop;
+      }
+      framer.add(tagOf(name), data, from, end);
+    };
+    const chunks = queryLogBatches(logPath, {
       follow: this.opts.stream,
       signal: this.readerAbort.signal,
+      records: { scanner: new LogScanner(), visit },
       ...(exited ? { untilDone: () => exited.then(() => true) } : {}),
       ...(resume ? { from: resume.from } : {}),
     });
-    const skip = resume?.skip ?? { stdout: 0, stderr: 0 };
-    for await (const entry of entries) {
+    // The batches are empty (records went to visit); each marks one chunk read.
+    for await (const batch of chunks) {
+      void batch;
       if (this.finished) return;
-      if (!this.wants[entry.stream]) continue;
-      const tag = tagOf(entry.stream);
-      let data = entry.full ? Buffer.concat([entry.data, NEWLINE]) : entry.data;
-      // What the socket already delivered: the same bytes, in the same order.
-      if (skip[entry.stream] > 0) {
-        const drop = Math.min(skip[entry.stream], data.length);
-        skip[entry.stream] -= drop;
-        data = data.subarray(drop);
-      }
-      this.output.output(tag, data);
+      framer.flush();
       // The file waits for a slow client: hold back rather than queue without bound.
       if (this.output.waiting > this.output.limit / 2) await this.output.below(this.output.limit / 4);
     }
     if (this.finished) return;
+    framer.flush();
     if (this.opts.stream) this.outputEnded();
     else this.finish();
   }

@@ -15,7 +15,8 @@
 import { ContainerState } from "../store/record.js";
 import { wrapError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
-import { queryLogBatches, type LogEntry } from "../oci/logfile.js";
+import { queryLogBatches, type LogEntry, type RawRecords } from "../oci/logfile.js";
+import { STDERR, STDOUT, type StreamCode } from "../oci/logline.js";
 
 const S = ContainerState;
 
@@ -44,15 +45,20 @@ export interface LogQuery {
   stderr: boolean;
 }
 
-function selector(q: LogQuery): (e: LogEntry) => boolean {
+/** The query's stream and since/until test on a record's stream and time (ms), without a LogEntry. */
+export function recordFilter(q: LogQuery): (stream: StreamCode, timeMs: number) => boolean {
   const both = !q.stdout && !q.stderr;
   const since = q.since?.getTime();
   const until = q.until?.getTime();
-  return (e) => {
-    if (!both && !(e.stream === "stdout" ? q.stdout : q.stderr)) return false;
-    const t = e.time.getTime();
+  return (stream, t) => {
+    if (!both && !(stream === STDOUT ? q.stdout : q.stderr)) return false;
     return (since === undefined || t >= since) && (until === undefined || t <= until);
   };
+}
+
+function selector(q: LogQuery): (e: LogEntry) => boolean {
+  const accept = recordFilter(q);
+  return (e) => accept(e.stream === "stdout" ? STDOUT : STDERR, e.time.getTime());
 }
 
 /** A promise that resolves (true) once, from the first of several causes. */
@@ -72,7 +78,9 @@ class Latch {
 /**
  * The container's log lines in batches (one file read each), read until the
  * end or, when following, until the container stops writing. Errors come out
- * wrapped with the container's id.
+ * wrapped with the container's id. With `records` (no tail) every record goes
+ * to its visitor instead and the batches are empty, one per read: the
+ * visitor applies recordFilter itself.
  */
 export async function* containerLogs(
   engine: Engine,
@@ -80,6 +88,7 @@ export async function* containerLogs(
   q: LogQuery,
   signal: AbortSignal,
   onResolved: (id: string) => void = () => undefined,
+  records?: RawRecords,
 ): AsyncGenerator<LogEntry[]> {
   const id = await engine.resolve(ref);
   onResolved(id);
@@ -99,7 +108,13 @@ export async function* containerLogs(
     if (q.follow && q.until) {
       untilTimer = setTimeout(() => finished.fire(), Math.max(0, q.until.getTime() - Date.now()) + UNTIL_GRACE_MS);
     }
-    yield* queryLogBatches(rec.logPath, { follow: q.follow, signal, untilDone: () => finished.promise, select: selector(q), tail: q.tail });
+    if (records && q.tail !== undefined) throw new Error("containerLogs: records cannot be tailed (tail needs LogEntries)");
+    yield* queryLogBatches(rec.logPath, {
+      follow: q.follow,
+      signal,
+      untilDone: () => finished.promise,
+      ...(records ? { records } : { select: selector(q), tail: q.tail }),
+    });
   } catch (err) {
     throw wrapError(err, id, "logs");
   } finally {

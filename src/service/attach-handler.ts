@@ -1,6 +1,6 @@
 // AttachContainer and ResizeTerminal: conmon's attach socket and control FIFO
 // (the logic lives in src/lifecycle/attach.ts and resize.ts).
-import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { Metadata, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { AttachContainerRequest, AttachContainerResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
 import { attachContainer, readOpen, type AttachPeer } from "../ops/attach.js";
@@ -8,6 +8,13 @@ import { resizeTerminal } from "../ops/resize.js";
 import { toContainer } from "./convert.js";
 import { parseAttachOpen, validateAttachInput, validateResizeRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
+
+/**
+ * Trailer of an AttachContainer that ended OK: how many times the client
+ * fell behind the container's output and was moved to the log file
+ * (AttachSummary.logFallbacks). A client that keeps up sees 0.
+ */
+export const LOG_FALLBACKS_TRAILER = "hull-attach-log-fallbacks";
 
 // Client messages buffered before the call is paused (stdin waits for the container).
 const HIGH_WATER = 16;
@@ -80,7 +87,13 @@ export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerS
       };
       // The open message is checked before anything is looked up; the rest as they come.
       const opts = parseAttachOpen(await readOpen(peer));
-      await attachContainer(engine, { ...peer, messages: validated(messages) }, opts);
+      const summary = await attachContainer(engine, { ...peer, messages: validated(messages) }, opts);
+      // Ended here rather than by the wrapper, to carry the summary as trailers.
+      if (!call.writableEnded && !ctx.signal.aborted) {
+        const trailers = new Metadata();
+        trailers.set(LOG_FALLBACKS_TRAILER, String(summary.logFallbacks));
+        call.end(trailers);
+      }
     }),
     resizeTerminal: rpc.unary("ResizeTerminal", async (req) => {
       validateResizeRequest(req);

@@ -1,28 +1,20 @@
-// ContainerLogs on the wire: the operation's batches (ops/logs.ts) as
-// LogLine messages of about 64 KiB, written as fast as the client reads.
-// LogLine.time is set only when `timestamps` is asked: it is what the field
-// means, and it saves a Timestamp per line on bulk reads.
+// ContainerLogs on the wire: the operation's records (ops/logs.ts) as
+// ContainerLogsResponse messages encoded straight from the log's bytes
+// (logs-encode.ts), about one file read (64 KiB) each, written as fast as the
+// client reads (write()'s return value and 'drain').
+// Without tail the records are walked in place (LogScanner), with no
+// LogEntry or LogLine object per record; tail needs whole lines counted, so
+// it reads LogEntries and encodes those. LogLine.time is set only when
+// `timestamps` is asked: it is what the field means, and it saves a
+// Timestamp per line on bulk reads.
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import { OutputStream, type ContainerLogsRequest, type ContainerLogsResponse, type ContainerServiceServer, type LogLine } from "../gen/hull/v1/container.js";
+import type { ContainerLogsRequest, ContainerLogsResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
-import type { LogEntry } from "../oci/logfile.js";
-import { containerLogs } from "../ops/logs.js";
+import { LogScanner, STDERR, STDOUT, type RecordVisitor } from "../oci/logline.js";
+import { containerLogs, recordFilter } from "../ops/logs.js";
 import { validateLogsRequest } from "../validation/requests.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
-
-/** Responses stay near 64 KiB: one file read's worth of lines. */
-const BATCH_BYTES = 64 * 1024;
-/** The LogLine's own fields on the wire, roughly. */
-const LINE_OVERHEAD = 24;
-
-function toLine(e: LogEntry, timestamps: boolean): LogLine {
-  return {
-    stream: e.stream === "stdout" ? OutputStream.OUTPUT_STREAM_STDOUT : OutputStream.OUTPUT_STREAM_STDERR,
-    time: timestamps ? e.time : undefined,
-    data: e.data,
-    full: e.full,
-  };
-}
+import { LogLinesEncoder } from "./logs-encode.js";
 
 /** Resolves when the stream can take more, or the call is gone. */
 function drained(call: ServerWritableStream<ContainerLogsRequest, ContainerLogsResponse>, signal: AbortSignal): Promise<void> {
@@ -42,26 +34,28 @@ async function streamLogs(engine: Engine, call: ServerWritableStream<ContainerLo
   const req = call.request;
   validateLogsRequest(req);
   let sent = 0;
-  let lines: LogLine[] = [];
-  let bytes = 0;
-  const flush = async (): Promise<void> => {
-    if (lines.length === 0) return;
-    const message: ContainerLogsResponse = { lines };
-    sent += lines.length;
-    lines = [];
-    bytes = 0;
-    if (!call.write(message)) await drained(call, ctx.signal);
+  const encoder = new LogLinesEncoder(req.timestamps);
+  const scanner = new LogScanner();
+  const accept = recordFilter(req);
+  const visit: RecordVisitor = (stream, full, data, msgStart, msgEnd) => {
+    const t = scanner.time.getTime();
+    if (!accept(stream, t)) return;
+    encoder.add(stream, full, t, data, msgStart, msgEnd);
+    sent++;
   };
+  const raw = req.tail === undefined;
   try {
-    const batches = containerLogs(engine, req.id, req, ctx.signal, (id) => ctx.span.setAttribute("hull.container.id", id));
+    const onResolved = (id: string): void => void ctx.span.setAttribute("hull.container.id", id);
+    const batches = containerLogs(engine, req.id, req, ctx.signal, onResolved, raw ? { scanner, visit } : undefined);
     for await (const batch of batches) {
+      // Tailed reads come as entries (already selected); raw ones went through visit.
       for (const e of batch) {
-        if (bytes > 0 && bytes + e.data.length + LINE_OVERHEAD > BATCH_BYTES) await flush();
-        lines.push(toLine(e, req.timestamps));
-        bytes += e.data.length + LINE_OVERHEAD;
+        encoder.add(e.stream === "stdout" ? STDOUT : STDERR, e.full, e.time.getTime(), e.data, 0, e.data.length);
+        sent++;
       }
       // One response per read: a follower gets lines as they come, bulk reads stay batched.
-      await flush();
+      const message = encoder.take();
+      if (message && !call.write(message)) await drained(call, ctx.signal);
       if (ctx.signal.aborted) return;
     }
   } finally {
