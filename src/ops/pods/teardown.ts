@@ -1,8 +1,8 @@
 // What StopPodSandbox and RemovePodSandbox undo, in the reverse order of
 // RunPodSandbox: the pod's containers and infra container stopped (SIGKILL at
-// once, as containerd stops a sandbox's containers), its network detached
-// (CNI DEL: the address, veth and hostport rules go), its namespaces
-// unpinned. Every step is idempotent, so a teardown cut short is finished by
+// once, as containerd stops a sandbox's containers) while its network is
+// detached (CNI DEL: the address, veth and hostport rules go), then its
+// namespaces unpinned. Every step is idempotent, so a teardown cut short is finished by
 // the next call.
 import { join } from "node:path";
 import type { PodRecord } from "../../store/record.js";
@@ -19,14 +19,29 @@ export async function stopPodContainers(engine: Engine, pod: PodRecord): Promise
   for (const id of ordered) await stopPodContainer(engine, id, 0);
 }
 
+async function detachNetwork(engine: Engine, pod: PodRecord): Promise<void> {
+  if (pod.hostNetwork) return;
+  const req = networkRequest(pod);
+  // A namespace that is gone is no namespace: the CNI spec's DEL then runs with an empty CNI_NETNS and still frees the address.
+  const netnsPath = req.netnsPath !== "" && (await engine.pods.pinner.isPinned(req.netnsPath)) ? req.netnsPath : "";
+  await engine.pods.network.tearDown({ ...req, netnsPath });
+}
+
+/**
+ * The containers' stop and the CNI DEL side by side: the DEL works on the
+ * pinned namespace file, which outlives every process of the pod, so it
+ * need not wait for them to die (each side is a chain of process starts:
+ * runc kill and delete; portmap, bridge and host-local). Both are settled
+ * before the namespaces are unpinned, and a failure of either fails the
+ * teardown, which the next call finishes.
+ */
 export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void> {
-  await stopPodContainers(engine, pod);
-  if (!pod.hostNetwork) {
-    const req = networkRequest(pod);
-    // A namespace that is gone is no namespace: the CNI spec's DEL then runs with an empty CNI_NETNS and still frees the address.
-    const netnsPath = req.netnsPath !== "" && (await engine.pods.pinner.isPinned(req.netnsPath)) ? req.netnsPath : "";
-    await engine.pods.network.tearDown({ ...req, netnsPath });
+  const [stopped, detached] = await Promise.allSettled([stopPodContainers(engine, pod), detachNetwork(engine, pod)]);
+  if (stopped.status === "rejected") {
+    if (detached.status === "rejected")
+      engine.log.error({ pod: pod.id, err: detached.reason }, "the pod's CNI DEL failed too while its containers' stop failed");
+    throw stopped.reason;
   }
-  await engine.pods.pinner.unmountShm(podShmPath(pod));
-  await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id));
+  if (detached.status === "rejected") throw detached.reason;
+  await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id), [podShmPath(pod)]);
 }
