@@ -17,6 +17,7 @@ import { hostsFile, podShmPath, resolvConf } from "../../domain/pod-files.js";
 import { startInfraContainer } from "./infra.js";
 import { tearDownPod } from "./teardown.js";
 import { networkRequest } from "./network-request.js";
+import { recordNetworkAttached } from "./network-check.js";
 import { criIdMappings } from "./userns.js";
 import { userNamespacesSupport } from "../runtime-info.js";
 import { checkSearchableByOthers } from "../../oci/userns-rootfs.js";
@@ -65,6 +66,7 @@ async function attachNetwork(engine: Engine, pod: PodRecord, config: PodSandboxC
   let out = pod;
   if (!pod.hostNetwork) {
     const attached = await engine.pods.network.setUp(networkRequest(pod));
+    recordNetworkAttached(engine, pod.id);
     out = { ...pod, network: { name: attached.network, ips: attached.ips, interface: attached.interface } };
     await engine.store.writePodRecord(out);
   }

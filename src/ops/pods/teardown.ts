@@ -9,6 +9,7 @@ import type { PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
 import { stopPodContainer } from "./containers.js";
 import { networkRequest } from "./network-request.js";
+import { forgetNetworkCheck } from "./network-check.js";
 import { podContainers } from "./query.js";
 import { podShmPath } from "../../domain/pod-files.js";
 
@@ -24,6 +25,7 @@ async function detachNetwork(engine: Engine, pod: PodRecord): Promise<void> {
   const req = networkRequest(pod);
   // A namespace that is gone is no namespace: the CNI spec's DEL then runs with an empty CNI_NETNS and still frees the address.
   const netnsPath = req.netnsPath !== "" && (await engine.pods.pinner.isPinned(req.netnsPath)) ? req.netnsPath : "";
+  forgetNetworkCheck(engine, pod.id);
   await engine.pods.network.tearDown({ ...req, netnsPath });
 }
 
