@@ -4,8 +4,9 @@
 // CRITEST_CONTAINERD_ENDPOINT's default). Only the pod lifecycle
 // (RunPodSandbox, PodSandboxStatus verbose, StopPodSandbox,
 // RemovePodSandbox) and the container one (CreateContainer, StartContainer,
-// ContainerStatus, StopContainer, RemoveContainer) are run, N samples each at
-// parallelism 1; rounds alternate which runtime goes first. The figures are
+// ContainerStatus, StopContainer, RemoveContainer) are run, BENCH_CRI_N (100)
+// samples each at parallelism 1, in BENCH_CRI_ROUNDS (4) critest runs per
+// runtime whose order alternates. The figures are
 // critest's own (its *_benchmark_data.json), so they are what an outside
 // client sees. Not a test: nothing here asserts on speed; without critest,
 // the registry or CNI config it says what is missing and exits 0.
@@ -27,21 +28,27 @@ const CONTAINERD = process.env.CRITEST_CONTAINERD_ENDPOINT ?? "unix:///run/crite
 /** The kit's registry, which serves registry.k8s.io/… and gcr.io/… under their paths. */
 const REGISTRY = process.env.CRITEST_REGISTRY ?? "127.0.0.1:5000";
 const CNI_CONFIG_DIR = process.env.HULL_CNI_CONFIG_DIR ?? "/etc/cni/net.d";
+/** Samples per runtime and lifecycle, split over ROUNDS critest runs that alternate the runtimes (load on this shared machine shifts over minutes). */
 const N = envInt("BENCH_CRI_N", 100);
-const ROUNDS = envInt("BENCH_CRI_ROUNDS", 1);
+const ROUNDS = envInt("BENCH_CRI_ROUNDS", 4);
+const PER_ROUND = Math.ceil(N / ROUNDS);
 const CRITEST_TIMEOUT_MS = 1_800_000;
-/** critest's It() names of the two lifecycles (pkg/benchmark/pod.go, container.go). */
-const FOCUS = "benchmark about (lifecycle of PodSandbox|basic operations on Container)";
 
 interface Lifecycle {
+  key: "pod" | "container";
+  /** critest's It() name (pkg/benchmark/pod.go, container.go). */
+  it: string;
   /** critest's file in its output dir. */
   file: string;
   label: string;
 }
-const LIFECYCLES: readonly Lifecycle[] = [
-  { file: "pod_benchmark_data.json", label: "pod lifecycle" },
-  { file: "container_benchmark_data.json", label: "container lifecycle" },
+const ALL: readonly Lifecycle[] = [
+  { key: "pod", it: "lifecycle of PodSandbox", file: "pod_benchmark_data.json", label: "pod lifecycle" },
+  { key: "container", it: "basic operations on Container", file: "container_benchmark_data.json", label: "container lifecycle" },
 ];
+/** BENCH_CRI_ONLY=pod or container runs one of them. */
+const LIFECYCLES = ALL.filter((lc) => (process.env.BENCH_CRI_ONLY ?? lc.key) === lc.key);
+const FOCUS = `benchmark about (${LIFECYCLES.map((lc) => lc.it).join("|")})`;
 
 /** critest's LifecycleBenchmarksResultsSet as it writes it. */
 interface ResultsSet {
@@ -99,10 +106,10 @@ async function kitRegistriesConf(dir: string): Promise<string> {
 async function paramsFile(dir: string): Promise<string> {
   const file = join(dir, "params.yaml");
   const lines = [
-    `containersNumber: ${N}`,
+    `containersNumber: ${PER_ROUND}`,
     "containersNumberParallel: 1",
     "containerBenchmarkTimeoutSeconds: 600",
-    `podsNumber: ${N}`,
+    `podsNumber: ${PER_ROUND}`,
     "podsNumberParallel: 1",
     "podBenchmarkTimeoutSeconds: 600",
     "imagesNumber: 0",
@@ -132,7 +139,7 @@ async function runCritest(target: Target, params: string, work: string, round: n
     "--ginkgo.no-color",
     `--ginkgo.focus=${FOCUS}`,
   ];
-  log(`critest round ${round + 1}/${ROUNDS} against ${target.name} (${N} pods, ${N} containers)`);
+  log(`critest round ${round + 1}/${ROUNDS} against ${target.name} (${PER_ROUND} samples of ${LIFECYCLES.map((lc) => lc.key).join(" and ")})`);
   try {
     // critest writes its ginkgo report in its working directory: its own dir.
     await run(CRITEST, args, { cwd: dir, timeout: CRITEST_TIMEOUT_MS, maxBuffer: 64 << 20 });
@@ -166,7 +173,7 @@ function report(targets: readonly Target[]): string {
     }
   }
   const n = targets.map((t) => `${t.name} ${t.samples.get(LIFECYCLES[0]?.label ?? "")?.rows.length ?? 0} pod samples`).join(", ");
-  return `${table.toString()}\n(critest ${CRITEST} --benchmark, parallelism 1, ${ROUNDS} round(s) of N=${N}, alternating which runtime goes first; ${n}; p50 is the median)\n`;
+  return `${table.toString()}\n(critest ${CRITEST} --benchmark, parallelism 1, ${ROUNDS} round(s) of ${PER_ROUND} samples, alternating which runtime goes first; ${n}; p50 is the median)\n`;
 }
 
 async function main(): Promise<void> {
