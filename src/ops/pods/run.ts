@@ -18,6 +18,7 @@ import { startInfraContainer } from "./infra.js";
 import { tearDownPod } from "./teardown.js";
 import { networkRequest } from "./network-request.js";
 import { recordNetworkAttached } from "./network-check.js";
+import { allSettledOrThrow } from "./settle.js";
 import { criIdMappings } from "./userns.js";
 import { userNamespacesSupport } from "../runtime-info.js";
 import { checkSearchableByOthers } from "../../oci/userns-rootfs.js";
@@ -74,33 +75,36 @@ async function attachNetwork(engine: Engine, pod: PodRecord, config: PodSandboxC
   return out;
 }
 
-async function prepareInfra(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<string> {
+async function mountShm(engine: Engine, pod: PodRecord): Promise<void> {
   if (pod.namespaces.ipc !== undefined) await engine.pods.pinner.mountShm(podShmPath(pod));
+}
+
+async function infra(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<string> {
   return pod.pidMode === "pod" ? startInfraContainer(engine, pod, config) : "";
 }
 
 /**
- * The network and the infra container side by side: the infra container
- * joins the pinned namespace files, not the attachment, and touches none of
- * the pod's files, so neither waits for the other (each is a chain of
- * process starts: bridge, host-local and portmap; conmon, runc create and
- * runc start). Both are settled before the outcome is known, so a failure's
- * undo finds every step either side took (the infra container is in the
- * store under the pod's id whether or not its id came back).
+ * The network, the pod's /dev/shm and the infra container side by side:
+ * the infra container joins the pinned namespace files, not the attachment,
+ * and mounts none of the pod's files, so none waits for another (the
+ * network and the infra container are each a chain of process starts:
+ * bridge, host-local and portmap; conmon, runc create and runc start). All
+ * are settled before the outcome is known, so a failure's undo finds every
+ * step each took (the infra container is in the store under the pod's id
+ * whether or not its id came back).
  */
 async function attachAndStartInfra(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<PodRecord> {
   if (infraWaitsForNetwork(config)) {
     const attached = await attachNetwork(engine, pod, config);
-    return { ...attached, infraContainerId: await prepareInfra(engine, attached, config) };
+    await mountShm(engine, attached);
+    return { ...attached, infraContainerId: await infra(engine, attached, config) };
   }
-  const [net, infra] = await Promise.allSettled([attachNetwork(engine, pod, config), prepareInfra(engine, pod, config)]);
-  if (net.status === "rejected") {
-    if (infra.status === "rejected")
-      engine.log.error({ pod: pod.id, err: infra.reason }, "the pod's infra container failed too while its network setup failed");
-    throw net.reason;
-  }
-  if (infra.status === "rejected") throw infra.reason;
-  return { ...net.value, infraContainerId: infra.value };
+  const [net, , infraId] = await allSettledOrThrow<[PodRecord, void, string]>(engine, pod.id, "RunPodSandbox", [
+    attachNetwork(engine, pod, config),
+    mountShm(engine, pod),
+    infra(engine, pod, config),
+  ]);
+  return { ...net, infraContainerId: infraId };
 }
 
 export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, runtimeHandler: string): Promise<PodRecord> {

@@ -10,6 +10,7 @@ import type { Engine } from "../../engine/engine.js";
 import { stopPodContainer } from "./containers.js";
 import { networkRequest } from "./network-request.js";
 import { forgetNetworkCheck } from "./network-check.js";
+import { allSettledOrThrow } from "./settle.js";
 import { podContainers } from "./query.js";
 import { podShmPath } from "../../domain/pod-files.js";
 
@@ -38,12 +39,6 @@ async function detachNetwork(engine: Engine, pod: PodRecord): Promise<void> {
  * teardown, which the next call finishes.
  */
 export async function tearDownPod(engine: Engine, pod: PodRecord): Promise<void> {
-  const [stopped, detached] = await Promise.allSettled([stopPodContainers(engine, pod), detachNetwork(engine, pod)]);
-  if (stopped.status === "rejected") {
-    if (detached.status === "rejected")
-      engine.log.error({ pod: pod.id, err: detached.reason }, "the pod's CNI DEL failed too while its containers' stop failed");
-    throw stopped.reason;
-  }
-  if (detached.status === "rejected") throw detached.reason;
+  await allSettledOrThrow<[void, void]>(engine, pod.id, "tearing down the pod", [stopPodContainers(engine, pod), detachNetwork(engine, pod)]);
   await engine.pods.pinner.release(join(engine.paths.podNamespacesDir, pod.id), [podShmPath(pod)]);
 }
