@@ -53,8 +53,8 @@ export interface NamespacePinner {
    * the others. Returns their files.
    */
   pin(dir: string, kinds: PodNamespaceKind[], hostname: string, userns?: IdMappings): Promise<Partial<Record<PodNamespaceKind, string>>>;
-  /** Unpins and removes them; idempotent. */
-  release(dir: string): Promise<void>;
+  /** Unpins and removes them, unmounting alsoUnmount (the pod's /dev/shm) in the same step; idempotent. */
+  release(dir: string, alsoUnmount?: readonly string[]): Promise<void>;
   /** Whether a namespace file is still pinned (a reboot or an admin's umount may have taken it). */
   isPinned(file: string): Promise<boolean>;
   /** Mounts the pod's shared /dev/shm (a tmpfs) at path; idempotent. */

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkDecision, knownFalseFailure, versionAtLeast } from "../../src/network/cni-check.js";
 import { CniNetwork, parseNetworkConfig } from "../../src/network/cni.js";
-import { networkCheckSkip, networkCheckText } from "../../src/ops/pods/network-check.js";
+import { CHECK_REUSE_MS, networkCheckSkip, networkCheckText, reusable } from "../../src/ops/pods/network-check.js";
 import { HullError } from "../../src/errors.js";
 import type { PodNetworkRequest } from "../../src/network/pod-env.js";
 
@@ -50,6 +50,17 @@ describe("CNI CHECK decisions", () => {
     assert.match(knownFalseFailure("portmap", "could not check ipv6 dnat: chain CNI-DN-x not found in iptables table nat"), /plugins#819/);
     assert.equal(knownFalseFailure("portmap", "could not check ipv4 dnat: chain CNI-DN-x not found"), "");
     assert.equal(knownFalseFailure("bridge", "could not check ipv6 dnat"), "");
+  });
+
+  it("reuses an outcome that is not a failure for CHECK_REUSE_MS, never a failure nor one from the future", () => {
+    const at = 1_000_000;
+    assert.equal(reusable({ status: "ok", at, by: "ADD" }, at + CHECK_REUSE_MS - 1, CHECK_REUSE_MS), true);
+    assert.equal(reusable({ status: "ok", at, by: "CHECK" }, at + CHECK_REUSE_MS, CHECK_REUSE_MS), false);
+    assert.equal(reusable({ status: "skipped", reason: "disableCheck", at, by: "CHECK" }, at + 1, CHECK_REUSE_MS), true);
+    assert.equal(reusable({ status: "failed", reason: "plugin bridge failed", at, by: "CHECK" }, at + 1, CHECK_REUSE_MS), false);
+    assert.equal(reusable({ status: "ok", at, by: "CHECK" }, at - 1, CHECK_REUSE_MS), false, "the clock went back");
+    assert.equal(reusable({ status: "ok", at, by: "CHECK" }, at + 1, 0), false, "max age 0: always CHECK");
+    assert.equal(reusable(undefined, at, CHECK_REUSE_MS), false);
   });
 
   it("skips host-network and not-ready pods, and words outcomes for inspectp", () => {

@@ -3,7 +3,7 @@
 import type { PodRecord } from "../../store/record.js";
 import type { Engine } from "../../engine/engine.js";
 import { HullError } from "../../errors.js";
-import { checkPodNetwork, networkCheckText } from "./network-check.js";
+import { CHECK_REUSE_MS, checkPodNetwork, networkCheckText } from "./network-check.js";
 
 export function podNotFound(ref: string): HullError {
   return new HullError("POD_NOT_FOUND", `no pod sandbox with id "${ref}" found`, { pod: ref });
@@ -52,10 +52,14 @@ export async function podContainers(engine: Engine, podId: string): Promise<stri
 
 /**
  * PodSandboxStatus' verbose info (what `crictl inspectp` prints): the
- * record, its containers, and a CNI CHECK's outcome. Verbose only: CHECK
- * runs plugins, and the kubelet polls the plain status.
+ * record, its containers, and a CNI CHECK's outcome with when and by what
+ * it was seen (networkCheckedAt, networkCheckedBy: ADD or CHECK), reused
+ * for CHECK_REUSE_MS unless it failed. Verbose only: CHECK runs plugins,
+ * and the kubelet polls the plain status.
  */
 export async function podVerboseInfo(engine: Engine, pod: PodRecord): Promise<Record<string, string>> {
-  const networkCheck = networkCheckText(await checkPodNetwork(engine, pod.id));
-  return { info: JSON.stringify({ ...pod, config: undefined, containers: await podContainers(engine, pod.id), networkCheck }) };
+  const checked = await checkPodNetwork(engine, pod.id, CHECK_REUSE_MS);
+  const seen = checked.at !== undefined ? { networkCheckedAt: new Date(checked.at).toISOString(), networkCheckedBy: checked.by } : {};
+  const info = { ...pod, config: undefined, containers: await podContainers(engine, pod.id), networkCheck: networkCheckText(checked), ...seen };
+  return { info: JSON.stringify(info) };
 }

@@ -17,6 +17,8 @@ import { hostsFile, podShmPath, resolvConf } from "../../domain/pod-files.js";
 import { startInfraContainer } from "./infra.js";
 import { tearDownPod } from "./teardown.js";
 import { networkRequest } from "./network-request.js";
+import { recordNetworkAttached } from "./network-check.js";
+import { allSettledOrThrow } from "./settle.js";
 import { criIdMappings } from "./userns.js";
 import { userNamespacesSupport } from "../runtime-info.js";
 import { checkSearchableByOthers } from "../../oci/userns-rootfs.js";
@@ -48,6 +50,61 @@ async function writePodFiles(pod: PodRecord, config: PodSandboxConfig, hostname:
   const resolv = resolvConf(config.dnsConfig);
   if (resolv !== undefined) await writeFile(join(pod.dir, "resolv.conf"), resolv, { mode: 0o644 });
   else await copyFile("/etc/resolv.conf", join(pod.dir, "resolv.conf"));
+}
+
+/**
+ * Whether the infra container must wait for the CNI ADD: a pod sysctl in
+ * net.* may name the interface ADD makes (net.ipv4.conf.eth0.*), and runc
+ * writes the pod's sysctls when it creates the infra container, so such a
+ * pod keeps containerd 1.6's order (network, then sandbox container).
+ */
+export function infraWaitsForNetwork(config: PodSandboxConfig): boolean {
+  return Object.keys(config.linux?.sysctls ?? {}).some((k) => k.startsWith("net."));
+}
+
+/** What RunPodSandbox does once the namespaces are pinned: CNI ADD and the pod's files on one side, its /dev/shm and infra container on the other. */
+async function attachNetwork(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<PodRecord> {
+  let out = pod;
+  if (!pod.hostNetwork) {
+    const attached = await engine.pods.network.setUp(networkRequest(pod));
+    recordNetworkAttached(engine, pod.id);
+    out = { ...pod, network: { name: attached.network, ips: attached.ips, interface: attached.interface } };
+    await engine.store.writePodRecord(out);
+  }
+  await writePodFiles(out, config, out.hostname);
+  return out;
+}
+
+async function mountShm(engine: Engine, pod: PodRecord): Promise<void> {
+  if (pod.namespaces.ipc !== undefined) await engine.pods.pinner.mountShm(podShmPath(pod));
+}
+
+async function infra(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<string> {
+  return pod.pidMode === "pod" ? startInfraContainer(engine, pod, config) : "";
+}
+
+/**
+ * The network, the pod's /dev/shm and the infra container side by side:
+ * the infra container joins the pinned namespace files, not the attachment,
+ * and mounts none of the pod's files, so none waits for another (the
+ * network and the infra container are each a chain of process starts:
+ * bridge, host-local and portmap; conmon, runc create and runc start). All
+ * are settled before the outcome is known, so a failure's undo finds every
+ * step each took (the infra container is in the store under the pod's id
+ * whether or not its id came back).
+ */
+async function attachAndStartInfra(engine: Engine, pod: PodRecord, config: PodSandboxConfig): Promise<PodRecord> {
+  if (infraWaitsForNetwork(config)) {
+    const attached = await attachNetwork(engine, pod, config);
+    await mountShm(engine, attached);
+    return { ...attached, infraContainerId: await infra(engine, attached, config) };
+  }
+  const [net, , infraId] = await allSettledOrThrow<[PodRecord, void, string]>(engine, pod.id, "RunPodSandbox", [
+    attachNetwork(engine, pod, config),
+    mountShm(engine, pod),
+    infra(engine, pod, config),
+  ]);
+  return { ...net, infraContainerId: infraId };
 }
 
 export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, runtimeHandler: string): Promise<PodRecord> {
@@ -105,16 +162,7 @@ export async function runPodSandbox(engine: Engine, config: PodSandboxConfig, ru
       ];
       pod = { ...pod, namespaces: await engine.pods.pinner.pin(join(engine.paths.podNamespacesDir, id), kinds, pod.hostname, idMappings) };
       await engine.store.writePodRecord(pod);
-      if (!hostNetwork) {
-        const attached = await engine.pods.network.setUp(networkRequest(pod));
-        pod = { ...pod, network: { name: attached.network, ips: attached.ips, interface: attached.interface } };
-        await engine.store.writePodRecord(pod);
-      }
-      await writePodFiles(pod, config, pod.hostname);
-      if (!hostIpc) await engine.pods.pinner.mountShm(podShmPath(pod));
-      if (pidMode === "pod") {
-        pod = { ...pod, infraContainerId: await startInfraContainer(engine, pod, config) };
-      }
+      pod = await attachAndStartInfra(engine, pod, config);
       pod = { ...pod, state: "ready", stateReason: "" };
       await engine.store.writePodRecord(pod);
       engine.log.info({ pod: id, name: `${meta.namespace}/${meta.name}`, ips: pod.network.ips, infra: pod.infraContainerId || undefined }, "pod sandbox ready");
