@@ -2,7 +2,7 @@
 // decoded field by field with defaults, so a record written by an older hulld
 // (missing a field added since) still loads instead of breaking the daemon.
 import { ContainerConfig, ContainerState, Event } from "../gen/hull/v1/container.js";
-import type { ContainerRecord, ExecSessionRecord, ImageVolumeRecord } from "./record.js";
+import type { ContainerRecord, ExecSessionRecord, ImageVolumeRecord, OperationIntent } from "./record.js";
 
 export const SCHEMA_VERSION = 1;
 export const SCHEMA_KEY = "meta/schema";
@@ -106,4 +106,20 @@ export function encodeEvent(ev: Event): unknown {
 export function decodeEvent(v: unknown): Event {
   if (!isJson(v)) throw new Error("stored value is not an event");
   return Event.fromJSON(v);
+}
+
+/** intent/<id>: the write-ahead note of an operation in progress (see OperationIntent). */
+export const INTENT_PREFIX = "intent/";
+export const intentKey = (id: string): string => INTENT_PREFIX + id;
+const INTENT_OPS: ReadonlySet<string> = new Set(["init", "stop", "remove"]);
+
+export function decodeIntent(v: unknown): OperationIntent {
+  if (typeof v !== "object" || v === null) throw new Error("stored value is not an operation intent");
+  const o = v as Record<string, unknown>;
+  if (typeof o.op !== "string" || !INTENT_OPS.has(o.op)) throw new Error(`unknown operation intent ${JSON.stringify(o.op)}`);
+  return {
+    op: o.op as OperationIntent["op"],
+    startedAt: typeof o.startedAt === "string" ? o.startedAt : "",
+    ...(typeof o.killAt === "string" ? { killAt: o.killAt } : {}),
+  };
 }

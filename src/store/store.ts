@@ -19,10 +19,13 @@ import {
   IMG_PREFIX,
   POD_PREFIX,
   decodeEvent,
+  decodeIntent,
   decodeRecord,
   encodeEvent,
   encodeRecord,
   evtKey,
+  INTENT_PREFIX,
+  intentKey,
   nameKey,
   prefixRange,
 } from "./codec.js";
@@ -45,22 +48,6 @@ type Op = BatchOperation<Db, string, unknown>;
 const DEFAULT_MAX_EVENTS = 10_000;
 const LEVELDB_CACHE_BYTES = 1 << 20;
 const LEVELDB_WRITE_BUFFER_BYTES = 1 << 20;
-/** intent/<id>: the write-ahead note of an operation in progress (see OperationIntent). */
-export const INTENT_PREFIX = "intent/";
-const intentKey = (id: string): string => INTENT_PREFIX + id;
-const INTENT_OPS: ReadonlySet<string> = new Set(["init", "stop", "remove"]);
-
-function decodeIntent(v: unknown): OperationIntent {
-  if (typeof v !== "object" || v === null) throw new Error("stored value is not an operation intent");
-  const o = v as Record<string, unknown>;
-  if (typeof o.op !== "string" || !INTENT_OPS.has(o.op)) throw new Error(`unknown operation intent ${JSON.stringify(o.op)}`);
-  return {
-    op: o.op as OperationIntent["op"],
-    startedAt: typeof o.startedAt === "string" ? o.startedAt : "",
-    ...(typeof o.killAt === "string" ? { killAt: o.killAt } : {}),
-  };
-}
-
 export interface SaveOptions {
   /** An intent to store with the record in one batch; null deletes the container's intent in the same batch. */
   intent?: OperationIntent | null;
