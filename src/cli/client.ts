@@ -65,6 +65,8 @@ function probeSocket(socket: string, timeoutMs: number): Promise<void> {
   });
 }
 
+const CLIENT_WINDOW_BYTES = 4 * 1024 * 1024;
+
 /** Connects to hulld; rejects with ConnectError unless the channel is ready within the timeout. */
 export async function connectHulld(socket: string, timeoutMs = CONNECT_TIMEOUT_MS): Promise<ContainerServiceClient> {
   const started = Date.now();
@@ -72,6 +74,9 @@ export async function connectHulld(socket: string, timeoutMs = CONNECT_TIMEOUT_M
   const client = new ContainerServiceClient(`unix:${socket}`, credentials.createInsecure(), {
     // Lists of 10k containers with full configs exceed the 4 MiB default.
     "grpc.max_receive_message_length": 256 * 1024 * 1024,
+    // HTTP/2's default 64 KiB window lets hulld send one window per round
+    // trip to this client: `hull run`/`attach`/`logs` of fast output stalled on it.
+    "grpc-node.flow_control_window": CLIENT_WINDOW_BYTES,
   });
   const deadline = started + timeoutMs;
   await new Promise<void>((resolve, reject) => {
