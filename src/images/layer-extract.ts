@@ -7,7 +7,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, rm, symlink } from "node:fs
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { execa } from "execa";
+import { CommandError, runChecked, runCommand } from "../command.js";
 import tar from "tar-stream";
 import { HullError, invalidArgument } from "../errors.js";
 
@@ -23,9 +23,9 @@ const OPAQUE = ".wh..wh..opq";
  */
 async function markOpaque(dir: string, name: string): Promise<void> {
   try {
-    await execa("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", dir]);
+    await runChecked("setfattr", ["-n", "trusted.overlay.opaque", "-v", "y", dir]);
   } catch (err) {
-    const missing = err instanceof Error && "code" in err && (err as { code?: unknown }).code === "ENOENT";
+    const missing = err instanceof CommandError && err.code === "ENOENT";
     const why = missing ? "setfattr is not installed (Debian package attr)" : err instanceof Error ? err.message : String(err);
     throw new HullError("INVALID_ARGUMENT", `layer has an opaque directory marker "${name}" that cannot be applied: ${why}`, { field: "layer" });
   }
@@ -68,7 +68,7 @@ async function existingParents(root: string, parts: string[], name: string): Pro
 }
 
 async function mknod(path: string, args: string[]): Promise<void> {
-  const r = await execa("mknod", [path, ...args], { reject: false });
+  const r = await runCommand("mknod", [path, ...args]);
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `mknod ${path} ${args.join(" ")} failed: ${r.stderr}`);
 }
 

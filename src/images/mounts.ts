@@ -3,7 +3,7 @@
 // image's layers seen read-only as one tree (image volumes, and the source
 // of a user namespace's shifted copy).
 import { readFile } from "node:fs/promises";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 
 export async function isMounted(path: string): Promise<boolean> {
@@ -16,6 +16,6 @@ export async function isMounted(path: string): Promise<boolean> {
 export async function mountLayersReadOnly(lowers: readonly string[], target: string, what: string): Promise<void> {
   const args =
     lowers.length >= 2 ? ["-t", "overlay", "overlay", "-o", `ro,lowerdir=${lowers.join(":")}`, target] : ["--bind", "-o", "ro", lowers[0] ?? target, target];
-  const r = await execa("mount", args, { reject: false });
+  const r = await runCommand("mount", args);
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `mounting ${what} at ${target} failed: ${r.stderr || r.stdout}`);
 }

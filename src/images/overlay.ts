@@ -4,7 +4,7 @@
 import { chown, mkdir } from "node:fs/promises";
 import { isMounted } from "./mounts.js";
 import { join } from "node:path";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 import type { ContainerRecord } from "../store/record.js";
 import type { ImageStore } from "./image-store.js";
@@ -29,13 +29,13 @@ export async function mountOverlay(lowers: string[], dirs: OverlayDirs): Promise
   for (const d of [dirs.upper, dirs.work, dirs.merged]) await mkdir(d, { recursive: true, mode: 0o755 });
   if (await isMounted(dirs.merged)) return;
   const opts = `lowerdir=${lowers.join(":")},upperdir=${dirs.upper},workdir=${dirs.work}`;
-  const r = await execa("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged], { reject: false });
+  const r = await runCommand("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged]);
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `mounting the overlay at ${dirs.merged} failed: ${r.stderr || r.stdout}`);
 }
 
 export async function unmountOverlay(merged: string): Promise<void> {
   if (!(await isMounted(merged))) return;
-  const r = await execa("umount", [merged], { reject: false });
+  const r = await runCommand("umount", [merged]);
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `unmounting the overlay at ${merged} failed: ${r.stderr || r.stdout}`);
 }
 

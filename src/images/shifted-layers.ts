@@ -11,7 +11,7 @@
 // makes a copy cut short by a crash be made again.
 import { lchown, lstat, mkdir, readdir, rm, chmod, writeFile, access } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 import { isMounted, mountLayersReadOnly } from "./mounts.js";
 import type { IdMappings, IdRange } from "../domain/spec-defaults.js";
@@ -31,7 +31,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function run(what: string, cmd: string, args: string[]): Promise<void> {
-  const r = await execa(cmd, args, { reject: false });
+  const r = await runCommand(cmd, args);
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `${what} failed: ${(r.stderr || r.stdout || `exit ${String(r.exitCode)}`).trim()}`);
 }
 

@@ -7,7 +7,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, readlink, symlink,
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { execa } from "execa";
+import { runChecked } from "../command.js";
 import type tar from "tar-stream";
 import { invalidArgument } from "../errors.js";
 
@@ -150,7 +150,7 @@ export async function unpackEntry(dest: string, parts: string[], header: tar.Hea
       const kind =
         header.type === "fifo" ? ["p"] : [header.type === "character-device" ? "c" : "b", String(header.devmajor ?? 0), String(header.devminor ?? 0)];
       // Node has no mknod(2); coreutils' mknod does it.
-      await execa("mknod", [target, ...kind]);
+      await runChecked("mknod", [target, ...kind]);
       break;
     }
     default:

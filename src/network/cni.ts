@@ -12,7 +12,7 @@
 import { access, mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 import type { PodNetwork, PodNetworkCheck, PodNetworkRequest, PodNetworkResult } from "./pod-env.js";
 import { checkDecision, knownFalseFailure } from "./cni-check.js";
@@ -177,7 +177,7 @@ export class CniNetwork implements PodNetwork {
       CNI_PATH: this.o.pluginDirs.join(":"),
       PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
     };
-    const r = await execa(binary, [], { input: JSON.stringify(input), env, extendEnv: false, reject: false, timeout: PLUGIN_TIMEOUT_MS });
+    const r = await runCommand(binary, [], { input: JSON.stringify(input), env, extendEnv: false, timeout: PLUGIN_TIMEOUT_MS });
     const pod = podLabel(req);
     if (r.exitCode !== 0 || r.timedOut) {
       let msg = (r.stderr || r.stdout || `exit status ${String(r.exitCode)}`).trim();

@@ -16,7 +16,7 @@
 // up with nsenter from the host's user namespace, then lets the holder go.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa, type ResultPromise } from "execa";
+import { runCommand, spawnCommand, type RunningCommand } from "../command.js";
 import { HullError } from "../errors.js";
 import { isMounted } from "../images/mounts.js";
 import type { IdMappings } from "../domain/spec-defaults.js";
@@ -75,7 +75,7 @@ export async function pinNamespaces(
       await pinWithUserNamespace(dir, kinds, hostname, userns);
     } else {
       const args = [...kinds.map((k) => `${FLAG[k]}=${join(dir, k)}`), "--", "/bin/sh", "-c", setupScript(kinds, hostname)];
-      const r = await execa("unshare", args, { reject: false, timeout: TIMEOUT_MS, env: PATH_ENV });
+      const r = await runCommand("unshare", args, { timeout: TIMEOUT_MS, env: PATH_ENV });
       if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${kinds.join(", ")} namespaces in ${dir}`, r));
     }
   } catch (err) {
@@ -86,31 +86,27 @@ export async function pinNamespaces(
 }
 
 /** Resolves once the holder has printed READY (it is in its new namespaces), rejects if it ends first. */
-function holderReady(holder: ResultPromise): Promise<void> {
+function holderReady(holder: RunningCommand): Promise<void> {
   return new Promise((resolve, reject) => {
     let seen = "";
-    holder.stdout?.on("data", (chunk: Buffer) => {
+    holder.child.stdout?.on("data", (chunk: Buffer) => {
       seen += chunk.toString();
       if (seen.includes(READY)) resolve();
     });
-    holder.then(
-      (r) => reject(new HullError("INTERNAL", failure("the namespace holder", r))),
-      (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
-    );
+    void holder.result.then((r) => reject(new HullError("INTERNAL", failure("the namespace holder", r))));
   });
 }
 
 async function pinWithUserNamespace(dir: string, kinds: readonly PodNamespaceKind[], hostname: string, map: IdMappings): Promise<void> {
   // `read` keeps the holder (and so its namespaces) alive until its stdin closes.
-  const holder = execa("unshare", [...kinds.map((k) => FLAG[k]), "--", "/bin/sh", "-c", `printf '${READY.trim()}\\n'; read _`], {
-    reject: false,
+  const holder = spawnCommand("unshare", [...kinds.map((k) => FLAG[k]), "--", "/bin/sh", "-c", `printf '${READY.trim()}\\n'; read _`], {
     timeout: TIMEOUT_MS,
     env: PATH_ENV,
     stdin: "pipe",
   });
   try {
     await holderReady(holder);
-    const pid = holder.pid;
+    const pid = holder.child.pid;
     if (pid === undefined) throw new HullError("INTERNAL", `the namespace holder for ${dir} has no pid`);
     // One line each: a single range starting at container id 0, as the CRI allows.
     await writeFile(`/proc/${pid}/uid_map`, `0 ${map.uid.hostId} ${map.uid.size}\n`);
@@ -118,12 +114,12 @@ async function pinWithUserNamespace(dir: string, kinds: readonly PodNamespaceKin
     const mounts = kinds.map((k) => `mount --bind /proc/${pid}/ns/${k} ${join(dir, k)}`);
     const enter = kinds.filter((k) => k === "net" || k === "uts").map((k) => (k === "net" ? "--net" : "--uts"));
     const setup = enter.length > 0 ? [`nsenter --target ${pid} ${enter.join(" ")} -- /bin/sh -c '${setupScript(kinds, hostname)}'`] : [];
-    const r = await execa("/bin/sh", ["-c", [...mounts, ...setup].join(" && ")], { reject: false, timeout: TIMEOUT_MS, env: PATH_ENV });
+    const r = await runCommand("/bin/sh", ["-c", [...mounts, ...setup].join(" && ")], { timeout: TIMEOUT_MS, env: PATH_ENV });
     if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`pinning the ${kinds.join(", ")} namespaces in ${dir}`, r));
   } finally {
     // Its stdin closed, `read` returns and the holder exits; the pins keep the namespaces.
-    holder.stdin?.end();
-    await holder;
+    holder.child.stdin?.end();
+    await holder.result;
   }
 }
 
@@ -143,7 +139,7 @@ export async function releaseNamespaces(dir: string, alsoUnmount: readonly strin
   const before = await mounted();
   if (before.length > 0) {
     // MNT_DETACH: a process still inside (an exec racing the teardown) keeps its namespace or its /dev/shm; the pin goes now.
-    const r = await execa("umount", ["--lazy", ...before], { reject: false, timeout: TIMEOUT_MS });
+    const r = await runCommand("umount", ["--lazy", ...before], { timeout: TIMEOUT_MS });
     const left = r.exitCode === 0 ? [] : await mounted();
     if (left.length > 0) throw new HullError("INTERNAL", `unpinning ${left.join(", ")} failed: ${(r.stderr || r.stdout).trim()}`);
   }
@@ -162,10 +158,7 @@ const POD_SHM_SIZE = "64m";
 export async function mountPodShm(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o755 });
   if (await isPinned(path)) return;
-  const r = await execa("mount", ["-t", "tmpfs", "-o", `mode=1777,size=${POD_SHM_SIZE},nosuid,nodev,noexec`, "shm", path], {
-    reject: false,
-    timeout: TIMEOUT_MS,
-  });
+  const r = await runCommand("mount", ["-t", "tmpfs", "-o", `mode=1777,size=${POD_SHM_SIZE},nosuid,nodev,noexec`, "shm", path], { timeout: TIMEOUT_MS });
   if (r.exitCode !== 0) throw new HullError("INTERNAL", failure(`mounting the pod's /dev/shm at ${path}`, r));
 }
 
@@ -173,6 +166,6 @@ export async function mountPodShm(path: string): Promise<void> {
 export async function unmountPodShm(path: string): Promise<void> {
   if (!(await isPinned(path))) return;
   // Lazy for the same reason as the namespace pins: a process racing the teardown keeps its view.
-  const r = await execa("umount", ["--lazy", path], { reject: false, timeout: TIMEOUT_MS });
+  const r = await runCommand("umount", ["--lazy", path], { timeout: TIMEOUT_MS });
   if (r.exitCode !== 0 && (await isPinned(path))) throw new HullError("INTERNAL", failure(`unmounting the pod's /dev/shm at ${path}`, r));
 }

@@ -1,7 +1,7 @@
 // CRIU as hull uses it: a probe (`criu check`) run once per hulld, and the
 // runtime's checkpoint verb. Restore goes through conmon (`--restore`), so
 // conmon stays the container's monitor as after a create.
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 import { resolveBinary, runtimeErrorText, type RuntimeCli } from "./runtime-cli.js";
 
@@ -45,14 +45,11 @@ export async function probeCriu(binary = "criu"): Promise<CriuVerdict> {
   } catch (err) {
     return { ok: false, binary: "", version: "", reason: err instanceof Error ? err.message : String(err) };
   }
-  const version = await execa(path, ["--version"], { reject: false, timeout: PROBE_TIMEOUT_MS }).then(
-    (r) => (typeof r.stdout === "string" ? (/Version:\s*(\S+)/.exec(r.stdout)?.[1] ?? "") : ""),
-    () => "",
-  );
-  const r = await execa(path, ["check"], { reject: false, timeout: PROBE_TIMEOUT_MS, stdin: "ignore", all: true });
+  const probe = await runCommand(path, ["--version"], { timeout: PROBE_TIMEOUT_MS });
+  const version = /Version:\s*(\S+)/.exec(probe.stdout)?.[1] ?? "";
+  const r = await runCommand(path, ["check"], { timeout: PROBE_TIMEOUT_MS });
   if (r.exitCode === 0) return { ok: true, binary: path, version, reason: "" };
-  const output = typeof r.all === "string" ? r.all : "";
-  const why = criuReason(output) || (r.timedOut ? `timed out after ${PROBE_TIMEOUT_MS} ms` : `exit status ${String(r.exitCode ?? r.signal)}`);
+  const why = criuReason(r.all) || r.ending;
   return { ok: false, binary: path, version, reason: `criu check failed: ${why}` };
 }
 
@@ -89,10 +86,9 @@ export async function runtimeCheckpoint(runtime: RuntimeCli, id: string, o: Chec
   if (o.leaveRunning) args.push("--leave-running");
   if (o.tcpEstablished) args.push("--tcp-established");
   args.push(id);
-  const r = await execa(runtime.binaryPath, args, { reject: false, stdin: "ignore", timeout: CHECKPOINT_TIMEOUT_MS, cwd: "/" });
+  const r = await runCommand(runtime.binaryPath, args, { timeout: CHECKPOINT_TIMEOUT_MS, cwd: "/" });
   if (r.exitCode === 0) return;
-  const stderr = typeof r.stderr === "string" ? r.stderr : "";
-  const text = runtimeErrorText(stderr) || (r.timedOut ? `timed out after ${CHECKPOINT_TIMEOUT_MS} ms` : `exit status ${String(r.exitCode ?? r.signal)}`);
+  const text = runtimeErrorText(r.stderr) || r.ending;
   const log = text.includes("dump.log") ? "" : ` (CRIU's log: ${o.workPath}/dump.log)`;
   throw new HullError("RUNTIME_ERROR", `${runtime.name} checkpoint ${id}: ${text}${log}`, { runtime: runtime.name, container: id });
 }

@@ -5,7 +5,7 @@ import { copyFile, mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, delimiter, isAbsolute, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import type { Span } from "@opentelemetry/api";
 import { inSpan } from "../tracing.js";
 import { HullError } from "../errors.js";
@@ -121,19 +121,15 @@ export class RuntimeCli {
   }
 
   private async call(args: string[], timeout = CALL_TIMEOUT_MS, input?: string): Promise<CallResult> {
-    const r = await execa(this.binaryPath, [...this.globalArgs, ...args], {
-      reject: false,
-      ...(input === undefined ? { stdin: "ignore" as const } : { input }),
+    const r = await runCommand(this.binaryPath, [...this.globalArgs, ...args], {
+      ...(input === undefined ? {} : { input }),
       timeout,
-      forceKillAfterDelay: 2000,
+      killAfter: 2000,
       cwd: "/",
     });
-    const stderr = typeof r.stderr === "string" ? r.stderr : "";
-    const stdout = typeof r.stdout === "string" ? r.stdout : "";
-    if (r.timedOut) return { exitCode: -1, stdout, stderr: `timed out after ${timeout} ms ${stderr}`.trim() };
-    if (r.exitCode === undefined) {
-      return { exitCode: -1, stdout, stderr: `${r.signal ? `killed by ${r.signal}` : r.shortMessage} ${stderr}`.trim() };
-    }
+    const { stdout, stderr } = r;
+    // Timed out, killed or never started: no exit status of its own; how it ended leads the text.
+    if (r.timedOut || r.exitCode === undefined) return { exitCode: -1, stdout, stderr: `${r.ending} ${stderr}`.trim() };
     return { exitCode: r.exitCode, stdout, stderr };
   }
 

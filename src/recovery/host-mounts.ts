@@ -1,6 +1,6 @@
 // Mounts under hulld's dirs as the kernel lists them, for the sweep at start.
 import { readFile } from "node:fs/promises";
-import { execa } from "execa";
+import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
 
 /** Mount points at or below any of `dirs`, deepest first, from /proc/self/mountinfo. */
@@ -16,8 +16,8 @@ export async function mountsUnder(dirs: string[]): Promise<string[]> {
 
 /** Unmounts path; a busy mount is detached lazily so the sweep can go on. */
 export async function unmountPath(path: string): Promise<void> {
-  const r = await execa("umount", [path], { reject: false });
+  const r = await runCommand("umount", [path]);
   if (r.exitCode === 0) return;
-  const lazy = await execa("umount", ["-l", path], { reject: false });
+  const lazy = await runCommand("umount", ["-l", path]);
   if (lazy.exitCode !== 0) throw new HullError("INTERNAL", `unmounting ${path} failed: ${r.stderr || r.stdout}; lazily: ${lazy.stderr || lazy.stdout}`);
 }
