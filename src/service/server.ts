@@ -6,8 +6,6 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { ReflectionService } from "@grpc/reflection";
-import { HealthImplementation } from "grpc-health-check";
 import { createConnection, createServer as createNetServer, type Server as NetServer } from "node:net";
 import { mkdir, stat, unlink } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -27,10 +25,12 @@ import { setSocketOwnership, type SocketGroup } from "./socket-access.js";
 import { bindAddress } from "./tls.js";
 import { tolerantDefinition } from "../validation/wire.js";
 import { preEncodedResponses } from "./encoded.js";
+import { addLazyReflection, LazyHealth } from "./lazy-services.js";
 
 /**
  * Reflection serves the real descriptor files (with their imports), taken
- * from the FileDescriptorSet that `npm run generate` embeds.
+ * from the FileDescriptorSet that `npm run generate` embeds; built at the
+ * first reflection call (lazy-services.ts).
  */
 function reflectionDefinition(): PackageDefinition {
   const set = fromBinary(FileDescriptorSetSchema, Buffer.from(DESCRIPTOR_SET_BASE64, "base64"));
@@ -100,7 +100,7 @@ export interface ServerOptions {
 
 export interface RunningServer {
   server: Server;
-  health: HealthImplementation;
+  health: LazyHealth;
   /** "host:port" the TCP listener is bound to, when there is one. */
   tcpAddress?: string;
   /** Stops accepting, lets calls finish for up to graceMs, then cuts the rest. */
@@ -162,9 +162,9 @@ export async function startServer(engine: Engine, opts: ServerOptions): Promise<
   server.addService(criRuntime, criRuntimeService(engine, criRuntime, opts.streaming, log));
   const criImages = tolerantDefinition(CriImageServiceService);
   server.addService(criImages, criImageService(engine, criImages, log));
-  const health = new HealthImplementation({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
+  const health = new LazyHealth({ "": "SERVING", "hull.v1.ContainerService": "SERVING", "hull.v1.ImageService": "SERVING" });
   health.addToServer(server);
-  new ReflectionService(reflectionDefinition()).addToServer(server);
+  addLazyReflection(server, reflectionDefinition);
 
   const listener = await listenUnix(server, opts.socket, log);
   let tcpAddress: string | undefined;
