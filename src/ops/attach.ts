@@ -4,6 +4,8 @@
 // - without logs: from the client's own connection to conmon's attach
 //   socket, connected before the container starts (start = true), so even a
 //   container that prints and exits at once loses nothing (podman #835);
+// - start without stdin: from the log, from where it stood before the start
+//   (the socket would only carry output, and conmon blocks on it);
 // - with logs: all of it from the k8s-file log, replayed from its start and
 //   then followed, and the attach socket (if stdin is wanted) carries stdin
 //   only. One source means no seam: nothing is lost or sent twice between the
@@ -97,7 +99,8 @@ export interface AttachSummary {
    * How many times the client fell more than the queue limit behind the
    * socket and was moved to reading the log file (0 or 1: the move is one
    * way). Counted so tests and benchmarks can see how often the live path
-   * keeps up.
+   * keeps up. 0 for a start-and-attach without stdin: it reads the log from
+   * the start and never uses the socket.
    */
   logFallbacks: number;
 }
@@ -137,6 +140,8 @@ class AttachSession {
   private spillFrom?: LogPosition;
   /** Set once output comes from the log instead of the socket. */
   private spilled = false;
+  /** Output comes from the log from spillFrom on; the socket is not connected. */
+  private fromLog = false;
   /** Times output moved from the socket to the log (AttachSummary). */
   logFallbacks = 0;
   /** Bytes of each stream taken from the socket so far. */
@@ -175,6 +180,8 @@ class AttachSession {
       });
       this.pumpInput().catch((err: unknown) => this.fail(err));
       if (this.opts.logs) this.pumpLog(rec.logPath).catch((err: unknown) => this.fail(err));
+      else if (this.fromLog && this.spillFrom)
+        this.pumpLog(rec.logPath, { from: this.spillFrom, skip: { stdout: 0, stderr: 0 } }).catch((err: unknown) => this.fail(err));
       if (this.peer.signal.aborted) onAbort();
       await this.done;
     } finally {
@@ -197,11 +204,20 @@ class AttachSession {
     checkOperation(rec.id, rec.state, "attach");
     this.wants = this.opts.streams ?? { stdin: rec.config.stdin, stdout: true, stderr: true };
     this.forwardStdin = this.wants.stdin && rec.config.stdin;
-    const needSocket = this.opts.logs ? this.opts.stream && this.forwardStdin : true;
+    const starting = !this.opts.logs && this.opts.start && rec.state === S.CONTAINER_STATE_CREATED;
+    // A start-and-attach without stdin has nothing to send the container, so
+    // its output is served from the log from the start position on, and
+    // conmon's attach socket is never connected: conmon's blocking writes to
+    // attach clients then never wait on hulld (as `kubectl logs -f` and
+    // CRI-O's log-based follow never stall the container). The log holds the
+    // same bytes: conmon logs a tty's output as stdout records, as the socket
+    // sends it.
+    this.fromLog = starting && !this.wants.stdin;
+    const needSocket = this.opts.logs ? this.opts.stream && this.forwardStdin : !this.fromLog;
     this.exit = watchExit(this.engine, rec.id);
     this.logPath = rec.logPath;
+    if (starting) this.spillFrom = await logPosition(rec.logPath);
     if (needSocket) {
-      if (!this.opts.logs && this.opts.start && rec.state === S.CONTAINER_STATE_CREATED) this.spillFrom = await logPosition(rec.logPath);
       try {
         this.conn = await this.engine.runtime.attach(rec.id, {
           output: (stream, data) => this.socketOutput(stream, data),
@@ -332,8 +348,10 @@ class AttachSession {
       }
       framer.add(tagOf(name), data, from, end);
     };
+    // Resumed from a start position (socket fallback or log from the start): follow until the exit.
+    const follow = resume !== undefined || this.opts.stream;
     const chunks = queryLogBatches(logPath, {
-      follow: this.opts.stream,
+      follow,
       signal: this.readerAbort.signal,
       records: { scanner: new LogScanner(), visit },
       ...(exited ? { untilDone: () => exited.then(() => true) } : {}),
@@ -349,7 +367,7 @@ class AttachSession {
     }
     if (this.finished) return;
     framer.flush();
-    if (this.opts.stream) this.outputEnded();
+    if (follow) this.outputEnded();
     else this.finish();
   }
 
