@@ -193,25 +193,23 @@ export class LogChain {
     if (this.overflowed) return false;
     const c = LogCursor.open(this.path);
     if (!c) return false;
-    if (this.held.some((h) => h.same(c))) {
-      c.close();
-      return false;
-    }
-    if (this.held.length > MAX_HELD) {
+    if (this.held.length > MAX_HELD && !this.held.some((h) => h.same(c))) {
       c.close();
       this.overflowed = true;
       return false;
     }
-    this.hold(c);
-    return true;
+    return this.hold(c);
   }
 
-  private hold(c: LogCursor): void {
-    if (this.held.some((h) => h.same(c))) c.close();
-    else {
-      c.useRecords(this.raw);
-      this.held.push(c);
+  /** Holds c unless its file is held already (then closes it); true when it was new. */
+  private hold(c: LogCursor): boolean {
+    if (this.held.some((h) => h.same(c))) {
+      c.close();
+      return false;
     }
+    c.useRecords(this.raw);
+    this.held.push(c);
+    return true;
   }
 
   /**
