@@ -22,6 +22,8 @@ const readAt = promisify(read);
 const NL = 0x0a;
 const EMPTY = Buffer.alloc(0);
 const CHUNK = 64 * 1024;
+/** Bulk readers' reads (an attach or ContainerLogs catching up): fewer, larger reads, as a frame (FRAME_BYTES) each. */
+const RAW_CHUNK = 256 * 1024;
 // conmon reads at most 8192 bytes at a time, so its records are shorter than
 // 8.3 KiB; anything this long without a newline is not a record.
 export const MAX_RECORD = 1024 * 1024;
@@ -49,6 +51,7 @@ export class LogCursor {
   private scanner = new LogScanner();
   /** Set by the chain for bulk readers (LogQuery.records): records go to its visitor, no Located made. */
   private raw: RawRecords | undefined;
+  private buffer: Buffer | undefined;
 
   private constructor(
     private readonly fd: number,
@@ -84,6 +87,16 @@ export class LogCursor {
     if (raw) this.scanner = raw.scanner;
   }
 
+  /**
+   * Raw mode's read buffer, reused: its records are visited in place and
+   * copied out by the visitor (RawRecords), so nothing holds the bytes past
+   * the walk, and a bulk read costs no allocation (nor fresh pages) per chunk.
+   */
+  private reusable(size: number): Buffer {
+    if (!this.buffer || this.buffer.length < size) this.buffer = Buffer.allocUnsafe(Math.max(size, RAW_CHUNK * 2));
+    return this.buffer;
+  }
+
   /** Starts reading again at a record's first byte. */
   seek(offset: number): void {
     this.offset = offset;
@@ -94,12 +107,19 @@ export class LogCursor {
   /** Records from the offset to the end of the file (or to `limit`), a batch per chunk read. */
   async *read(limit = Number.POSITIVE_INFINITY): AsyncGenerator<Located[]> {
     while (this.offset < limit && !this.closed) {
-      const want = Math.min(CHUNK, limit - this.offset);
-      const chunk = Buffer.allocUnsafe(want);
-      const { bytesRead } = await readAt(this.fd, chunk, 0, want, this.offset);
-      if (bytesRead === 0) return;
-      const base = this.offset - this.rest.length;
-      const data = this.rest.length > 0 ? Buffer.concat([this.rest, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      const want = Math.min(this.raw ? RAW_CHUNK : CHUNK, limit - this.offset);
+      // The unfinished record goes first and the read lands right after it: no concat.
+      const keep = this.rest.length;
+      const buf = this.raw ? this.reusable(keep + want) : Buffer.allocUnsafe(keep + want);
+      if (keep > 0) this.rest.copy(buf, 0);
+      this.rest = EMPTY;
+      const { bytesRead } = await readAt(this.fd, buf, keep, want, this.offset);
+      const base = this.offset - keep;
+      const data = buf.subarray(0, keep + bytesRead);
+      if (bytesRead === 0) {
+        this.rest = data;
+        return;
+      }
       this.offset += bytesRead;
       let start = 0;
       const found: Located[] = [];

@@ -26,10 +26,14 @@ export const CLIENT_QUEUE_LIMIT = 4 * 1024 * 1024;
  */
 export const FRAME_BYTES = 256 * 1024;
 
-/** Writes one message; done runs once it has left hulld's buffers (or the stream is gone). */
-export type MessageWriter = (msg: AttachContainerResponse, done: () => void) => void;
+/**
+ * Writes one message; done runs once it has left hulld's buffers (or the
+ * stream is gone). headroom: bytes right before an output frame's data that
+ * the writer may overwrite (0: none).
+ */
+export type MessageWriter = (msg: AttachContainerResponse, done: () => void, headroom: number) => void;
 
-type Item = { frame: true; stream: OutputStream; parts: Buffer[]; size: number } | { frame: false; msg: AttachContainerResponse };
+type Item = { frame: true; stream: OutputStream; parts: Buffer[]; size: number; headroom: number } | { frame: false; msg: AttachContainerResponse };
 
 export class ClientOutput {
   private pending = 0;
@@ -53,7 +57,33 @@ export class ClientOutput {
 
   /** Queues output; before open() it waits behind the first message. */
   output(stream: OutputStream, data: Buffer): void {
-    if (this.failed || data.length === 0) return;
+    if (!this.take(data)) return;
+    const last = this.queue.at(-1);
+    if (last?.frame && last.headroom === 0 && last.stream === stream && last.size + data.length <= FRAME_BYTES) {
+      const tail = last.parts.at(-1) as Buffer;
+      // Consecutive views of one buffer: widen the view instead of concatenating later.
+      if (tail.buffer === data.buffer && tail.byteOffset + tail.length === data.byteOffset) {
+        last.parts[last.parts.length - 1] = Buffer.from(tail.buffer, tail.byteOffset, tail.length + data.length);
+      } else {
+        last.parts.push(data);
+      }
+      last.size += data.length;
+    } else {
+      this.queue.push({ frame: true, stream, parts: [data], size: data.length, headroom: 0 });
+    }
+    this.schedule();
+  }
+
+  /** Queues one whole frame (LogFramer's), sent as it is with the bytes free before it. */
+  frame(stream: OutputStream, data: Buffer, headroom: number): void {
+    if (!this.take(data)) return;
+    this.queue.push({ frame: true, stream, parts: [data], size: data.length, headroom });
+    this.schedule();
+  }
+
+  /** Counts output against the limit; false when it is dropped (empty, or the client was dropped now or before). */
+  private take(data: Buffer): boolean {
+    if (this.failed || data.length === 0) return false;
     this.pending += data.length;
     if (this.pending > this.limit) {
       this.failed = true;
@@ -65,16 +95,9 @@ export class ClientOutput {
           { limitBytes: String(this.limit) },
         ),
       );
-      return;
+      return false;
     }
-    const last = this.queue.at(-1);
-    if (last?.frame && last.stream === stream && last.size + data.length <= FRAME_BYTES) {
-      last.parts.push(data);
-      last.size += data.length;
-    } else {
-      this.queue.push({ frame: true, stream, parts: [data], size: data.length });
-    }
-    this.schedule();
+    return true;
   }
 
   /** Queues a control message (exit code, detached) behind the output before it; not counted against the limit. */
@@ -100,12 +123,12 @@ export class ClientOutput {
     this.queue = [];
     for (const item of items) {
       if (!item.frame) {
-        this.write(item.msg, () => undefined);
+        this.write(item.msg, () => undefined, 0);
         continue;
       }
       const data = item.parts.length === 1 ? (item.parts[0] as Buffer) : Buffer.concat(item.parts, item.size);
       const size = item.size;
-      this.write({ message: { $case: "output", value: { stream: item.stream, data } } }, () => this.release(size));
+      this.write({ message: { $case: "output", value: { stream: item.stream, data } } }, () => this.release(size), item.headroom);
     }
   }
 
@@ -141,18 +164,28 @@ export class ClientOutput {
 }
 
 /**
+ * Bytes LogFramer leaves free before each frame, for the message's own
+ * header: tag and length of the frame, of its stream and of its data at most
+ * 14 bytes. A writer that encodes the message itself (the gRPC one,
+ * service/attach-encode.ts) writes its header there, and the frame's bytes
+ * are never copied on their way to gRPC.
+ */
+export const FRAME_HEADROOM = 16;
+
+/**
  * Copies output out of log records into frames of one stream each, up to
  * FRAME_BYTES: one copy per byte and no Buffer per record. Frames are views
- * of a shared block that is only replaced once full, so a follower's small
- * flushes do not each cost a block.
+ * of a shared block, FRAME_HEADROOM bytes apart, and a block is only
+ * replaced once full, so a follower's small flushes do not each cost one.
  */
 export class LogFramer {
-  private block = Buffer.allocUnsafe(FRAME_BYTES);
-  private start = 0;
-  private used = 0;
+  private block = Buffer.allocUnsafe(FRAME_HEADROOM + FRAME_BYTES);
+  private start = FRAME_HEADROOM;
+  private used = FRAME_HEADROOM;
   private stream: OutputStream = OutputStream.OUTPUT_STREAM_UNSPECIFIED;
 
-  constructor(private readonly emit: (stream: OutputStream, data: Buffer) => void) {}
+  /** @param emit gets each frame and how many bytes before it are free for the writer (FRAME_HEADROOM). */
+  constructor(private readonly emit: (stream: OutputStream, data: Buffer, headroom: number) => void) {}
 
   /** Appends src[from, to) of `stream`. */
   add(stream: OutputStream, src: Buffer, from: number, to: number): void {
@@ -164,9 +197,9 @@ export class LogFramer {
     }
     if (this.used + n > this.block.length) {
       this.flush();
-      this.block = Buffer.allocUnsafe(Math.max(FRAME_BYTES, n));
-      this.start = 0;
-      this.used = 0;
+      this.block = Buffer.allocUnsafe(FRAME_HEADROOM + Math.max(FRAME_BYTES, n));
+      this.start = FRAME_HEADROOM;
+      this.used = FRAME_HEADROOM;
     }
     // Records are ~100 bytes: a plain loop beats set()'s view per call there.
     if (n < 64) {
@@ -182,8 +215,9 @@ export class LogFramer {
   /** Emits what was added since the last flush. */
   flush(): void {
     if (this.used === this.start) return;
-    this.emit(this.stream, this.block.subarray(this.start, this.used));
-    this.start = this.used;
+    this.emit(this.stream, this.block.subarray(this.start, this.used), FRAME_HEADROOM);
+    this.start = this.used + FRAME_HEADROOM;
+    this.used = this.start;
   }
 }
 

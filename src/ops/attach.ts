@@ -332,7 +332,7 @@ class AttachSession {
   private async pumpLog(logPath: string, resume?: { from: LogPosition; skip: Record<OutputStreamName, number> }): Promise<void> {
     const exited = this.exit?.exited;
     const skip = resume?.skip ?? { stdout: 0, stderr: 0 };
-    const framer = new LogFramer((stream, data) => this.output.output(stream, data));
+    const framer = new LogFramer((stream, data, headroom) => this.output.frame(stream, data, headroom));
     const wants = this.wants;
     const visit: RecordVisitor = (stream, full, data, msgStart, msgEnd) => {
       const name: OutputStreamName = stream === STDOUT ? "stdout" : "stderr";

@@ -6,6 +6,7 @@ import type { Engine } from "../engine/engine.js";
 import { attachContainer, readOpen, type AttachPeer } from "../ops/attach.js";
 import { resizeTerminal } from "../ops/resize.js";
 import { toContainer } from "./convert.js";
+import { encodedAttachResponse } from "./attach-encode.js";
 import { parseAttachOpen, validateAttachInput, validateResizeRequest } from "../validation/requests.js";
 import type { RpcWrapper } from "./rpc.js";
 
@@ -76,10 +77,10 @@ export function attachHandlers(engine: Engine, rpc: RpcWrapper): Pick<ContainerS
       const messages = clientMessages(call);
       const peer: AttachPeer = {
         messages,
-        write: (msg, done) => {
+        write: (msg, done, headroom) => {
           // A write after the call ended (the client went away) is dropped with it.
           if (call.writableEnded || call.destroyed) return done();
-          call.write(msg, () => done());
+          call.write(encodedAttachResponse(msg, headroom), () => done());
         },
         signal: ctx.signal,
         describe: toContainer,

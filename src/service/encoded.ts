@@ -47,7 +47,7 @@ export function preEncodedResponses<T extends ServiceDefinition>(definition: T):
   return out as T;
 }
 
-function varintLength(n: number): number {
+export function varintLength(n: number): number {
   let len = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -56,7 +56,7 @@ function varintLength(n: number): number {
   return len;
 }
 
-function writeVarint(buf: Buffer, at: number, n: number): number {
+export function writeVarint(buf: Buffer, at: number, n: number): number {
   while (n >= 0x80) {
     buf[at++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);

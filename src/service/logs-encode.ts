@@ -5,7 +5,7 @@
 // record. The client decodes them with the generated code like any other.
 import { Timestamp } from "../gen/google/protobuf/timestamp.js";
 import { ContainerLogsResponse } from "../gen/hull/v1/container.js";
-import { preEncoded } from "./encoded.js";
+import { preEncoded, varintLength, writeVarint } from "./encoded.js";
 import type { StreamCode } from "../oci/logline.js";
 
 /** Responses stay near this size (well below gRPC's 4 MiB message limit). */
@@ -16,23 +16,6 @@ const TAG_STREAM = 0x08;
 const TAG_TIME = 0x12;
 const TAG_DATA = 0x1a;
 const TAG_FULL = 0x20;
-
-function varintSize(n: number): number {
-  let size = 1;
-  for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) size++;
-  return size;
-}
-
-function putVarint(buf: Buffer, at: number, n: number): number {
-  let v = n;
-  let p = at;
-  while (v >= 0x80) {
-    buf[p++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  buf[p++] = v;
-  return p;
-}
 
 export class LogLinesEncoder {
   private block = Buffer.allocUnsafe(RESPONSE_BYTES * 2);
@@ -53,23 +36,23 @@ export class LogLinesEncoder {
   add(stream: StreamCode, full: boolean, timeMs: number, data: Buffer, from: number, to: number): void {
     const n = to - from;
     const time = this.timestamps ? this.timestamp(timeMs) : undefined;
-    const inner = 2 + (time ? 1 + varintSize(time.length) + time.length : 0) + (n > 0 ? 1 + varintSize(n) + n : 0) + (full ? 2 : 0);
-    const whole = 1 + varintSize(inner) + inner;
+    const inner = 2 + (time ? 1 + varintLength(time.length) + time.length : 0) + (n > 0 ? 1 + varintLength(n) + n : 0) + (full ? 2 : 0);
+    const whole = 1 + varintLength(inner) + inner;
     if (this.used + whole > this.block.length) this.grow(whole);
     const b = this.block;
     let p = this.used;
     b[p++] = TAG_LINES;
-    p = putVarint(b, p, inner);
+    p = writeVarint(b, p, inner);
     b[p++] = TAG_STREAM;
     b[p++] = stream;
     if (time) {
       b[p++] = TAG_TIME;
-      p = putVarint(b, p, time.length);
+      p = writeVarint(b, p, time.length);
       p += time.copy(b, p);
     }
     if (n > 0) {
       b[p++] = TAG_DATA;
-      p = putVarint(b, p, n);
+      p = writeVarint(b, p, n);
       // Records are ~100 bytes: a plain loop beats copy()'s view per call there.
       if (n < 64) for (let i = from; i < to; i++) b[p++] = data[i] as number;
       else p += data.copy(b, p, from, to);

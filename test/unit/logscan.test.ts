@@ -5,7 +5,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LogScanner, parseLogLine, STDOUT, STDERR, type StreamCode } from "../../src/oci/logline.js";
-import { LogFramer, OutputStream } from "../../src/ops/attach-output.js";
+import { FRAME_HEADROOM, LogFramer, OutputStream } from "../../src/ops/attach-output.js";
 import { LogLinesEncoder } from "../../src/service/logs-encode.js";
 import { ContainerLogsResponse, ContainerServiceService } from "../../src/gen/hull/v1/container.js";
 import { preEncodedResponses } from "../../src/service/encoded.js";
@@ -88,7 +88,12 @@ describe("LogScanner", () => {
 describe("LogFramer", () => {
   it("merges one stream's output into frames and starts a new frame at each change of stream", () => {
     const frames: Array<{ stream: OutputStream; data: string }> = [];
-    const framer = new LogFramer((stream, data) => frames.push({ stream, data: data.toString() }));
+    const views: Buffer[] = [];
+    const framer = new LogFramer((stream, data, headroom) => {
+      assert.equal(headroom, FRAME_HEADROOM);
+      frames.push({ stream, data: data.toString() });
+      views.push(data);
+    });
     const src = Buffer.from("abcdefgh");
     framer.add(OutputStream.OUTPUT_STREAM_STDOUT, src, 0, 2);
     framer.add(OutputStream.OUTPUT_STREAM_STDOUT, src, 2, 4);
@@ -107,6 +112,13 @@ describe("LogFramer", () => {
         [OutputStream.OUTPUT_STREAM_STDERR, big.length, "xxxx"],
       ],
     );
+    // Each frame has FRAME_HEADROOM bytes before it that no other frame uses.
+    for (const [i, v] of views.entries()) {
+      assert.ok(v.byteOffset >= FRAME_HEADROOM, `frame ${i} starts after its headroom`);
+      const prev = views[i - 1];
+      if (prev && prev.buffer === v.buffer)
+        assert.ok(prev.byteOffset + prev.length + FRAME_HEADROOM <= v.byteOffset, `frame ${i} and its headroom follow frame ${i - 1}`);
+    }
   });
 });
 
