@@ -1,6 +1,7 @@
 // Output throughput: a container writing BENCH_BYTES (default 1 GiB) of
 // ~100-byte lines to stdout, read by a client through AttachContainer
-// (start-and-attach) and afterwards through ContainerLogs, against the same
+// (start-and-attach) and afterwards through ContainerLogs (a LogLine per line,
+// and raw: output frames, as `hull logs` reads it), against the same
 // rootfs and spec run by bare `runc run` with stdout to /dev/null. The three
 // paths run interleaved, BENCH_ROUNDS (default 3) times, so every ratio
 // compares figures taken under the same load. Each attach reports how often
@@ -94,13 +95,14 @@ function attachAndCount(client: ContainerServiceClient, id: string): Promise<{ b
   });
 }
 
-/** Reads the whole log back; counts message bytes plus the newline each full line had. */
-function readLogs(client: ContainerServiceClient, id: string): Promise<number> {
+/** Reads the whole log back, as LogLines or raw frames; counts message bytes plus the newline each full line had. */
+function readLogs(client: ContainerServiceClient, id: string, raw: boolean): Promise<number> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
-    const call = client.containerLogs({ id, follow: false, timestamps: false, stdout: true, stderr: true });
+    const call = client.containerLogs({ id, follow: false, timestamps: false, stdout: true, stderr: true, raw });
     call.on("data", (res: ContainerLogsResponse) => {
       for (const line of res.lines) bytes += line.data.length + (line.full ? 1 : 0);
+      for (const frame of res.output) bytes += frame.data.length;
     });
     call.on("error", reject);
     call.on("end", () => resolve(bytes));
@@ -113,6 +115,8 @@ interface Round {
   noClient: number;
   attach: number;
   logs: number;
+  /** ContainerLogs with raw: OutputFrames instead of a LogLine per line. */
+  logsRaw: number;
   fallbacks: number;
 }
 
@@ -139,12 +143,16 @@ async function round(client: ContainerServiceClient, base: string, rootfs: strin
     let got = { bytes: 0, fallbacks: 0 };
     const attach = await seconds(async () => (got = await attachAndCount(client, id)));
     let logged = 0;
-    const logs = await seconds(async () => (logged = await readLogs(client, id)));
-    if (got.bytes !== BYTES || logged !== BYTES) throw new Error(`byte counts differ from ${BYTES}: attach ${got.bytes}, logs ${logged}`);
+    let loggedRaw = 0;
+    const logs = await seconds(async () => (logged = await readLogs(client, id, false)));
+    const logsRaw = await seconds(async () => (loggedRaw = await readLogs(client, id, true)));
+    if (got.bytes !== BYTES || logged !== BYTES || loggedRaw !== BYTES) {
+      throw new Error(`byte counts differ from ${BYTES}: attach ${got.bytes}, logs ${logged}, raw logs ${loggedRaw}`);
+    }
     log(
-      `round ${n}: runc ${runc.toFixed(2)} s, no client ${noClient.toFixed(2)} s, attach ${attach.toFixed(2)} s (${got.fallbacks} log fallbacks), logs ${logs.toFixed(2)} s`,
+      `round ${n}: runc ${runc.toFixed(2)} s, no client ${noClient.toFixed(2)} s, attach ${attach.toFixed(2)} s (${got.fallbacks} log fallbacks), logs ${logs.toFixed(2)} s, raw logs ${logsRaw.toFixed(2)} s`,
     );
-    return { runc, noClient, attach, logs, fallbacks: got.fallbacks };
+    return { runc, noClient, attach, logs, logsRaw, fallbacks: got.fallbacks };
   } finally {
     await unary(client.removeContainer.bind(client), { id, force: true, timeoutSeconds: 0 });
   }
@@ -165,7 +173,8 @@ function report(rounds: Round[]): void {
   };
   row("hull start + wait, no client (conmon → log)", (r) => r.noClient, "");
   row("hull start-and-attach (gRPC)", (r) => r.attach, rounds.map((r) => r.fallbacks).join(", "));
-  row("hull ContainerLogs (after exit)", (r) => r.logs, "");
+  row("hull ContainerLogs, LogLines (after exit)", (r) => r.logs, "");
+  row("hull ContainerLogs, raw frames (after exit)", (r) => r.logsRaw, "");
   process.stdout.write(`${(BYTES / 2 ** 20).toFixed(0)} MiB per run, ${ROUNDS} rounds, client window ${WINDOW || "64 KiB (default)"}\n${table.toString()}\n`);
 }
 

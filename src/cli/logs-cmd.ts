@@ -4,7 +4,7 @@
 // container wrote without a newline comes out the same way.
 import { once } from "node:events";
 import type { Command } from "commander";
-import { OutputStream, type ContainerLogsRequest, type LogLine } from "../gen/hull/v1/container.js";
+import { OutputStream, type ContainerLogsRequest, type ContainerLogsResponse, type LogLine, type OutputFrame } from "../gen/hull/v1/container.js";
 import { UsageError, parseInteger } from "./parse.js";
 import type { Session } from "./session.js";
 import { parseInputTime } from "./time-input.js";
@@ -33,6 +33,8 @@ export function logsRequest(id: string, opts: LogsOptions, now = Date.now()): Co
     since,
     until,
     timestamps: opts.timestamps === true,
+    // Without timestamps the bytes are all hull prints: take them as output frames, not a LogLine per line.
+    raw: opts.timestamps !== true,
     // Neither set: both streams.
     stdout: false,
     stderr: false,
@@ -59,8 +61,24 @@ export class LogPrinter {
     private readonly signal?: AbortSignal,
   ) {}
 
-  /** Writes the lines; resolves once both outputs can take more. */
-  async print(lines: LogLine[]): Promise<void> {
+  /** Writes a response's lines or frames; resolves once both outputs can take more. */
+  async print(res: Pick<ContainerLogsResponse, "lines" | "output">): Promise<void> {
+    if (res.output.length > 0) await this.printFrames(res.output);
+    if (res.lines.length > 0) await this.printLines(res.lines);
+  }
+
+  /** Raw output (no timestamps): each frame as it is. */
+  private async printFrames(frames: OutputFrame[]): Promise<void> {
+    let outFull = false;
+    let errFull = false;
+    for (const f of frames) {
+      if (f.stream === OutputStream.OUTPUT_STREAM_STDERR) errFull = !this.err.write(f.data) || errFull;
+      else outFull = !this.out.write(f.data) || outFull;
+    }
+    await this.drained(outFull, errFull);
+  }
+
+  private async printLines(lines: LogLine[]): Promise<void> {
     let outFull = false;
     let errFull = false;
     // One write per run of same-stream lines: fewer syscalls, and stdout and
@@ -85,6 +103,10 @@ export class LogPrinter {
       this.midLine[key] = !line.full;
     }
     flush();
+    await this.drained(outFull, errFull);
+  }
+
+  private async drained(outFull: boolean, errFull: boolean): Promise<void> {
     const opts = this.signal ? { signal: this.signal } : {};
     if (outFull) await once(this.out, "drain", opts);
     if (errFull) await once(this.err, "drain", opts);
@@ -118,7 +140,7 @@ export function registerLogsCommands(program: Command, session: Session): void {
       const printer = new LogPrinter(process.stdout, process.stderr, request.timestamps, outputGone.signal);
       try {
         // Async iteration pulls one response at a time: a slow terminal slows the stream, not memory.
-        for await (const res of call as AsyncIterable<{ lines: LogLine[] }>) await printer.print(res.lines);
+        for await (const res of call as AsyncIterable<ContainerLogsResponse>) await printer.print(res);
       } catch (err) {
         if (!outputGone.signal.aborted) session.report(err);
       } finally {

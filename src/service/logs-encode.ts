@@ -17,7 +17,17 @@ const TAG_TIME = 0x12;
 const TAG_DATA = 0x1a;
 const TAG_FULL = 0x20;
 
-export class LogLinesEncoder {
+/** Builds ContainerLogsResponse messages out of records, one response per take(). */
+export interface LogResponseEncoder {
+  /** Bytes in the response being built. */
+  readonly size: number;
+  /** Appends one record's message data[from, to) (timeMs: its time; full: it ends a line). */
+  add(stream: StreamCode, full: boolean, timeMs: number, data: Buffer, from: number, to: number): void;
+  /** The response built so far (undefined when empty); what comes next starts a new one. */
+  take(): ContainerLogsResponse | undefined;
+}
+
+export class LogLinesEncoder implements LogResponseEncoder {
   private block = Buffer.allocUnsafe(RESPONSE_BYTES * 2);
   private start = 0;
   private used = 0;

@@ -1,12 +1,13 @@
 // ContainerLogs on the wire: the operation's records (ops/logs.ts) as
 // ContainerLogsResponse messages encoded straight from the log's bytes
-// (logs-encode.ts), about one file read (64 KiB) each, written as fast as the
+// (logs-encode.ts), about one file read (256 KiB) each, written as fast as the
 // client reads (write()'s return value and 'drain').
 // Without tail the records are walked in place (LogScanner), with no
 // LogEntry or LogLine object per record; tail needs whole lines counted, so
 // it reads LogEntries and encodes those. LogLine.time is set only when
 // `timestamps` is asked: it is what the field means, and it saves a
-// Timestamp per line on bulk reads.
+// Timestamp per line on bulk reads. A raw request gets OutputFrames instead
+// (logs-frames.ts).
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { ContainerLogsRequest, ContainerLogsResponse, ContainerServiceServer } from "../gen/hull/v1/container.js";
 import type { Engine } from "../engine/engine.js";
@@ -14,7 +15,8 @@ import { LogScanner, STDERR, STDOUT, type RecordVisitor } from "../oci/logline.j
 import { containerLogs, recordFilter } from "../ops/logs.js";
 import { validateLogsRequest } from "../validation/requests.js";
 import type { CallContext, RpcWrapper } from "./rpc.js";
-import { LogLinesEncoder } from "./logs-encode.js";
+import { LogLinesEncoder, type LogResponseEncoder } from "./logs-encode.js";
+import { OutputFramesEncoder } from "./logs-frames.js";
 
 /** Resolves when the stream can take more, or the call is gone. */
 function drained(call: ServerWritableStream<ContainerLogsRequest, ContainerLogsResponse>, signal: AbortSignal): Promise<void> {
@@ -34,7 +36,7 @@ async function streamLogs(engine: Engine, call: ServerWritableStream<ContainerLo
   const req = call.request;
   validateLogsRequest(req);
   let sent = 0;
-  const encoder = new LogLinesEncoder(req.timestamps);
+  const encoder: LogResponseEncoder = req.raw ? new OutputFramesEncoder() : new LogLinesEncoder(req.timestamps);
   const scanner = new LogScanner();
   const accept = recordFilter(req);
   const visit: RecordVisitor = (stream, full, data, msgStart, msgEnd) => {

@@ -217,6 +217,7 @@ export function validateLogsRequest(req: ContainerLogsRequest): void {
   checkContainerRef("id", req.id);
   if (req.tail !== undefined && req.tail > MAX_TAIL) throw invalidArgument("tail", `${req.tail} is more than the ${MAX_TAIL} lines allowed`);
   checkTimeWindow("since", req.since, req.until);
+  if (req.raw && req.timestamps) throw invalidArgument("raw", "raw output frames carry no time: ask for timestamps without raw");
 }
 
 /** The process an exec runs, by the rules CreateContainer applies to a config's. */

@@ -15,6 +15,7 @@ import {
   type ContainerServiceClient,
   type DeepPartial,
   type LogLine,
+  type OutputFrame,
 } from "../../src/gen/hull/v1/container.js";
 import { assertGrpcError } from "../helpers/api.js";
 import { daemonSuite } from "../helpers/suite.js";
@@ -25,6 +26,8 @@ const HULL = fileURLToPath(new URL("../../src/cli/hull.js", import.meta.url));
 
 interface Collected {
   lines: LogLine[];
+  /** With raw: the output frames. */
+  frames: OutputFrame[];
   responses: number;
 }
 
@@ -32,14 +35,20 @@ interface Collected {
 function logs(client: ContainerServiceClient, req: DeepPartial<ContainerLogsRequest>, deadlineMs = 45_000): Promise<Collected> {
   return new Promise((resolve, reject) => {
     const call = client.containerLogs(ContainerLogsRequest.fromPartial(req), new grpc.Metadata(), { deadline: Date.now() + deadlineMs });
-    const out: Collected = { lines: [], responses: 0 };
+    const out: Collected = { lines: [], frames: [], responses: 0 };
     call.on("data", (res: ContainerLogsResponse) => {
       out.responses++;
       out.lines.push(...res.lines);
+      out.frames.push(...res.output);
     });
     call.on("error", reject);
     call.on("end", () => resolve(out));
   });
+}
+
+/** One stream's raw output, its frames joined. */
+function rawText(frames: OutputFrame[], stream: OutputStream): string {
+  return Buffer.concat(frames.filter((f) => f.stream === stream).map((f) => f.data)).toString();
 }
 
 function texts(lines: LogLine[], stream?: OutputStream): string[] {
@@ -154,6 +163,29 @@ describe("ContainerLogs", () => {
     await assertGrpcError(logs(s.d.client, { id, tail: 5_000_000 }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "tail");
     await assertGrpcError(logs(s.d.client, { id: "" }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "id");
     await assertGrpcError(logs(s.d.client, { id: "no-such-container" }), grpc.status.NOT_FOUND, "CONTAINER_NOT_FOUND");
+  });
+
+  it("raw gives the output as frames, byte for byte, with stream selection, tail and follow", async () => {
+    const id = await ran("echo out; echo err >&2; printf 'a\\tb  c'; printf partial >&2");
+    const all = await logs(s.d.client, { id, raw: true });
+    assert.equal(all.lines.length, 0, "raw sends no LogLines");
+    assert.equal(rawText(all.frames, OUT), "out\na\tb  c");
+    assert.equal(rawText(all.frames, ERR), "err\npartial");
+    const errOnly = await logs(s.d.client, { id, raw: true, stderr: true });
+    assert.ok(errOnly.frames.every((f) => f.stream === ERR));
+    assert.equal(rawText(errOnly.frames, ERR), "err\npartial");
+    const seq = await ran("seq 1 10");
+    assert.equal(rawText((await logs(s.d.client, { id: seq, raw: true, tail: 2 })).frames, OUT), "9\n10\n");
+    const n = 30;
+    const running = await run(`for i in $(seq 1 ${n}); do echo $i; sleep 0.01; done`);
+    const followed = await logs(s.d.client, { id: running, raw: true, follow: true });
+    assert.equal(
+      rawText(followed.frames, OUT),
+      range(1, n)
+        .map((i) => `${i}\n`)
+        .join(""),
+    );
+    await assertGrpcError(logs(s.d.client, { id, raw: true, timestamps: true }), grpc.status.INVALID_ARGUMENT, "INVALID_ARGUMENT", "raw");
   });
 
   it("a container that never started has no lines, with or without follow", async () => {

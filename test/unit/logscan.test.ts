@@ -1,12 +1,13 @@
 // The in-place k8s-file walker (LogScanner), the frame builder attach feeds
-// from it (LogFramer) and the ContainerLogs encoder (LogLinesEncoder): each
-// checked against the per-record code it replaces (parseLogLine, the
-// generated ContainerLogsResponse.encode).
+// from it (LogFramer) and the ContainerLogs encoders (LogLinesEncoder,
+// OutputFramesEncoder for raw): each checked against the per-record code it
+// replaces (parseLogLine, the generated ContainerLogsResponse.encode).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LogScanner, parseLogLine, STDOUT, STDERR, type StreamCode } from "../../src/oci/logline.js";
 import { FRAME_HEADROOM, LogFramer, OutputStream } from "../../src/ops/attach-output.js";
 import { LogLinesEncoder } from "../../src/service/logs-encode.js";
+import { OutputFramesEncoder } from "../../src/service/logs-frames.js";
 import { ContainerLogsResponse, ContainerServiceService } from "../../src/gen/hull/v1/container.js";
 import { preEncodedResponses } from "../../src/service/encoded.js";
 
@@ -128,7 +129,7 @@ describe("LogLinesEncoder", () => {
     const times = [Date.UTC(2026, 10, 28, 12, 0, 0, 903), Date.UTC(1969, 11, 31, 23, 59, 59, 1), 0];
     for (const timestamps of [false, true]) {
       const enc = new LogLinesEncoder(timestamps);
-      const want: ContainerLogsResponse = { lines: [] };
+      const want: ContainerLogsResponse = { lines: [], output: [] };
       const cases: Array<[StreamCode, boolean, number, number, number]> = [
         [STDOUT, true, times[0] as number, 0, 5],
         [STDERR, false, times[1] as number, 0, src.length],
@@ -149,5 +150,38 @@ describe("LogLinesEncoder", () => {
         want.lines.map((l) => [l.stream, l.full, l.data.toString(), l.time?.getTime()]),
       );
     }
+  });
+});
+
+describe("OutputFramesEncoder", () => {
+  it("writes the bytes the generated encoder writes: one frame per run of a stream, full lines with their newline", () => {
+    const src = Buffer.from(`${"a".repeat(70_000)}${"b".repeat(300)}`);
+    // Message lengths giving 1-, 2- and 3-byte varints, a block outgrown, and an empty partial record.
+    const adds: Array<[StreamCode, boolean, number, number]> = [
+      [STDOUT, true, 0, 5],
+      [STDOUT, false, 5, 10],
+      [STDERR, true, 70_000, 70_100],
+      [STDERR, false, 0, 0],
+      ...Array.from({ length: 8 }, (): [StreamCode, boolean, number, number] => [STDOUT, true, 0, 70_000]),
+      [STDERR, false, 70_000, 70_001],
+    ];
+    const enc = new OutputFramesEncoder();
+    const want: Array<{ stream: OutputStream; data: Buffer }> = [];
+    for (const [stream, full, from, to] of adds) {
+      enc.add(stream, full, 0, src, from, to);
+      const bytes = Buffer.concat([src.subarray(from, to), Buffer.from(full ? "\n" : "")]);
+      if (bytes.length === 0) continue;
+      const last = want.at(-1);
+      if (last && last.stream === stream) last.data = Buffer.concat([last.data, bytes]);
+      else want.push({ stream, data: bytes });
+    }
+    const got = enc.take();
+    assert.ok(got);
+    const bytes = sent(got);
+    assert.deepEqual(Buffer.from(bytes), Buffer.from(ContainerLogsResponse.encode({ lines: [], output: want }).finish()));
+    assert.equal(enc.take(), undefined, "nothing is left once taken");
+    // The next response starts a new frame even for the same stream.
+    enc.add(STDERR, true, 0, src, 70_000, 70_002);
+    assert.deepEqual(ContainerLogsResponse.decode(sent(enc.take() ?? { lines: [], output: [] })).output, [{ stream: STDERR, data: Buffer.from("bb\n") }]);
   });
 });

@@ -922,6 +922,13 @@ export interface ContainerLogsRequest {
   /** Neither set means both. */
   stdout: boolean;
   stderr: boolean;
+  /**
+   * The output as the container wrote it, in ContainerLogsResponse.output
+   * frames (a full line keeps its newline, a partial one has none) instead
+   * of one LogLine per line: for bulk reads, as podman's and Docker's logs
+   * APIs stream raw bytes. Refused with timestamps: a frame has no time.
+   */
+  raw: boolean;
 }
 
 export interface LogLine {
@@ -934,6 +941,11 @@ export interface LogLine {
 
 export interface ContainerLogsResponse {
   lines: LogLine[];
+  /**
+   * With raw (lines empty): the output, each frame one stream's consecutive
+   * bytes in the order they were logged.
+   */
+  output: OutputFrame[];
 }
 
 export interface ExecOpen {
@@ -9407,6 +9419,7 @@ function createBaseContainerLogsRequest(): ContainerLogsRequest {
     timestamps: false,
     stdout: false,
     stderr: false,
+    raw: false,
   };
 }
 
@@ -9435,6 +9448,9 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
     }
     if (message.stderr !== false) {
       writer.uint32(64).bool(message.stderr);
+    }
+    if (message.raw !== false) {
+      writer.uint32(72).bool(message.raw);
     }
     return writer;
   },
@@ -9516,6 +9532,14 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
             message.stderr = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.raw = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9538,6 +9562,7 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
       timestamps: isSet(object.timestamps) ? globalThis.Boolean(object.timestamps) : false,
       stdout: isSet(object.stdout) ? globalThis.Boolean(object.stdout) : false,
       stderr: isSet(object.stderr) ? globalThis.Boolean(object.stderr) : false,
+      raw: isSet(object.raw) ? globalThis.Boolean(object.raw) : false,
     };
   },
 
@@ -9567,6 +9592,9 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
     if (message.stderr !== false) {
       obj.stderr = message.stderr;
     }
+    if (message.raw !== false) {
+      obj.raw = message.raw;
+    }
     return obj;
   },
 
@@ -9583,6 +9611,7 @@ export const ContainerLogsRequest: MessageFns<ContainerLogsRequest> = {
     message.timestamps = object.timestamps ?? false;
     message.stdout = object.stdout ?? false;
     message.stderr = object.stderr ?? false;
+    message.raw = object.raw ?? false;
     return message;
   },
 };
@@ -9705,13 +9734,16 @@ export const LogLine: MessageFns<LogLine> = {
 };
 
 function createBaseContainerLogsResponse(): ContainerLogsResponse {
-  return { lines: [] };
+  return { lines: [], output: [] };
 }
 
 export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
   encode(message: ContainerLogsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.lines) {
       LogLine.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.output) {
+      OutputFrame.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -9737,6 +9769,14 @@ export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
             message.lines.push(LogLine.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.output.push(OutputFrame.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9750,13 +9790,19 @@ export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
   },
 
   fromJSON(object: any): ContainerLogsResponse {
-    return { lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => LogLine.fromJSON(e)) : [] };
+    return {
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => LogLine.fromJSON(e)) : [],
+      output: globalThis.Array.isArray(object?.output) ? object.output.map((e: any) => OutputFrame.fromJSON(e)) : [],
+    };
   },
 
   toJSON(message: ContainerLogsResponse): unknown {
     const obj: any = {};
     if (message.lines?.length) {
       obj.lines = message.lines.map((e) => LogLine.toJSON(e));
+    }
+    if (message.output?.length) {
+      obj.output = message.output.map((e) => OutputFrame.toJSON(e));
     }
     return obj;
   },
@@ -9767,6 +9813,7 @@ export const ContainerLogsResponse: MessageFns<ContainerLogsResponse> = {
   fromPartial<I extends Exact<DeepPartial<ContainerLogsResponse>, I>>(object: I): ContainerLogsResponse {
     const message = createBaseContainerLogsResponse();
     message.lines = object.lines?.map((e) => LogLine.fromPartial(e)) || [];
+    message.output = object.output?.map((e) => OutputFrame.fromPartial(e)) || [];
     return message;
   },
 };
