@@ -12,22 +12,17 @@
 // the registry or CNI config it says what is missing and exits 0.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { constants } from "node:fs";
-import { connect } from "node:net";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Table from "cli-table3";
 import { envInt, log, stats } from "./measure.js";
 import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
+import { CNI_CONFIG_DIR, CONTAINERD, executable, kitMissing, kitRegistriesConf, socketUp } from "./cri-kit.js";
 
 const run = promisify(execFile);
 
 const CRITEST = process.env.CRITEST ?? "/opt/critools/critest";
-const CONTAINERD = process.env.CRITEST_CONTAINERD_ENDPOINT ?? "unix:///run/critest-containerd/containerd.sock";
-/** The kit's registry, which serves registry.k8s.io/… and gcr.io/… under their paths. */
-const REGISTRY = process.env.CRITEST_REGISTRY ?? "127.0.0.1:5000";
-const CNI_CONFIG_DIR = process.env.HULL_CNI_CONFIG_DIR ?? "/etc/cni/net.d";
 /** Samples per runtime and lifecycle, split over ROUNDS critest runs that alternate the runtimes (load on this shared machine shifts over minutes). */
 const N = envInt("BENCH_CRI_N", 100);
 const ROUNDS = envInt("BENCH_CRI_ROUNDS", 4);
@@ -63,43 +58,6 @@ interface Target {
   name: string;
   endpoint: string;
   samples: Samples;
-}
-
-async function executable(path: string): Promise<boolean> {
-  return access(path, constants.X_OK).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Whether something accepts connections on the unix socket of endpoint (unix:///path). */
-function socketUp(endpoint: string): Promise<boolean> {
-  const path = endpoint.replace(/^unix:\/\//, "");
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once("connect", () => {
-      s.end();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
-async function registryUp(): Promise<boolean> {
-  try {
-    const r = await fetch(`http://${REGISTRY}/v2/`, { signal: AbortSignal.timeout(3000) });
-    return r.ok;
-  } catch {
-    return false;
-  }
-}
-
-/** What hulld needs to serve critest's images: both upstream hosts rewritten to the kit's registry, over plain HTTP. */
-async function kitRegistriesConf(dir: string): Promise<string> {
-  const file = join(dir, "registries.conf");
-  const table = (host: string): string => `[[registry]]\nprefix = "${host}"\nlocation = "${REGISTRY}"\ninsecure = true\n`;
-  await writeFile(file, [table("registry.k8s.io"), table("gcr.io"), '[[registry]]\nprefix = "docker.io"\nblocked = true\n'].join("\n"));
-  return file;
 }
 
 /** The params file of critest's pkg/framework (BenchmarkingParamsType's yaml names). */
@@ -183,18 +141,9 @@ async function main(): Promise<void> {
     );
     return;
   }
-  if (!(await registryUp())) {
-    console.log(`cri bench: the critest kit's registry does not answer at http://${REGISTRY}/v2/; start it with ../shared/critest-kit/start-registry.sh`);
-    return;
-  }
-  if (
-    !(await executable("/usr/lib/cni/bridge")) ||
-    !(await access(CNI_CONFIG_DIR).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    console.log(`cri bench: no CNI plugins in /usr/lib/cni or no config in ${CNI_CONFIG_DIR}; run ../shared/critest-kit/install-cni.sh`);
+  const missing = await kitMissing();
+  if (missing) {
+    console.log(`cri bench: ${missing}`);
     return;
   }
   const work = await mkdtemp(join(tmpdir(), "hull-bench-cri-"));

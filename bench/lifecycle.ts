@@ -4,26 +4,21 @@
 // then ListContainers/InspectContainer latency with a 10k-container store,
 // the load that made `podman ps` take seconds (podman #23210).
 // Not a test: nothing here asserts on speed.
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, rmdir, readdir } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Table from "cli-table3";
 import { envInt, log, stats, timed, type Stats } from "./measure.js";
 import type { ContainerServiceClient } from "../src/gen/hull/v1/container.js";
 import { Client, credentials } from "@grpc/grpc-js";
-import { ContainerConfig, ContainerServiceService, ListContainersRequest } from "../src/gen/hull/v1/container.js";
+import { ContainerServiceService, ListContainersRequest } from "../src/gen/hull/v1/container.js";
 import { connectHulld, describeError, unary } from "../src/cli/client.js";
-import { generateSpec } from "../src/oci/spec.js";
 import { readHostLimits } from "../src/oci/hostinfo.js";
-import { writeBundle } from "../src/oci/bundle.js";
 import { buildBusyboxRootfs } from "../test/helpers/rootfs.js";
 import { startTestDaemon, type TestDaemon } from "../test/helpers/daemon.js";
 import { byContainer, sinkEnv, startSpanSink, type SpanSink } from "./otlp-sink.js";
 import { addHulldPhases, addSample, phaseStats, rawPhases, type PhaseSamples } from "./lifecycle-phases.js";
-
-const run = promisify(execFile);
+import { probeRuntime, removeCgroupParents, runtimeRun, trueConfig, writeTrueBundle, type RuncEnv } from "./raw-runc.js";
 
 const N = envInt("BENCH_N", 100);
 const FILL = envInt("BENCH_FILL", 10_000);
@@ -32,7 +27,6 @@ const CONCURRENCY = envInt("BENCH_CONCURRENCY", 16);
 // The first runs pay for page cache, JIT and runc's own start-up: keep them out of the numbers.
 const WARMUP = 5;
 const RUNC = process.env.BENCH_RUNC ?? "runc";
-const CGROUP_PARENT = "hull-bench";
 
 /** Runs `fn(i)` for i in [0, count) with at most `limit` in flight. */
 async function pool(count: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
@@ -41,10 +35,6 @@ async function pool(count: number, limit: number, fn: (i: number) => Promise<voi
     while (next < count) await fn(next++);
   };
   await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
-}
-
-function trueConfig(rootfs: string, name = ""): ContainerConfig {
-  return ContainerConfig.fromPartial({ name, rootfsPath: rootfs, command: ["true"] });
 }
 
 /** One whole hull lifecycle of `true`; returns its duration in ms and each RPC's, and the container's id. */
@@ -68,51 +58,11 @@ async function hullLifecycle(client: ContainerServiceClient, rootfs: string, pha
   return { ms, id };
 }
 
-interface RuncEnv {
-  runcRoot: string;
-  bundle: string;
-  rootfs: string;
-  hostLimits: Awaited<ReturnType<typeof readHostLimits>>;
-}
-
-/** Writes the bundle hull would write for a container of `true` (before any clock starts). */
-async function writeTrueBundle(env: RuncEnv, id: string): Promise<void> {
-  const spec = generateSpec({
-    id,
-    config: trueConfig(env.rootfs),
-    rootfs: env.rootfs,
-    user: { uid: 0, gid: 0, additionalGids: [], home: "/root" },
-    hostLimits: env.hostLimits,
-    cgroupsPath: `/${CGROUP_PARENT}/${id}`,
-  });
-  await writeBundle(env.bundle, spec);
-}
-
-/** One `<runtime> run` of the spec hull would write. */
-async function runtimeRun(env: RuncEnv, bin: string, i: number): Promise<number> {
-  const id = `hb-${process.pid}-${i}`;
-  await writeTrueBundle(env, id);
-  return timed(() => run(bin, ["--root", env.runcRoot, "run", "-b", env.bundle, id]));
-}
-
 /** The other runtimes to measure beside runc: BENCH_RUNTIMES (comma-separated), else crun where installed. */
 function extraRuntimes(): string[] {
   const given = process.env.BENCH_RUNTIMES;
   if (given !== undefined) return given.split(",").filter((r) => r !== "" && r !== RUNC);
   return existsSync("/usr/bin/crun") ? ["crun"] : [];
-}
-
-/** Whether a runtime runs a container here; the runtime's own words when it does not. */
-async function probeRuntime(env: RuncEnv, bin: string): Promise<string | undefined> {
-  try {
-    await runtimeRun(env, bin, -100);
-    return undefined;
-  } catch (err) {
-    const e = err as { stderr?: unknown; message?: unknown };
-    const text = typeof e.stderr === "string" && e.stderr.trim() !== "" ? e.stderr.trim() : String(e.message);
-    await run(bin, ["--root", env.runcRoot, "delete", "--force", `hb-${process.pid}--100`]).catch(() => undefined);
-    return text;
-  }
 }
 
 export interface LifecycleResult {
@@ -286,15 +236,6 @@ async function removeAll(client: ContainerServiceClient, ids: string[]): Promise
   });
   if (failed > 0) log(`${failed} removals failed; the daemon's temp dirs are deleted anyway`);
   return stats(samples);
-}
-
-/** runc removes each container's cgroup, not the parent we named; leave no trace. */
-async function removeCgroupParents(): Promise<void> {
-  const base = "/sys/fs/cgroup";
-  const controllers = await readdir(base).catch(() => [] as string[]);
-  for (const dir of [base, ...controllers.map((c) => join(base, c))]) {
-    await rmdir(join(dir, CGROUP_PARENT)).catch(() => undefined);
-  }
 }
 
 const ms = (v: number): string => v.toFixed(1);
