@@ -6,6 +6,7 @@ import { isMounted } from "./mounts.js";
 import { join } from "node:path";
 import { runCommand } from "../command.js";
 import { HullError } from "../errors.js";
+import { inSpan } from "../tracing.js";
 import type { ContainerRecord } from "../store/record.js";
 import type { ImageStore } from "./image-store.js";
 import { shiftedLower } from "./shifted-layers.js";
@@ -24,19 +25,38 @@ export function overlayDirs(containerDir: string): OverlayDirs {
 
 export { isMounted } from "./mounts.js";
 
+/**
+ * Unmounts in flight, by mount point. An exit releases its rootfs after the
+ * container's lock is let go (ops/cleanup.ts), so a removal right behind it
+ * may ask for the same unmount: it waits for that one instead of racing its
+ * own `umount` to "not mounted".
+ */
+const unmounting = new Map<string, Promise<void>>();
+
 export async function mountOverlay(lowers: string[], dirs: OverlayDirs): Promise<void> {
   if (lowers.length === 0) throw new HullError("INTERNAL", "an overlay needs at least one lower dir");
   for (const d of [dirs.upper, dirs.work, dirs.merged]) await mkdir(d, { recursive: true, mode: 0o755 });
+  // A mount seen just before its unmount ends would be taken for ours. The
+  // unmount's failure is its own caller's to report; here only its end counts.
+  await Promise.allSettled([unmounting.get(dirs.merged)]);
   if (await isMounted(dirs.merged)) return;
   const opts = `lowerdir=${lowers.join(":")},upperdir=${dirs.upper},workdir=${dirs.work}`;
-  const r = await runCommand("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged]);
+  const r = await inSpan("storage.mount", { "hull.mount.target": dirs.merged }, () =>
+    runCommand("mount", ["-t", "overlay", "overlay", "-o", opts, dirs.merged]),
+  );
   if (r.exitCode !== 0) throw new HullError("INTERNAL", `mounting the overlay at ${dirs.merged} failed: ${r.stderr || r.stdout}`);
 }
 
-export async function unmountOverlay(merged: string): Promise<void> {
-  if (!(await isMounted(merged))) return;
-  const r = await runCommand("umount", [merged]);
-  if (r.exitCode !== 0) throw new HullError("INTERNAL", `unmounting the overlay at ${merged} failed: ${r.stderr || r.stdout}`);
+export function unmountOverlay(merged: string): Promise<void> {
+  const inFlight = unmounting.get(merged);
+  if (inFlight) return inFlight;
+  const done = (async () => {
+    if (!(await isMounted(merged))) return;
+    const r = await inSpan("storage.unmount", { "hull.mount.target": merged }, () => runCommand("umount", [merged]));
+    if (r.exitCode !== 0) throw new HullError("INTERNAL", `unmounting the overlay at ${merged} failed: ${r.stderr || r.stdout}`);
+  })().finally(() => unmounting.delete(merged));
+  unmounting.set(merged, done);
+  return done;
 }
 
 /** Mounts an image container's overlay (idempotent); returns the merged dir. */

@@ -7,7 +7,7 @@ import { HullError } from "../errors.js";
 import { checkOperation, stateName } from "../statemachine/states.js";
 import { shouldRestart } from "../domain/restart-policy.js";
 import type { Engine } from "../engine/engine.js";
-import { unmountRootfs } from "./rootfs.js";
+import { releaseRootfsAfterExit, unmountRootfs } from "./rootfs.js";
 import { startLocked } from "./start.js";
 
 const S = ContainerState;
@@ -36,23 +36,34 @@ async function cleanupRuntime(engine: Engine, rec: ContainerRecord): Promise<Con
 
 /**
  * A process whose exit is recorded: its runtime container holds nothing
- * but runc's state dir and cgroup, so it is deleted after the lock is let go
- * (teardowns.ts), as libpod's cleanup deletes it once the exit is stored.
- * A RemoveContainer right behind the exit (run --rm, the kubelet's
- * run-to-exit) then need not wait for `runc delete`. An EXITED record whose
- * runtime container survives a crash is deleted by recovery.
+ * but runc's state dir and cgroup, and nothing of the runtime's holds its
+ * overlay any more. Both go after the lock is let go (teardowns.ts), as
+ * libpod's cleanup unmounts and deletes once the exit is stored: the
+ * kubelet's ContainerStatus polls and a RemoveContainer right behind the
+ * exit (run --rm, a Job's run-to-exit) then wait for neither `umount` nor
+ * `runc delete`. The unmount goes first, as a removal waits for it (it
+ * unmounts before the record goes). An EXITED record whose overlay or
+ * runtime container survives a crash is repaired by recovery.
  */
 async function cleanupExited(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
-  const saved = await saveExited(engine, rec);
-  engine.teardowns.defer(rec.id, "cleanup", () => engine.runtime.delete(rec.id, true));
+  const saved = await saveExitedRecord(engine, rec);
+  engine.teardowns.defer(rec.id, "cleanup", async () => {
+    await releaseRootfsAfterExit(engine, rec.id);
+    await engine.runtime.delete(rec.id, true);
+  });
+  return saved;
+}
+
+async function saveExitedRecord(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
+  // The stop intent (if any) ends here: the process is gone and recorded.
+  const saved = await engine.saveWithIntent({ ...rec, state: S.CONTAINER_STATE_EXITED, pid: 0, finishedAt: rec.finishedAt || new Date().toISOString() }, null);
+  await engine.event("cleanup", saved);
   return saved;
 }
 
 async function saveExited(engine: Engine, rec: ContainerRecord): Promise<ContainerRecord> {
-  // The stop intent (if any) ends here: the process is gone and recorded.
-  const saved = await engine.saveWithIntent({ ...rec, state: S.CONTAINER_STATE_EXITED, pid: 0, finishedAt: rec.finishedAt || new Date().toISOString() }, null);
-  await engine.event("cleanup", saved);
-  // The process is gone, so nothing of the runtime's holds the overlay or the image volumes; MountContainer's users may.
+  const saved = await saveExitedRecord(engine, rec);
+  // The runtime container is deleted, so nothing of the runtime's holds the overlay or the image volumes; MountContainer's users may.
   await unmountRootfs(engine, saved);
   return saved;
 }

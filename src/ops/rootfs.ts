@@ -28,6 +28,8 @@ export function rootfsInUse(engine: Engine, rec: ContainerRecord): boolean {
 
 /** Makes the container's root filesystem available on the host; returns its path. */
 export async function mountRootfs(engine: Engine, rec: ContainerRecord): Promise<string> {
+  // An exit's release of the rootfs runs after the lock (cleanup.ts): it must not follow this mount.
+  await engine.teardowns.settle(rec.id);
   // Its image volumes go up with it, whatever the rootfs is: the runtime binds them at init.
   await mountImageVolumes(engine.images, engine.containerDir(rec.id), rec);
   if (rec.config.rootfsPath !== "") return rec.config.rootfsPath;
@@ -43,6 +45,19 @@ export async function unmountRootfs(engine: Engine, rec: ContainerRecord): Promi
   if (rec.config.rootfsPath !== "") return;
   // The upper dir stays: it is the container's changes.
   await unmountImageRootfs(engine.containerDir(rec.id), rec);
+}
+
+/**
+ * The release an exit leaves to the teardowns: by then the lock is gone, so
+ * what holds the rootfs is read from the record as now saved. A removed
+ * record's mounts went with it (remove.ts); a mount since then waited for
+ * this (mountRootfs settles first), so nothing can take the rootfs between
+ * the look and the unmount.
+ */
+export async function releaseRootfsAfterExit(engine: Engine, id: string): Promise<void> {
+  const latest = await engine.store.getContainer(id);
+  if (latest === undefined) return;
+  await unmountRootfs(engine, latest);
 }
 
 /** Whether hull has something of the container's mounted on the host: its rootfs overlay or an image volume. */

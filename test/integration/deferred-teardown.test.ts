@@ -4,22 +4,29 @@
 // container (init waits for the deferred delete of the last run), every run
 // is recorded, and a removal leaves no runtime container, bundle, container
 // dir or exit file behind once its background work is done, including when
-// hulld is stopped right behind the removal.
+// hulld is stopped right behind the removal. An image container's overlay
+// is released after its exit's lock is let go too: a removal right behind
+// it still leaves nothing mounted, and a mount right behind it keeps the
+// overlay up.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { daemonSuite } from "../helpers/suite.js";
 import { RUNTIME_ROOT_SUBDIR } from "../helpers/daemon.js";
-import { S, create, inspect, until, waitExited } from "../helpers/fixtures.js";
+import { imageApi } from "../helpers/images.js";
+import { S, create, inspect, must, uniqueName, until, waitExited } from "../helpers/fixtures.js";
 
 const run = promisify(execFile);
 const RUNS = 5;
 
 describe("deferred teardown", () => {
-  const s = daemonSuite();
+  let work = "";
+  const s = daemonSuite({ extraDirs: () => [work] });
   const runtimeIds = async (): Promise<string[]> => {
     const { stdout } = await run("runc", ["--root", join(s.d.runRoot, RUNTIME_ROOT_SUBDIR), "list", "-q"]);
     return stdout.split("\n").filter((l) => l !== "");
@@ -59,5 +66,47 @@ describe("deferred teardown", () => {
     await s.d.restart();
     assert.deepEqual(leftovers(c.id), [], "no files of the removed container");
     assert.equal((await runtimeIds()).includes(c.id), false, "no runtime container of the removed container");
+  });
+
+  describe("of an image container's overlay", () => {
+    const merged = (id: string): string => join(s.d.root, "containers", id, "overlay", "merged");
+    const mounted = async (id: string): Promise<boolean> =>
+      (await readFile("/proc/self/mountinfo", "utf8")).split("\n").some((l) => l.split(" ")[4] === merged(id));
+    const ranToExit = async (): Promise<string> => {
+      const c = must((await s.api.createContainer({ config: { name: uniqueName("ovl"), image: "busybox", command: ["true"] } })).container, "container");
+      s.made.push(c.id);
+      await s.api.startContainer({ id: c.id });
+      await waitExited(s.api, c.id);
+      return c.id;
+    };
+
+    it("is released after the exit, and a removal right behind the exit leaves nothing mounted", async () => {
+      work = await mkdtemp(join(tmpdir(), "hull-teardown-"));
+      const tarball = join(work, "busybox.tar");
+      await run("tar", ["-C", s.rootfs, "-cf", tarball, "."]);
+      const images = imageApi(s.d.socket);
+      await images.importStream(await readFile(tarball), "busybox");
+
+      const released = await ranToExit();
+      await until("the exit's release of the overlay", async () => ((await mounted(released)) ? undefined : true), 10_000, 20);
+      for (let i = 0; i < RUNS; i++) {
+        const id = await ranToExit();
+        // The exit's unmount may be in flight: the removal waits for it rather than racing it.
+        await s.api.removeContainer({ id });
+        assert.equal(await mounted(id), false, `run ${i + 1}: the overlay is gone when RemoveContainer answers`);
+      }
+    });
+
+    it("stays mounted for a MountContainer right behind the exit", async () => {
+      const id = await ranToExit();
+      const m = await s.api.mountContainer({ id });
+      assert.equal(m.path, merged(id));
+      await until("the exit's runtime delete", async () => ((await runtimeIds()).includes(id) ? undefined : true), 10_000, 20);
+      assert.equal(await mounted(id), true, "the exit's deferred release left the mounted rootfs up");
+      assert.ok(existsSync(join(m.path, "bin", "sh")), "the image's files are seen through the mount");
+      assert.equal((await s.api.unmountContainer({ id })).container?.mountCount, 0);
+      assert.equal(await mounted(id), false, "the last unmount releases it");
+      await s.api.removeContainer({ id });
+    });
   });
 });
